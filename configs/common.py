@@ -1,0 +1,160 @@
+"""Shared defaults for every ecgdepth config, the spec-string parser and the `runlocal` shrink.
+
+A family config file (configs/lstm.py, ...) calls `make_config(family, model_defaults, arg)`.
+`arg` is the short spec after the colon on the command line, e.g.
+`--config=configs/lstm.py:depth=4,width=64,runlocal`. Undotted keys name model fields, dotted
+keys name any field (`train.num_steps=200`), and a bare word is a boolean flag. Every key must
+already exist, and values are parsed to the type of the default, so a typo fails at once.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# Shrinks applied by `runlocal`: a run that finishes in seconds on a laptop CPU.
+# Keys set explicitly in the spec string win over these.
+RUNLOCAL = {
+    'data.num_train': 512,
+    'data.num_validation': 128,
+    'data.num_test': 128,
+    'data.window': 500,
+    'train.batch_size': 32,
+    'train.num_steps': 60,
+    'train.log_every': 10,
+    'train.eval_every': 30,
+    'train.eval_train_examples': 128,
+    'optim.warmup_steps': 5,
+    'model.width': 16,
+}
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+    """Everything that is not specific to one model family."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0  # Parameter init, data order and dropout. The data itself has data.seed.
+
+    config.data = data = ml_collections.ConfigDict()
+    data.name = 'synthetic'  # A key of ecgdepth.data.DATASETS.
+    data.data_dir = ''  # '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
+    data.variant = 'rhythm'  # synthetic: 'rhythm' or 'motif'.
+    data.seed = 0
+    data.num_train = 4000
+    data.num_validation = 1000
+    data.num_test = 1000
+    data.window = 1000  # Samples per example.
+    data.sample_rate = 125.0  # Hz.
+    data.motif_k = 4  # motif: upright cycles before the inverted one.
+    data.noise = 0.05  # Additive noise std, mV.
+
+    config.optim = optim = ml_collections.ConfigDict()
+    optim.name = 'adamw'  # 'adamw' or 'sgd' (with momentum).
+    optim.learning_rate = 1e-3  # Peak; held in optimiser state, so changing it does not recompile.
+    optim.weight_decay = 1e-4  # Decoupled; never applied to biases or norm scales.
+    optim.momentum = 0.9  # sgd only.
+    optim.b1 = 0.9  # adamw only.
+    optim.b2 = 0.999
+    optim.schedule = 'cosine'  # 'cosine' (after linear warmup) or 'constant' (after warmup).
+    optim.warmup_steps = 100
+    optim.final_lr_ratio = 0.0  # Cosine decays to learning_rate * final_lr_ratio.
+    optim.grad_clip_norm = 1.0  # Global-norm clipping; 0 switches it off.
+
+    config.loss = loss = ml_collections.ConfigDict()
+    loss.label_smoothing = 0.0
+    loss.class_weights = 'none'  # 'none', 'balanced' (inverse train frequency) or '1,2.5,...'.
+
+    config.train = train = ml_collections.ConfigDict()
+    train.batch_size = 64
+    train.num_steps = 2000
+    train.log_every = 50  # Steps between progress lines and metrics.jsonl records.
+    train.eval_every = 250  # Steps between evaluations (and at the last step).
+    train.eval_batch_size = 256
+    train.eval_train_examples = 1024  # Train examples re-evaluated at each evaluation (the gap).
+    train.select_metric = 'macro_f1'  # Validation metric that picks the best step.
+    return config
+
+
+def common_model_config(name: str) -> ml_collections.ConfigDict:
+    """Model fields every family has. Each key is a field of the flax module."""
+    model = ml_collections.ConfigDict()
+    model.name = name
+    model.depth = 4
+    model.width = 64
+    model.dropout = 0.0
+    model.layer_norm = False
+    model.residual = False
+    model.scan = True  # nn.scan over identical layers: compile time flat in depth.
+    model.remat = False  # nn.remat each scanned layer: memory flat in depth.
+    return model
+
+
+def parse_arg(arg: str | None) -> dict[str, object]:
+    """'depth=4,width=64,runlocal' -> {'depth': '4', 'width': '64', 'runlocal': True}."""
+    spec: dict[str, object] = {}
+    for item in (arg or '').split(','):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition('=')
+        key = key.strip()
+        if not key:
+            raise ValueError(f'Config spec item {item!r} has no key.')
+        if key in spec:
+            raise ValueError(f'Config spec sets {key!r} twice.')
+        spec[key] = value.strip() if sep else True
+    return spec
+
+
+def _convert(path: str, raw: object, default: object) -> object:
+    """Parses a spec value to the type of the field's default."""
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).lower()
+        if lowered in ('true', '1', 'yes'):
+            return True
+        if lowered in ('false', '0', 'no'):
+            return False
+        raise ValueError(f'Config spec {path}={raw!r}: expected a boolean.')
+    if raw is True:
+        raise ValueError(f'Config spec {path!r} needs a value ({path}=...).')
+    try:
+        if isinstance(default, int):
+            return int(str(raw))
+        if isinstance(default, float):
+            return float(str(raw))
+    except ValueError:
+        raise ValueError(
+            f'Config spec {path}={raw!r}: expected {type(default).__name__}.'
+        ) from None
+    return str(raw)
+
+
+def _set(config: ml_collections.ConfigDict, path: str, raw: object) -> None:
+    *parents, leaf = path.split('.')
+    node = config
+    for part in parents:
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            raise ValueError(f'Config spec key {path!r}: config has no section {part!r}.')
+        node = node[part]
+    if leaf not in node:
+        choices = ', '.join(sorted(node.keys()))
+        raise ValueError(f'Config spec key {path!r} is not a config field. Fields here: {choices}.')
+    node[leaf] = _convert(path, raw, node[leaf])
+
+
+def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Base config + model section, then `runlocal`, then the spec's explicit values."""
+    config = get_base_config()
+    config.model = model
+    spec = parse_arg(arg)
+    runlocal = spec.pop('runlocal', False)
+    if runlocal not in (True, False):
+        runlocal = _convert('runlocal', runlocal, False)
+    explicit = {key if '.' in key else f'model.{key}': value for key, value in spec.items()}
+    if runlocal:
+        for path, value in RUNLOCAL.items():
+            if path not in explicit:
+                _set(config, path, value)
+    for path, value in explicit.items():
+        _set(config, path, value)
+    return config

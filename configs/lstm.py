@@ -1,0 +1,17 @@
+"""Stacked recurrent network: LSTM, GRU or a simple tanh RNN.
+
+python launch.py --config=configs/lstm.py:depth=2,width=64 --workdir=/tmp/lstm
+python launch.py --config=configs/lstm.py:cell=rnn,depth=8,residual,runlocal --workdir=/tmp/rnn
+"""
+
+from configs import common
+
+
+def get_config(arg: str | None = None):
+    model = common.common_model_config('lstm')
+    model.depth = 2
+    model.cell = 'lstm'  # 'lstm', 'gru' or 'rnn' (simple tanh cell).
+    model.bidirectional = False
+    model.readout = 'last'  # 'last' step or 'mean' over time.
+    config = common.make_config(model, arg)
+    return config

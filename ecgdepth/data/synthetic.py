@@ -1,0 +1,648 @@
+"""Synthetic ECG generated deterministically from a seed, packaged as a TFDS builder.
+
+Why synthetic: it lets the depth ablations run anywhere (CI, laptops) without downloading
+PhysioNet data, and the ``motif`` variant has a known, tunable temporal span so receptive
+field / depth effects can be isolated.
+
+Beat model
+----------
+Each heartbeat is a sum of six Gaussians placed relative to its R-peak time (P, Q, R, S and
+a two-Gaussian asymmetric T wave), in the spirit of McSharry et al.'s ECGSYN but rendered
+directly in time. Amplitudes are in mV, centres and widths in seconds, so any
+``sample_rate`` works. The QT interval follows Bazett (T-wave centre scales with
+``sqrt(RR)``). Every example draws its own morphology (overall gain, R/S/T/P ratios,
+widths) and every beat a small amplitude jitter plus respiratory R-amplitude modulation.
+Sinus RR intervals carry respiratory sinus arrhythmia (0.15-0.35 Hz) and beat-to-beat
+jitter. Every signal gets baseline wander (two sinusoids < 0.5 Hz, up to ~0.15 mV each)
+and white Gaussian noise of std ``noise`` mV. Beats start before the window so windows
+begin mid-rhythm.
+
+Variants
+--------
+``rhythm`` (4 classes, exactly balanced):
+  0 ``normal``      sinus rhythm, 62-98 bpm, P waves, regular RR (only RSA/jitter).
+  1 ``afib``        irregularly irregular RR (i.i.d. log-normal, CV 12-25 %), 60-120 bpm,
+                    no P waves, fibrillatory 4-9 Hz f-waves on the baseline.
+  2 ``vpb``         sinus rhythm 60-95 bpm with one (60 %) or two (40 %) ventricular premature
+                    beats inside the window: premature (coupling 0.55-0.70 RR), wide QRS,
+                    no P, discordant T, full compensatory pause.
+  3 ``brady_tachy`` sinus rhythm at 40-56 bpm or 104-150 bpm (half each).
+
+``motif`` (2 classes, exactly balanced) -- the exact rule:
+  Every window holds sinus beats of normal morphology, all upright except exactly TWO
+  inverted beats (the whole P-QRS-T multiplied by -1), both entirely inside the window.
+  Let g be the number of upright beats strictly between the two inverted beats.
+  Label 1 (``motif``) iff g == motif_k, i.e. after an inverted beat, exactly k upright
+  cycles are followed by an inverted one (pattern I U^k I). Label 0 (``no_motif``) iff
+  g is in {k-2, k-1, k+1, k+2} (values < 0 dropped), drawn uniformly. Upright beats
+  before the first / after the second inverted beat do not count.
+  Both classes contain the same number of inverted beats with the same morphology and
+  timing, so a single inverted beat (or any local feature) carries no label information;
+  a model must see both inverted beats, i.e. k+2 beats / k+1 RR intervals. The heart-rate
+  range is shared by both classes (lower bound raised if needed so that the widest
+  negative gap, k+2, fits in the window); elapsed time between the inverted beats alone
+  is ambiguous across that range, so the beats have to be counted.
+  The window must hold the pattern: ``motif_min_window(k, sample_rate)`` samples at least
+  (k=4 at 125 Hz: 528, i.e. >= 4.2 s; 748 keeps heart rates <= 100 bpm), else ValueError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import logging as std_logging
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+from etils import epath
+
+SPLITS = ('train', 'validation', 'test')
+VARIANTS = ('rhythm', 'motif')
+CLASS_NAMES = {
+    'rhythm': ('normal', 'afib', 'vpb', 'brady_tachy'),
+    'motif': ('no_motif', 'motif'),
+}
+
+# Generation parameters, their defaults; the names are fixed (trainer uses config.data.<name>).
+DEFAULTS: dict[str, Any] = {
+    'variant': 'rhythm',
+    'seed': 0,
+    'num_train': 4000,
+    'num_validation': 1000,
+    'num_test': 1000,
+    'window': 1000,
+    'sample_rate': 125.0,
+    'motif_k': 4,
+    'noise': 0.05,
+}
+
+# Beat kinds recorded in the metadata.
+NORMAL, ECTOPIC, AF_BEAT = 0, 1, 2
+
+# Waves: P, Q, R, S, T1 (broad, rising), T2 (narrow, falling edge) -> asymmetric T.
+_SINUS_A = np.array([0.15, -0.12, 1.20, -0.25, 0.22, 0.12])
+_SINUS_MU = np.array([-0.20, -0.035, 0.0, 0.035, 0.26, 0.31])
+_SINUS_SIG = np.array([0.025, 0.010, 0.011, 0.011, 0.060, 0.035])
+# Ventricular ectopic: no P/Q, wide tall R, deep wide S, discordant (negative) T.
+_VPB_A = np.array([0.0, 0.0, 1.30, -0.55, -0.30, -0.12])
+_VPB_MU = np.array([-0.20, -0.035, 0.0, 0.065, 0.30, 0.37])
+_VPB_SIG = np.array([0.025, 0.010, 0.030, 0.030, 0.070, 0.040])
+_T_WAVES = slice(4, 6)
+
+_RR_MIN, _RR_MAX = 0.30, 1.60  # seconds; every generated RR is clipped to this range
+_PRE = 1.0  # seconds of rhythm simulated before the window starts
+_POST = 0.6  # ... and after it ends
+# Waves rendered together and the span (s around the R peak) covering them to >= 4 sigma.
+_SPANS = ((slice(0, 4), (-0.35, 0.25)), (slice(4, 6), (-0.1, 0.9)))
+_MOTIF_MARGINS = (0.25, 0.45)  # inverted beats keep their P / T wave inside the window
+_MOTIF_MAX_BPM = 150.0  # the motif's heart-rate lower bound may not exceed this
+
+
+def config_name(params: Mapping[str, Any]) -> str:
+    """Cache-directory name encoding every parameter that changes the generated data."""
+    p = {**DEFAULTS, **params}
+    name = (
+        f'{p["variant"]}-n{int(p["num_train"])}-{int(p["num_validation"])}-{int(p["num_test"])}'
+        f'-w{int(p["window"])}-fs{float(p["sample_rate"])!r}-s{int(p["seed"])}'
+        f'-noise{float(p["noise"])!r}'
+    )
+    if p['variant'] == 'motif':  # motif_k does not affect the rhythm variant
+        name += f'-k{int(p["motif_k"])}'
+    return name
+
+
+def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f'Unknown synthetic ECG parameters: {sorted(unknown)}')
+    p = {**DEFAULTS, **params}
+    p = {
+        'variant': str(p['variant']),
+        'seed': int(p['seed']),
+        'num_train': int(p['num_train']),
+        'num_validation': int(p['num_validation']),
+        'num_test': int(p['num_test']),
+        'window': int(p['window']),
+        'sample_rate': float(p['sample_rate']),
+        'motif_k': int(p['motif_k']),
+        'noise': float(p['noise']),
+    }
+    if p['variant'] not in VARIANTS:
+        raise ValueError(f'variant must be one of {VARIANTS}, got {p["variant"]!r}')
+    if p['seed'] < 0:
+        raise ValueError(f'seed must be >= 0, got {p["seed"]}')
+    for key in ('num_train', 'num_validation', 'num_test'):
+        if p[key] < 1:
+            raise ValueError(f'{key} must be >= 1, got {p[key]}')
+    if p['sample_rate'] < 50.0:
+        raise ValueError(f'sample_rate must be >= 50 Hz, got {p["sample_rate"]}')
+    if p['motif_k'] < 1:
+        raise ValueError(f'motif_k must be >= 1, got {p["motif_k"]}')
+    if p['noise'] < 0:
+        raise ValueError(f'noise must be >= 0, got {p["noise"]}')
+    duration = p['window'] / p['sample_rate']
+    if p['variant'] == 'rhythm' and duration < 2.0:
+        raise ValueError(f'rhythm windows must last >= 2 s (window/sample_rate), got {duration}')
+    if p['variant'] == 'motif':
+        k, fs = p['motif_k'], p['sample_rate']
+        if p['window'] < motif_min_window(k, fs):
+            raise ValueError(
+                f'motif_k={k} needs more beats than window={p["window"]} samples hold at <= '
+                f'{_MOTIF_MAX_BPM:g} bpm: use window >= {motif_min_window(k, fs)} '
+                f'(>= {motif_min_window(k, fs, max_bpm=100.0)} for heart rates <= 100 bpm) '
+                f'at sample_rate={fs:g}, or a smaller motif_k.'
+            )
+        _motif_hr_range(duration, k)
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Pure-numpy generator.
+# --------------------------------------------------------------------------------------------
+
+
+def split_rng(seed: int, split: str) -> np.random.Generator:
+    """Independent, reproducible stream per (seed, split): splits are disjoint draws."""
+    ss = np.random.SeedSequence(entropy=seed, spawn_key=(SPLITS.index(split),))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def generate(params: Mapping[str, Any], split: str, num: int | None = None):
+    """Generates one split.
+
+    Returns ``(x, y, meta)``: x float32 (N, window, 1) in mV, y int32 (N,), and meta, a dict of
+    per-beat arrays (N, slots), padded where ``valid`` is False: ``r_time`` (s from window
+    start, beats before/after the window included), ``kind`` (NORMAL/ECTOPIC/AF_BEAT),
+    ``polarity`` (+1/-1), ``valid``; plus per-example ``heart_rate`` (bpm, nominal) and, for
+    the motif variant, ``gap`` (upright beats between the two inverted ones).
+    ``num`` overrides the split size (tests, plots); the data then differ from the stored split.
+    """
+    p = validate_params(params)
+    n = p[f'num_{split}'] if num is None else int(num)
+    rng = split_rng(p['seed'], split)
+    fs, window = p['sample_rate'], p['window']
+    duration = window / fs
+    num_classes = len(CLASS_NAMES[p['variant']])
+    y = rng.permutation(np.arange(n) % num_classes).astype(np.int32)
+
+    beats = _empty_beats(n, duration)
+    extra = np.zeros((n, window))
+    if p['variant'] == 'rhythm':
+        _rhythm_beats(rng, y, beats, duration)
+        af = np.flatnonzero(y == 1)
+        extra[af] = _f_waves(rng, len(af), window, fs)
+    else:
+        _motif_beats(rng, y, beats, duration, p['motif_k'])
+
+    _assign_morphology(rng, beats)
+    x = _render(beats, window, fs) + extra
+    x += _baseline_wander(rng, n, window, fs)
+    if p['noise'] > 0:
+        x += p['noise'] * rng.standard_normal((n, window))
+    keys = ('r_time', 'kind', 'polarity', 'valid', 'heart_rate', 'gap')
+    meta = {k: beats[k] for k in keys if k in beats}
+    return x.astype(np.float32)[..., None], y, meta
+
+
+def _empty_beats(n: int, duration: float) -> dict[str, np.ndarray]:
+    slots = math.ceil((_PRE + _RR_MAX + duration + _POST) / _RR_MIN) + 1
+    return {
+        'r_time': np.zeros((n, slots)),
+        'kind': np.zeros((n, slots), np.int8),
+        'polarity': np.ones((n, slots), np.int8),
+        'valid': np.zeros((n, slots), bool),
+        'heart_rate': np.zeros(n),
+    }
+
+
+def _times_from_rr(rng, rr: np.ndarray, duration: float):
+    """R-peak times (first beat up to one RR before -_PRE, random phase) and validity mask."""
+    rr = np.clip(rr, _RR_MIN, _RR_MAX)
+    start = -_PRE - rng.uniform(0.0, 1.0, len(rr)) * rr[:, 0]
+    t = start[:, None] + np.concatenate([np.zeros((len(rr), 1)), np.cumsum(rr[:, :-1], 1)], 1)
+    if not np.all(t[:, -1] >= duration + _POST):
+        raise RuntimeError('not enough beat slots')
+    return t, t < duration + _POST
+
+
+def _sinus_rr(rng, hr: np.ndarray, slots: int) -> np.ndarray:
+    """Sinus RR series: respiratory sinus arrhythmia plus small clipped beat-to-beat jitter."""
+    n = len(hr)
+    rr0 = 60.0 / hr
+    f_resp = rng.uniform(0.15, 0.35, n)
+    depth = rng.uniform(0.01, 0.05, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    t_approx = np.arange(slots)[None] * rr0[:, None]
+    jitter = 0.01 * np.clip(rng.standard_normal((n, slots)), -3, 3)
+    resp = np.sin(2 * np.pi * f_resp[:, None] * t_approx + phase[:, None])
+    return rr0[:, None] * (1 + depth[:, None] * resp + jitter)
+
+
+def _set(beats, idx, t, valid, kind, hr):
+    beats['r_time'][idx] = t
+    beats['valid'][idx] = valid
+    beats['kind'][idx] = kind
+    beats['heart_rate'][idx] = hr
+
+
+def _rhythm_beats(rng, y, beats, duration):
+    slots = beats['r_time'].shape[1]
+
+    idx = np.flatnonzero(y == 0)  # normal sinus rhythm
+    hr = rng.uniform(62, 98, len(idx))
+    t, valid = _times_from_rr(rng, _sinus_rr(rng, hr, slots), duration)
+    _set(beats, idx, t, valid, NORMAL, hr)
+
+    idx = np.flatnonzero(y == 1)  # atrial fibrillation: i.i.d. log-normal RR, no P waves
+    hr = rng.uniform(60, 120, len(idx))
+    cv = rng.uniform(0.12, 0.25, len(idx))[:, None]
+    z = rng.standard_normal((len(idx), slots))
+    rr = (60.0 / hr)[:, None] * np.exp(cv * z - cv**2 / 2)
+    t, valid = _times_from_rr(rng, rr, duration)
+    _set(beats, idx, t, valid, AF_BEAT, hr)
+
+    idx = np.flatnonzero(y == 2)  # sinus rhythm with 1-2 ventricular premature beats
+    hr = rng.uniform(60, 95, len(idx))
+    t, valid = _times_from_rr(rng, _sinus_rr(rng, hr, slots), duration)
+    kind = np.full(t.shape, NORMAL, np.int8)
+    coupling = rng.uniform(0.55, 0.70, t.shape)
+    early = t.copy()
+    early[:, 1:] = t[:, :-1] + coupling[:, 1:] * (t[:, 1:] - t[:, :-1])
+    # Candidates: the premature beat (QRS + most of its T) lies inside the window. The next
+    # sinus beat keeps its time, giving the full compensatory pause.
+    cand = valid & (early >= 0.1) & (early <= duration - 0.3)
+    cand[:, 0] = False
+    if not cand.any(1).all():
+        raise RuntimeError('no room for a VPB')
+    first = np.argmax(np.where(cand, rng.random(t.shape), -1), 1)
+    rows = np.arange(len(idx))
+    kind[rows, first] = ECTOPIC
+    slot = np.arange(slots)[None]
+    cand2 = cand & (np.abs(slot - first[:, None]) >= 3)
+    second = np.argmax(np.where(cand2, rng.random(t.shape), -1), 1)
+    use2 = cand2.any(1) & (rng.random(len(idx)) < 0.4)
+    kind[rows[use2], second[use2]] = ECTOPIC
+    t = np.where(kind == ECTOPIC, early, t)
+    beats['r_time'][idx], beats['valid'][idx] = t, valid
+    beats['kind'][idx], beats['heart_rate'][idx] = kind, hr
+
+    idx = np.flatnonzero(y == 3)  # sinus bradycardia or tachycardia
+    brady = rng.random(len(idx)) < 0.5
+    hr = np.where(brady, rng.uniform(40, 56, len(idx)), rng.uniform(104, 150, len(idx)))
+    t, valid = _times_from_rr(rng, _sinus_rr(rng, hr, slots), duration)
+    _set(beats, idx, t, valid, NORMAL, hr)
+
+
+def _motif_gaps(k: int) -> tuple[int, ...]:
+    """Numbers of upright beats between the two inverted beats for label-0 examples."""
+    return tuple(g for g in (k - 2, k - 1, k + 1, k + 2) if g >= 0)
+
+
+def _motif_hr_range(duration: float, k: int) -> tuple[float, float]:
+    """Heart-rate range (bpm) shared by both motif classes, such that the widest pattern
+    (k+2 upright beats between the inverted ones) always fits in the window."""
+    rr_max = _motif_usable(duration) / _motif_rr_units(k)
+    lo = max(60.0, 60.0 / rr_max) if rr_max > 0 else math.inf
+    hi = max(100.0, lo + 30.0)
+    if lo > _MOTIF_MAX_BPM * (1 + 1e-9):
+        raise ValueError(f'motif_k={k} does not fit a {duration:g} s window')
+    return lo, hi
+
+
+def _motif_usable(duration: float) -> float:
+    return duration - sum(_MOTIF_MARGINS)
+
+
+def _motif_rr_units(k: int) -> float:
+    # The widest pattern spans k+3 RR intervals, plus one RR for the random phase of the beat
+    # train relative to the window; sinus RR stays within 1.08 * rr0 (5 % RSA + 3 sigma of
+    # 1 % jitter) -> 10 % safety factor.
+    return 1.1 * (k + 2 + 2)
+
+
+def motif_min_window(motif_k: int, sample_rate: float, max_bpm: float = _MOTIF_MAX_BPM) -> int:
+    """Smallest ``window`` (samples) for which the motif variant with ``motif_k`` can be
+    generated with heart rates up to ``max_bpm`` (default: the generator's hard limit)."""
+    seconds = _motif_rr_units(motif_k) * 60.0 / max_bpm + sum(_MOTIF_MARGINS)
+    return math.ceil(round(seconds * sample_rate, 6))
+
+
+def _motif_beats(rng, y, beats, duration, k):
+    n, slots = beats['r_time'].shape
+    lo, hi = _motif_hr_range(duration, k)
+    hr = rng.uniform(lo, hi, n)
+    t, valid = _times_from_rr(rng, _sinus_rr(rng, hr, slots), duration)
+    neg = np.array(_motif_gaps(k))
+    gap = np.where(y == 1, k, neg[rng.integers(0, len(neg), n)])
+    # First inverted beat i: both i and i + gap + 1 inside the window (with P/T margins).
+    slot = np.arange(slots)[None]
+    second = np.minimum(slot + gap[:, None] + 1, slots - 1)
+    t2 = np.take_along_axis(t, second, 1)
+    ok = (
+        (t >= _MOTIF_MARGINS[0])
+        & (t2 <= duration - _MOTIF_MARGINS[1])
+        & (slot + gap[:, None] + 1 < slots)
+    )
+    if not ok.any(1).all():
+        raise RuntimeError('motif does not fit the window')
+    first = np.argmax(np.where(ok, rng.random(t.shape), -1), 1)
+    rows = np.arange(n)
+    beats['polarity'][rows, first] = -1
+    beats['polarity'][rows, first + gap + 1] = -1
+    beats['r_time'][:], beats['valid'][:], beats['heart_rate'][:] = t, valid, hr
+    beats['kind'][:] = NORMAL
+    beats['gap'] = gap
+
+
+def _assign_morphology(rng, beats):
+    """Per-example morphology and per-beat jitter -> (N, slots, 6) Gaussian parameters."""
+    t, kind = beats['r_time'], beats['kind']
+    n, slots = t.shape
+    gain = rng.uniform(0.7, 1.3, (n, 1))
+    # Relative scale of P, Q, R, S, T (T1 and T2 share one factor).
+    ratio = rng.uniform([0.7, 0.5, 0.8, 0.5, 0.7], [1.3, 1.5, 1.2, 1.5, 1.3], (n, 5))
+    ratio = np.concatenate([ratio, ratio[:, 4:]], 1)
+    width = rng.uniform(0.9, 1.1, (n, 6))
+    sinus_a = gain * ratio * _SINUS_A
+    vpb_a = gain * rng.uniform(0.8, 1.2, (n, 1)) * _VPB_A
+    vpb_sig = _VPB_SIG * rng.uniform(0.9, 1.15, (n, 1))
+
+    ectopic = (kind == ECTOPIC)[..., None]
+    a = np.where(ectopic, vpb_a[:, None], sinus_a[:, None])
+    a = np.where((kind == AF_BEAT)[..., None] & (np.arange(6) == 0), 0.0, a)  # no P in AF
+    mu = np.where(ectopic, _VPB_MU, np.broadcast_to(_SINUS_MU, (n, slots, 6)))
+    sig = np.where(ectopic, vpb_sig[:, None], (width * _SINUS_SIG)[:, None])
+
+    # QT follows the preceding RR (Bazett); T also broadens slightly at slow rates.
+    rr = np.diff(t, axis=1, prepend=t[:, :1] - 60.0 / beats['heart_rate'][:, None])
+    rr = np.clip(rr, _RR_MIN, _RR_MAX)[..., None]
+    mu = mu.copy()
+    mu[..., _T_WAVES] *= np.sqrt(rr)
+    sig = sig.copy()
+    sig[..., _T_WAVES] *= rr**0.25
+
+    # Respiratory modulation of amplitude plus per-beat jitter.
+    f_resp = rng.uniform(0.15, 0.35, (n, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    resp = 1 + 0.05 * np.sin(2 * np.pi * f_resp * t + phase)
+    jitter = 1 + 0.03 * np.clip(rng.standard_normal((n, slots)), -3, 3)
+    a = a * (resp * jitter * beats['polarity'])[..., None]
+    beats.update(a=a, mu=mu, sig=sig)
+
+
+def _render(beats, window: int, fs: float, chunk: int = 8192) -> np.ndarray:
+    """Sums every valid beat's Gaussians into (N, window) by local evaluation + bincount."""
+    n = beats['r_time'].shape[0]
+    ex, sl = np.nonzero(beats['valid'])
+    t = beats['r_time'][ex, sl]
+    a, mu, sig = beats['a'][ex, sl], beats['mu'][ex, sl], beats['sig'][ex, sl]
+    out = np.zeros(n * window)
+    for waves, (lo, hi) in _SPANS:
+        offsets = np.arange(math.floor(lo * fs), math.ceil(hi * fs) + 1)
+        for s in range(0, len(t), chunk):
+            e = slice(s, s + chunk)
+            sample = np.floor(t[e] * fs).astype(np.int64)[:, None] + offsets  # (M, L)
+            rel = sample / fs - t[e, None]  # seconds from the R peak
+            z = (rel[..., None] - mu[e, None, waves]) / sig[e, None, waves]  # (M, L, W)
+            val = np.einsum('mlw,mw->ml', np.exp(-0.5 * z * z), a[e, waves])
+            keep = (sample >= 0) & (sample < window)
+            flat = (ex[e, None] * window + sample)[keep]
+            out += np.bincount(flat, weights=val[keep], minlength=n * window)
+    return out.reshape(n, window)
+
+
+def _f_waves(rng, n: int, window: int, fs: float) -> np.ndarray:
+    """Fibrillatory baseline: 4-9 Hz quasi-sinusoid with drifting frequency and amplitude."""
+    t = np.arange(window)[None] / fs
+    f0 = rng.uniform(4.0, 9.0, (n, 1))
+    amp = rng.uniform(0.03, 0.10, (n, 1))
+    fm = rng.uniform(0.1, 0.4, (n, 1))
+    phase = 2 * np.pi * f0 * t + 3.0 * np.sin(2 * np.pi * fm * t) + rng.uniform(0, 6.3, (n, 1))
+    f_am = rng.uniform(0.1, 0.5, (n, 1))
+    am = 1 + 0.4 * np.sin(2 * np.pi * f_am * t + rng.uniform(0, 6.3, (n, 1)))
+    return amp * am * (np.sin(phase) + 0.3 * np.sin(2 * phase + 1.0))
+
+
+def _baseline_wander(rng, n: int, window: int, fs: float) -> np.ndarray:
+    """Respiration/motion baseline wander: two slow sinusoids (< 0.5 Hz)."""
+    t = np.arange(window)[None] / fs
+    out = np.zeros((n, window))
+    for lo, hi, amp in ((0.05, 0.15, 0.15), (0.15, 0.5, 0.08)):
+        f = rng.uniform(lo, hi, (n, 1))
+        out += rng.uniform(0, amp, (n, 1)) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3, (n, 1)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# TFDS builder.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class SyntheticEcgConfig(tfds.core.BuilderConfig):
+    """Generation parameters; build with ``SyntheticEcgConfig.create`` so the name (= cache
+    directory) encodes every parameter that changes the data."""
+
+    variant: str = DEFAULTS['variant']
+    seed: int = DEFAULTS['seed']
+    num_train: int = DEFAULTS['num_train']
+    num_validation: int = DEFAULTS['num_validation']
+    num_test: int = DEFAULTS['num_test']
+    window: int = DEFAULTS['window']
+    sample_rate: float = DEFAULTS['sample_rate']
+    motif_k: int = DEFAULTS['motif_k']
+    noise: float = DEFAULTS['noise']
+
+    @classmethod
+    def create(cls, **params: Any) -> SyntheticEcgConfig:
+        p = validate_params(params)
+        return cls(name=config_name(p), description=_describe(p), **p)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in DEFAULTS}
+
+
+def _describe(p: Mapping[str, Any]) -> str:
+    if p['variant'] == 'motif':
+        return (
+            f'Motif: label 1 iff exactly k={p["motif_k"]} upright beats lie between the two '
+            'inverted beats of the window.'
+        )
+    return 'Rhythm: normal sinus, AF-like, ventricular premature beats, brady/tachycardia.'
+
+
+class SyntheticEcg(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Synthetic ECG windows. Not registered globally: instantiate directly (avoids duplicate
+    registration errors on re-import); ``load_builder`` handles caching and locking."""
+
+    name = 'synthetic_ecg'
+    # Bump whenever the generator's output changes, so stale caches are not reused.
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'Gaussian P-QRS-T beat model; rhythm and motif variants.'}
+    BUILDER_CONFIGS = [
+        SyntheticEcgConfig.create(variant='rhythm'),
+        SyntheticEcgConfig.create(variant='motif'),
+    ]
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # TFDS's default probes the `importlib_resources` backport, which is not installed.
+        return epath.Path(__file__)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        cfg = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    'signal': tfds.features.Tensor(shape=(cfg.window, 1), dtype=np.float32),
+                    'label': tfds.features.ClassLabel(names=CLASS_NAMES[cfg.variant]),
+                }
+            ),
+            supervised_keys=('signal', 'label'),
+            # Examples are already in random label order; keeping generation order makes the
+            # stored split identical to ``generate(...)`` output (and its metadata) by index.
+            disable_shuffling=True,
+            homepage='https://physionet.org/content/ecgsyn/',
+            citation=(
+                '@article{mcsharry2003ecgsyn, title={A dynamical model for generating '
+                'synthetic electrocardiogram signals}, author={McSharry, Patrick E. and '
+                'Clifford, Gari D. and Tarassenko, Lionel and Smith, Leonard A.}, '
+                'journal={IEEE Trans. Biomed. Eng.}, volume={50}, number={3}, '
+                'pages={289--294}, year={2003}}'
+            ),
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # nothing to download
+        return {split: self._generate_examples(split) for split in SPLITS}
+
+    def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        x, y, _ = generate(self.builder_config.params, split)
+        for i in range(len(y)):
+            yield i, {'signal': x[i], 'label': int(y[i])}
+
+
+# --------------------------------------------------------------------------------------------
+# Loading into the registry's Dataset.
+# --------------------------------------------------------------------------------------------
+
+
+def params_from_config(data_config: Any) -> dict[str, Any]:
+    """Picks the generation parameters out of ``config.data`` (missing keys -> DEFAULTS)."""
+    return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
+
+
+class _DropConstructionNoise(std_logging.Filter):
+    """Drops TFDS warnings that are expected for our ad-hoc configs (a full config repr per
+    builder construction, and 'no dataset_info.json' while a config is not prepared yet)."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not msg.startswith(('Using custom data configuration', 'Variant folder'))
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    logger, noise = logging.get_absl_logger(), _DropConstructionNoise()
+    logger.addFilter(noise)
+    try:
+        yield
+    finally:
+        logger.removeFilter(noise)
+
+
+def load_builder(params: Mapping[str, Any], data_dir: str) -> SyntheticEcg:
+    """Returns a prepared builder, generating the data only if it is not cached yet.
+
+    Preparation is serialised with an exclusive file lock per config, so concurrent processes
+    never race on TFDS's incomplete-dir rename; the loser of the race finds the data
+    prepared and reuses it.
+    """
+    cfg = SyntheticEcgConfig.create(**params)
+    # Use the predefined config object when the name matches (TFDS rejects a different object
+    # with the same name as a BUILDER_CONFIGS entry).
+    config: str | SyntheticEcgConfig = cfg.name if cfg.name in SyntheticEcg.builder_configs else cfg
+
+    def make() -> SyntheticEcg:
+        return SyntheticEcg(config=config, data_dir=data_dir, file_format='array_record')
+
+    with _quiet_tfds():
+        return _prepare(make, cfg.name, data_dir)
+
+
+def _prepare(make, name: str, data_dir: str) -> SyntheticEcg:
+    builder = make()
+    if builder.is_prepared():
+        return builder
+    lock_path = os.path.join(data_dir, SyntheticEcg.name, f'{name}.lock')
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            builder = make()  # re-check under the lock: another process may have finished
+            if not builder.is_prepared():
+                t0 = time.perf_counter()
+                builder.download_and_prepare(file_format='array_record')
+                logging.info(
+                    'Generated %s/%s in %.1fs under %s',
+                    SyntheticEcg.name,
+                    name,
+                    time.perf_counter() - t0,
+                    data_dir,
+                )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return make()  # fresh builder reads the final dataset_info from disk
+
+
+def read_split(builder: SyntheticEcg, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reads a whole split into (x float32 (N, T, C), y int32 (N,)) with batched reads."""
+    source = builder.as_data_source(split)
+    n = len(source)
+    x = np.empty((n, *builder.info.features['signal'].shape), np.float32)
+    y = np.empty((n,), np.int32)
+    batch = 1024
+    for start in range(0, n, batch):
+        records = source.__getitems__(range(start, min(start + batch, n)))
+        x[start : start + len(records)] = np.stack([r['signal'] for r in records])
+        y[start : start + len(records)] = [r['label'] for r in records]
+    return x, y
+
+
+def load(data_config: Any):
+    """Registry loader for ``config.data.name == 'synthetic'``."""
+    from ecgdepth.data import Dataset, resolve_data_dir
+
+    params = params_from_config(data_config)
+    data_dir = resolve_data_dir(data_config.get('data_dir', ''))
+    builder = load_builder(params, data_dir)
+    splits = {split: read_split(builder, split) for split in SPLITS}
+    names = CLASS_NAMES[params['variant']]
+    for split, (x, y) in splits.items():
+        counts = np.bincount(y, minlength=len(names))
+        logging.info(
+            'synthetic/%s %s: %d windows of shape %s; per class %s',
+            params['variant'],
+            split,
+            len(y),
+            x.shape[1:],
+            ', '.join(f'{n}={c}' for n, c in zip(names, counts, strict=True)),
+        )
+    return Dataset(
+        splits=splits,
+        class_names=names,
+        sample_rate=params['sample_rate'],
+        name=f'synthetic/{params["variant"]}',
+    )

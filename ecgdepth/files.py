@@ -1,0 +1,56 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written result."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes to a temporary file beside `path`, fsyncs, then renames over it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def json_safe(obj: Any) -> Any:
+    """Strict JSON has no NaN or inf: non-finite floats become null (status says why)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path: str, obj: Any) -> None:
+    text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False)
+    write_text(path, text + '\n')
+
+
+def write_jsonl(path: str, records: Iterable[dict]) -> None:
+    """Rewrites the whole file atomically (records are few: one per log or eval step)."""
+    write_text(
+        path,
+        ''.join(json.dumps(json_safe(r), sort_keys=True, allow_nan=False) + '\n' for r in records),
+    )
+
+
+def read_jsonl(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,127 @@
+"""Stacked (optionally bidirectional) LSTM / GRU / simple-RNN: the shallow family.
+
+Layer 1 maps input channels -> width (x2 if bidirectional); layers 2..depth are identical
+(width*dirs -> width*dirs) and go through one `nn.scan` over layers when scan=True (each layer's
+`nn.RNN` is itself a scan over time: a nested scan). Every layer is
+RNN -> [LayerNorm] -> dropout [-> + input, layers 2..depth only: where shapes match].
+The LayerNorm sits on each layer's output (between layers), not on the raw input: LayerNorm
+over a single-lead ECG channel would zero it.
+
+Param trees (under 'params'):
+  scan=True:  layer_0/{fwd,bwd,norm}, layers/{fwd,bwd,norm} (leaves stacked on axis 0 over the
+              depth - 1 layers; absent if depth == 1), head.
+  scan=False: layer_{i}/{fwd,bwd,norm} for i < depth, head.
+`fwd`/`bwd` are the flax cells themselves (e.g. OptimizedLSTMCell: ii, if, ig, io kernels without
+bias; hi, hf, hg, ho kernels with bias); `bwd` only if bidirectional, `norm` only if layer_norm.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from ecgdepth.models.layers import check_choice, repeat_block, unscan_tree
+
+CELLS = {'lstm': nn.OptimizedLSTMCell, 'gru': nn.GRUCell, 'rnn': nn.SimpleCell}
+READOUTS = ('last', 'mean')
+
+
+class RecurrentLayer(nn.Module):
+    """One recurrent layer over the whole sequence: (batch, time, in) -> (batch, time, out)."""
+
+    cell: str
+    width: int
+    bidirectional: bool
+    layer_norm: bool
+    dropout: float
+    residual: bool
+    train: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        cell_cls = CELLS[self.cell]
+        h = nn.RNN(cell_cls(features=self.width, name='fwd'))(x)
+        if self.bidirectional:
+            # keep_order: backward outputs are aligned with time, so its final state sits at t=0.
+            bwd = nn.RNN(cell_cls(features=self.width, name='bwd'), reverse=True, keep_order=True)(
+                x
+            )
+            h = jnp.concatenate([h, bwd], axis=-1)
+        if self.layer_norm:
+            h = nn.LayerNorm(name='norm')(h)
+        h = nn.Dropout(self.dropout)(h, deterministic=not self.train)
+        if self.residual:
+            h = x + h
+        return h, None
+
+
+class StackedLSTM(nn.Module):
+    """`depth` recurrent layers, readout of the last step (each direction's final state) or the
+    time mean, then a Dense head."""
+
+    layer_prefix = 'layer'  # unrolled layer i is params[f'layer_{i}'] (not a field)
+
+    num_classes: int
+    depth: int
+    width: int
+    dropout: float = 0.0
+    layer_norm: bool = False
+    residual: bool = False
+    scan: bool = True
+    remat: bool = False
+    cell: str = 'lstm'
+    bidirectional: bool = False
+    readout: str = 'last'
+
+    def __post_init__(self):
+        check_choice('cell', self.cell, tuple(CELLS))
+        check_choice('readout', self.readout, READOUTS)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        fields = dict(
+            cell=self.cell,
+            width=self.width,
+            bidirectional=self.bidirectional,
+            layer_norm=self.layer_norm,
+            dropout=self.dropout,
+            residual=self.residual,
+            train=train,
+        )
+        # Layer 1 changes the feature size: never scanned, never residual.
+        x = repeat_block(
+            RecurrentLayer,
+            1,
+            x,
+            scan=False,
+            remat=self.remat,
+            scan_name='layer_0',
+            unrolled_prefix='layer',
+            **{**fields, 'residual': False},
+        )
+        x = repeat_block(
+            RecurrentLayer,
+            self.depth - 1,
+            x,
+            scan=self.scan,
+            remat=self.remat,
+            scan_name='layers',
+            unrolled_prefix='layer',
+            first_index=1,
+            **fields,
+        )
+        if self.readout == 'mean':
+            x = x.mean(axis=1)
+        elif self.bidirectional:
+            x = jnp.concatenate([x[:, -1, : self.width], x[:, 0, self.width :]], axis=-1)
+        else:
+            x = x[:, -1]
+        return nn.Dense(self.num_classes, name='head')(x)
+
+    @nn.nowrap
+    def unscan_params(self, params):
+        """Maps a scan=True param tree (or variables dict) to the scan=False tree of this config."""
+        if not self.scan:
+            return params
+        return unscan_tree(params, [('layers', 'layer', 1)])

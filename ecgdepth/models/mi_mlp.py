@@ -1,0 +1,148 @@
+"""Multiplicative-interaction MLP (Jayakumar et al., ICLR 2020) on the flattened window.
+
+Each layer computes f(x, z) = z^T W x + z^T U + V x + b with the 3-tensor W factorised to rank r
+(CP): z^T W x = C((A^T z) * (B^T x)). `multiplicative=False` drops only the z^T W x term, which
+leaves a Dense layer on concat(z, x): the additive control at equal depth and width. z is the
+flattened network input (z_source='input', broadcast to every layer, not scanned over) or the
+layer's own input (z_source='layer'). A layer is MI -> [LayerNorm] -> ReLU -> dropout
+[-> + input, layers 2..depth]. The input (batch, time, channels) is average-pooled over time by
+`pool` (trailing samples that do not fill a pool window are dropped) and flattened to
+D = (time // pool) * channels.
+
+Param trees (under 'params'):
+  scan=True:  layer_0/{mi,norm}, layers/{mi,norm} (leaves stacked on axis 0 over the depth - 1
+              layers; absent if depth == 1), head.
+  scan=False: layer_{i}/{mi,norm} for i < depth, head.
+`mi` holds A (dz, r), B (dx, r), C (r, out) only if multiplicative, and U (dz, out), V (dx, out),
+b (out,) always; `norm` only if layer_norm.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+
+from ecgdepth.models.layers import check_choice, repeat_block, unscan_tree
+
+Z_SOURCES = ('input', 'layer')
+
+
+def _fan_share_init(share: float):
+    """Truncated-normal init with variance share/fan_in: U and V together are initialised exactly
+    like one Dense on concat(z, x), so the additive control starts as a standard MLP layer."""
+    return nn.initializers.variance_scaling(share, 'fan_in', 'truncated_normal')
+
+
+class MILinear(nn.Module):
+    """f(x, z) = C((A^T z) * (B^T x)) + z^T U + V x + b (the first term only if multiplicative)."""
+
+    features: int
+    rank: int
+    multiplicative: bool = True
+
+    @nn.compact
+    def __call__(self, x, z):
+        dx, dz = x.shape[-1], z.shape[-1]
+        u = self.param('U', _fan_share_init(dz / (dx + dz)), (dz, self.features))
+        v = self.param('V', _fan_share_init(dx / (dx + dz)), (dx, self.features))
+        b = self.param('b', nn.initializers.zeros_init(), (self.features,))
+        y = z @ u + x @ v + b
+        if self.multiplicative:
+            init = nn.initializers.lecun_normal()
+            a = self.param('A', init, (dz, self.rank))
+            bb = self.param('B', init, (dx, self.rank))
+            c = self.param('C', init, (self.rank, self.features))
+            y = y + ((z @ a) * (x @ bb)) @ c
+        return y
+
+
+class MILayer(nn.Module):
+    """One MLP layer: MI linear -> [LayerNorm] -> ReLU -> dropout [-> + input]."""
+
+    width: int
+    rank: int
+    multiplicative: bool
+    layer_norm: bool
+    dropout: float
+    residual: bool
+    train: bool = False
+
+    @nn.compact
+    def __call__(self, x, z=None):
+        z = x if z is None else z
+        h = MILinear(self.width, self.rank, self.multiplicative, name='mi')(x, z)
+        if self.layer_norm:
+            h = nn.LayerNorm(name='norm')(h)
+        h = nn.Dropout(self.dropout)(nn.relu(h), deterministic=not self.train)
+        return (x + h if self.residual else h), None
+
+
+class MIMLP(nn.Module):
+    """Pool -> flatten -> `depth` MI layers -> Dense head."""
+
+    layer_prefix = 'layer'  # unrolled layer i is params[f'layer_{i}'] (not a field)
+
+    num_classes: int
+    depth: int
+    width: int
+    dropout: float = 0.0
+    layer_norm: bool = False
+    residual: bool = False
+    scan: bool = True
+    remat: bool = False
+    multiplicative: bool = True
+    rank: int = 8
+    z_source: str = 'input'
+    pool: int = 1
+
+    def __post_init__(self):
+        check_choice('z_source', self.z_source, Z_SOURCES)
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        batch, time, channels = x.shape
+        steps = time // self.pool
+        x = x[:, : steps * self.pool].reshape(batch, steps, self.pool, channels).mean(axis=2)
+        x = x.reshape(batch, steps * channels)
+        fields = dict(
+            width=self.width,
+            rank=self.rank,
+            multiplicative=self.multiplicative,
+            layer_norm=self.layer_norm,
+            dropout=self.dropout,
+            residual=self.residual,
+            train=train,
+        )
+        # At layer 1 the layer's input is the network input, so z = x for either z_source.
+        z = x
+        x = repeat_block(
+            MILayer,
+            1,
+            x,
+            scan=False,
+            remat=self.remat,
+            scan_name='layer_0',
+            unrolled_prefix='layer',
+            **{**fields, 'residual': False},
+        )
+        broadcast = (z,) if self.z_source == 'input' else ()
+        x = repeat_block(
+            MILayer,
+            self.depth - 1,
+            x,
+            *broadcast,
+            scan=self.scan,
+            remat=self.remat,
+            scan_name='layers',
+            unrolled_prefix='layer',
+            first_index=1,
+            **fields,
+        )
+        return nn.Dense(self.num_classes, name='head')(x)
+
+    @nn.nowrap
+    def unscan_params(self, params):
+        """Maps a scan=True param tree (or variables dict) to the scan=False tree of this config."""
+        if not self.scan:
+            return params
+        return unscan_tree(params, [('layers', 'layer', 1)])

@@ -1,0 +1,46 @@
+"""The training state: step, parameters, optimiser state and the RNG, in one donated pytree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+
+class TrainState(struct.PyTreeNode):
+    """Everything a step reads and writes. `apply_fn` and `tx` are static (not traced)."""
+
+    step: jax.Array
+    params: Any
+    opt_state: optax.OptState
+    rng: jax.Array  # Folded with the step inside the step: dropout differs per step, reproducibly.
+    apply_fn: Callable = struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+
+def create_train_state(
+    model: nn.Module, tx: optax.GradientTransformation, input_shape: tuple[int, ...], rng: jax.Array
+) -> TrainState:
+    """Initialises parameters and optimiser state inside one jit, shapes first via eval_shape."""
+
+    def init(rng):
+        params_rng, state_rng = jax.random.split(rng)
+        dummy = jnp.zeros((1, *input_shape), jnp.float32)
+        params = model.init({'params': params_rng}, dummy, train=False)['params']
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            rng=state_rng,
+            apply_fn=model.apply,
+            tx=tx,
+        )
+
+    # eval_shape costs no FLOPs: a bad model config fails here before anything is allocated.
+    jax.eval_shape(init, rng)
+    return jax.jit(init)(rng)

@@ -1,0 +1,209 @@
+"""Checks a config before any compute, with errors that name the offending field.
+
+ml_collections already rejects a misspelt override (the config is locked) and a value of the
+wrong type on the command line; this module adds ranges, choices and cross-field rules, and
+also catches wrong types set from Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field."""
+
+
+# Each rule: (type, predicate or None, what the predicate demands).
+Rule = tuple[type | tuple[type, ...], Callable[[Any], bool] | None, str]
+
+_POSITIVE_INT: Rule = (int, lambda v: v >= 1, 'an integer >= 1')
+_NON_NEGATIVE_INT: Rule = (int, lambda v: v >= 0, 'an integer >= 0')
+_BOOL: Rule = (bool, None, 'a boolean')
+_PROBABILITY: Rule = ((int, float), lambda v: 0.0 <= v < 1.0, 'a number in [0, 1)')
+_NON_NEGATIVE: Rule = ((int, float), lambda v: v >= 0.0, 'a number >= 0')
+_POSITIVE: Rule = ((int, float), lambda v: v > 0.0, 'a number > 0')
+
+
+def _choice(*choices: str) -> Rule:
+    return (str, lambda v: v in choices, 'one of ' + ', '.join(repr(c) for c in choices))
+
+
+MODEL_COMMON: dict[str, Rule] = {
+    'depth': (int, lambda v: 1 <= v <= 4096, 'an integer in [1, 4096]'),
+    'width': (int, lambda v: 1 <= v <= 65536, 'an integer in [1, 65536]'),
+    'dropout': _PROBABILITY,
+    'layer_norm': _BOOL,
+    'residual': _BOOL,
+    'scan': _BOOL,
+    'remat': _BOOL,
+}
+
+# The fields each model family takes besides MODEL_COMMON (and `name`).
+MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
+    'dilated_cnn': {
+        'kernel_size': _POSITIVE_INT,
+        'dilation': _choice('exponential', 'none'),
+        'dilation_cycle': (int, lambda v: 1 <= v <= 30, 'an integer in [1, 30]'),
+        'padding': _choice('causal', 'same'),
+        'gate': _choice('none', 'glu', 'wavenet'),
+        'readout': _choice('mean', 'last'),
+    },
+    'lstm': {
+        'cell': _choice('lstm', 'gru', 'rnn'),
+        'bidirectional': _BOOL,
+        'readout': _choice('last', 'mean'),
+    },
+    'mi_mlp': {
+        'multiplicative': _BOOL,
+        'rank': _POSITIVE_INT,
+        'z_source': _choice('input', 'layer'),
+        'pool': _POSITIVE_INT,
+    },
+}
+
+# The fields of each dataset's section (besides `name`); keys match ecgdepth.data.DATASETS.
+DATASET_FIELDS: dict[str, dict[str, Rule]] = {
+    'synthetic': {
+        'data_dir': (str, None, 'a path string'),
+        'variant': _choice('rhythm', 'motif'),
+        'seed': _NON_NEGATIVE_INT,
+        'num_train': _POSITIVE_INT,
+        'num_validation': _POSITIVE_INT,
+        'num_test': _POSITIVE_INT,
+        'window': (int, lambda v: v >= 8, 'an integer >= 8'),
+        'sample_rate': _POSITIVE,
+        'motif_k': _POSITIVE_INT,
+        'noise': _NON_NEGATIVE,
+    },
+}
+
+OPTIM: dict[str, Rule] = {
+    'name': _choice('adamw', 'sgd'),
+    'learning_rate': _POSITIVE,
+    'weight_decay': _NON_NEGATIVE,
+    'momentum': _PROBABILITY,
+    'b1': _PROBABILITY,
+    'b2': _PROBABILITY,
+    'schedule': _choice('cosine', 'constant'),
+    'warmup_steps': _NON_NEGATIVE_INT,
+    'final_lr_ratio': ((int, float), lambda v: 0.0 <= v <= 1.0, 'a number in [0, 1]'),
+    'grad_clip_norm': _NON_NEGATIVE,
+}
+
+LOSS: dict[str, Rule] = {
+    'label_smoothing': _PROBABILITY,
+    'class_weights': (str, None, "'none', 'balanced' or comma-separated numbers"),
+}
+
+SELECT_METRICS = ('macro_f1', 'accuracy', 'loss')
+
+TRAIN: dict[str, Rule] = {
+    'batch_size': _POSITIVE_INT,
+    'num_steps': _POSITIVE_INT,
+    'log_every': _POSITIVE_INT,
+    'eval_every': _POSITIVE_INT,
+    'eval_batch_size': _POSITIVE_INT,
+    'eval_train_examples': _NON_NEGATIVE_INT,
+    'select_metric': _choice(*SELECT_METRICS),
+}
+
+
+def _check_section(
+    section: ml_collections.ConfigDict,
+    prefix: str,
+    rules: dict[str, Rule],
+    allow_extra: bool = False,
+) -> None:
+    for key, (types, predicate, demand) in rules.items():
+        path = f'{prefix}.{key}'
+        if key not in section:
+            raise ConfigError(f'{path} is missing; it must be {demand}.')
+        value = section[key]
+        # bool is an int subclass: only accept it where a bool is asked for.
+        wanted = types if isinstance(types, tuple) else (types,)
+        if isinstance(value, bool) and bool not in wanted:
+            ok_type = False
+        else:
+            ok_type = isinstance(value, wanted)
+        if ok_type and isinstance(value, float) and not math.isfinite(value):
+            ok_type = False
+        if not ok_type or (predicate is not None and not predicate(value)):
+            raise ConfigError(f'{path} must be {demand}, got {value!r}.')
+    if not allow_extra:
+        extra = sorted(set(section.keys()) - set(rules))
+        if extra:
+            raise ConfigError(f'{prefix} has unknown field(s) {extra}; expected {sorted(rules)}.')
+
+
+def parse_class_weights(spec: str, num_classes: int | None = None) -> tuple[float, ...] | str:
+    """'none' | 'balanced' | '1,2.5,...' -> the mode, or the weights as a tuple."""
+    if spec in ('none', 'balanced'):
+        return spec
+    try:
+        weights = tuple(float(w) for w in spec.split(','))
+    except ValueError:
+        raise ConfigError(
+            f"config.loss.class_weights must be 'none', 'balanced' or comma-separated numbers, "
+            f'got {spec!r}.'
+        ) from None
+    if any(not math.isfinite(w) or w < 0 for w in weights) or not any(weights):
+        raise ConfigError(
+            f'config.loss.class_weights must be finite, >= 0 and not all 0: {spec!r}.'
+        )
+    if num_classes is not None and len(weights) != num_classes:
+        raise ConfigError(
+            f'config.loss.class_weights has {len(weights)} weights but the dataset '
+            f'has {num_classes} classes.'
+        )
+    return weights
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError naming the first invalid field. Costs no compute."""
+    for section in ('data', 'model', 'optim', 'loss', 'train'):
+        if section not in config:
+            raise ConfigError(f'config.{section} is missing.')
+    if not isinstance(config.get('seed'), int) or isinstance(config.seed, bool) or config.seed < 0:
+        raise ConfigError(f'config.seed must be an integer >= 0, got {config.get("seed")!r}.')
+
+    name = config.model.get('name')
+    if name not in MODEL_FAMILIES:
+        raise ConfigError(
+            f'config.model.name {name!r} is not a model; choose one of {sorted(MODEL_FAMILIES)}.'
+        )
+    model_rules = {**MODEL_COMMON, **MODEL_FAMILIES[name], 'name': (str, None, 'a string')}
+    _check_section(config.model, 'config.model', model_rules)
+
+    data_name = config.data.get('name')
+    if data_name not in DATASET_FIELDS:
+        raise ConfigError(
+            f'config.data.name {data_name!r} is not a dataset; choose one of '
+            f'{sorted(DATASET_FIELDS)}.'
+        )
+    data_rules = DATASET_FIELDS[data_name]
+    _check_section(config.data, 'config.data', {**data_rules, 'name': (str, None, 'a string')})
+    _check_section(config.optim, 'config.optim', OPTIM)
+    _check_section(config.loss, 'config.loss', LOSS)
+    _check_section(config.train, 'config.train', TRAIN)
+    parse_class_weights(config.loss.class_weights)
+
+    if config.optim.warmup_steps >= config.train.num_steps and config.train.num_steps > 1:
+        raise ConfigError(
+            f'config.optim.warmup_steps ({config.optim.warmup_steps}) must be smaller than '
+            f'config.train.num_steps ({config.train.num_steps}).'
+        )
+    if config.train.batch_size > config.data.num_train:
+        raise ConfigError(
+            f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
+            f'({config.data.num_train}).'
+        )
+    if name == 'mi_mlp' and config.model.pool > config.data.window:
+        raise ConfigError(
+            f'config.model.pool ({config.model.pool}) exceeds config.data.window '
+            f'({config.data.window}).'
+        )

@@ -1,0 +1,71 @@
+"""launch.py from the command line: overrides, and errors before any compute."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def launch(*args, data_dir=None):
+    env = dict(os.environ, JAX_PLATFORMS='cpu')
+    if data_dir:
+        env['ECGDEPTH_DATA_DIR'] = data_dir
+    return subprocess.run(
+        [sys.executable, 'launch.py', *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_misspelt_override_fails_and_names_it(tmp_path):
+    result = launch(
+        '--config=configs/lstm.py:runlocal', f'--workdir={tmp_path}/run', '--config.model.dpeth=3'
+    )
+    assert result.returncode != 0
+    assert 'dpeth' in result.stderr
+    assert not os.path.exists(tmp_path / 'run')
+
+
+def test_an_out_of_range_value_fails_before_compute(tmp_path):
+    result = launch(
+        '--config=configs/dilated_cnn.py:runlocal',
+        f'--workdir={tmp_path}/run',
+        '--config.model.depth=0',
+    )
+    assert result.returncode != 0
+    assert 'config.model.depth must be an integer in [1, 4096], got 0' in result.stderr
+    assert not os.path.exists(tmp_path / 'run')
+
+
+def test_a_wrong_type_on_the_command_line_fails(tmp_path):
+    result = launch(
+        '--config=configs/dilated_cnn.py',
+        f'--workdir={tmp_path}/run',
+        '--config.model.kernel_size=wide',
+    )
+    assert result.returncode != 0
+    assert 'kernel_size' in result.stderr
+
+
+def test_launch_trains_with_overrides_and_writes_outputs(tmp_path, data_dir):
+    workdir = tmp_path / 'run'
+    result = launch(
+        '--config=configs/dilated_cnn.py:runlocal',
+        f'--workdir={workdir}',
+        '--config.model.depth=2',
+        '--config.train.num_steps=20',
+        '--config.train.eval_every=10',
+        '--config.train.log_every=10',
+        data_dir=data_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.load(open(workdir / 'summary.json'))
+    assert summary['status'] == 'done'
+    assert json.load(open(workdir / 'config.json'))['model']['depth'] == 2
+    assert 'step 20/20' in result.stderr  # The progress line.
+    assert 'ETA' in result.stderr

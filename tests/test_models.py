@@ -1,0 +1,346 @@
+"""Model families: shapes, exact parameter counts (hand-derived), scan == unrolled, program size
+flat in depth, exact CNN receptive field, remat, dropout and the registry."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from ecgdepth.models import (
+    MODELS,
+    build_model,
+    count_params,
+    model_fields,
+    per_layer_params,
+    receptive_field,
+    unscan_params,
+)
+
+BATCH, TIME, CHANNELS, CLASSES, WIDTH = 2, 64, 3, 5, 8
+
+# ---------------------------------------------------------------------------------------------
+# Hand-derived parameter counts, written independently of the model code.
+
+
+def cnn_count(depth, width=WIDTH, kernel_size=3, gate='none', layer_norm=False, **_):
+    g = 1 if gate == 'none' else 2  # gated convs output 2 * width channels
+    stem = CHANNELS * width + width  # 1x1 conv with bias
+    block = kernel_size * width * (g * width) + g * width + (2 * width if layer_norm else 0)
+    head = width * CLASSES + CLASSES
+    return stem + depth * block + head
+
+
+def rnn_cell_count(cell, n_in, h):
+    if cell == 'lstm':  # 4 gates; input kernels without bias, hidden kernels with bias
+        return 4 * (n_in * h + h * h + h)
+    if cell == 'gru':  # ir, iz, in with bias; hr, hz without; hn with bias
+        return 3 * (n_in * h + h) + 2 * (h * h) + (h * h + h)
+    if cell == 'rnn':  # SimpleCell: input kernel with bias, hidden kernel without
+        return n_in * h + h + h * h
+    raise AssertionError(cell)
+
+
+def lstm_count(depth, width=WIDTH, cell='lstm', bidirectional=False, layer_norm=False, **_):
+    dirs = 2 if bidirectional else 1
+    norm = 2 * dirs * width if layer_norm else 0
+    first = dirs * rnn_cell_count(cell, CHANNELS, width) + norm
+    rest = dirs * rnn_cell_count(cell, dirs * width, width) + norm
+    head = dirs * width * CLASSES + CLASSES
+    return first + (depth - 1) * rest + head
+
+
+def mlp_count(
+    depth, width=WIDTH, multiplicative=True, rank=8, z_source='input', pool=1, layer_norm=False, **_
+):
+    d = (TIME // pool) * CHANNELS
+
+    def layer(dx, dz, out):
+        n = dz * out + dx * out + out  # U, V, b
+        if multiplicative:
+            n += dz * rank + dx * rank + rank * out  # A, B, C
+        return n + (2 * out if layer_norm else 0)
+
+    first = layer(d, d, width)  # at layer 1, z is the input for either z_source
+    rest = layer(width, d if z_source == 'input' else width, width)
+    return first + (depth - 1) * rest + width * CLASSES + CLASSES
+
+
+COUNTS = {'dilated_cnn': cnn_count, 'lstm': lstm_count, 'mi_mlp': mlp_count}
+
+# ---------------------------------------------------------------------------------------------
+# Cases: every family at depth 1 and 3, plus the variants.
+
+CASES = {
+    'cnn-d1': ('dilated_cnn', dict(depth=1)),
+    'cnn-d3': ('dilated_cnn', dict(depth=3)),
+    'cnn-d5-cycle2': ('dilated_cnn', dict(depth=5, dilation_cycle=2)),
+    'cnn-d4-cycle2': ('dilated_cnn', dict(depth=4, dilation_cycle=2, readout='last')),
+    'cnn-glu': ('dilated_cnn', dict(depth=3, gate='glu', dilation_cycle=2)),
+    'cnn-wavenet': ('dilated_cnn', dict(depth=5, gate='wavenet', dilation_cycle=2)),
+    'cnn-same': ('dilated_cnn', dict(depth=5, padding='same', dilation_cycle=2, kernel_size=4)),
+    'cnn-plain': ('dilated_cnn', dict(depth=3, dilation='none', dilation_cycle=2)),
+    'cnn-ln-res': ('dilated_cnn', dict(depth=5, dilation_cycle=2, layer_norm=True, residual=True)),
+    'lstm-d1': ('lstm', dict(depth=1)),
+    'lstm-d3': ('lstm', dict(depth=3)),
+    'lstm-bi': ('lstm', dict(depth=3, bidirectional=True)),
+    'lstm-bi-mean-ln-res': (
+        'lstm',
+        dict(depth=3, bidirectional=True, readout='mean', layer_norm=True, residual=True),
+    ),
+    'gru-d3': ('lstm', dict(depth=3, cell='gru')),
+    'rnn-d3': ('lstm', dict(depth=3, cell='rnn', residual=True)),
+    'mlp-d1': ('mi_mlp', dict(depth=1)),
+    'mlp-d3': ('mi_mlp', dict(depth=3)),
+    'mlp-additive': ('mi_mlp', dict(depth=3, multiplicative=False)),
+    'mlp-zlayer': ('mi_mlp', dict(depth=3, z_source='layer', rank=3)),
+    'mlp-pool-ln-res': ('mi_mlp', dict(depth=3, pool=4, layer_norm=True, residual=True)),
+}
+
+
+def make(family, **fields):
+    fields.setdefault('width', WIDTH)
+    return build_model(ml_collections.ConfigDict({'name': family, **fields}), CLASSES)
+
+
+def inputs(seed=1):
+    return jax.random.normal(jax.random.key(seed), (BATCH, TIME, CHANNELS), jnp.float32)
+
+
+@functools.cache
+def setup(case):
+    """(model, variables, logits) for a case with scan=True; cached across the tests below."""
+    family, fields = CASES[case]
+    model = make(family, **fields)
+    variables = model.init(jax.random.key(0), inputs())
+    return model, variables, model.apply(variables, inputs())
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_output_shape_and_finite(case):
+    _, _, logits = setup(case)
+    assert logits.shape == (BATCH, CLASSES)
+    assert logits.dtype == jnp.float32
+    assert np.isfinite(np.asarray(logits)).all()
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_param_count_matches_hand_formula(case):
+    family, fields = CASES[case]
+    model, variables, _ = setup(case)
+    expected = COUNTS[family](**fields)
+    assert count_params(variables['params']) == expected
+    # Same count without scan, and from shapes alone.
+    unrolled = make(family, **fields, scan=False)
+    shapes = jax.eval_shape(unrolled.init, jax.random.key(0), inputs())
+    assert count_params(shapes) == expected
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_scan_matches_unrolled(case):
+    family, fields = CASES[case]
+    model, variables, logits = setup(case)
+    unrolled = make(family, **fields, scan=False)
+    converted = unscan_params(model, variables)
+    reference = jax.eval_shape(unrolled.init, jax.random.key(0), inputs())
+    # The converted tree has exactly the unrolled model's structure and shapes...
+    assert jax.tree.map(lambda a: a.shape, converted) == jax.tree.map(lambda a: a.shape, reference)
+    # ...and gives the same function.
+    np.testing.assert_allclose(unrolled.apply(converted, inputs()), logits, atol=1e-5, rtol=1e-5)
+
+
+def test_scanned_params_stack_on_axis_0():
+    model, variables, _ = setup('lstm-d3')
+    kernel = variables['params']['layers']['fwd']['hi']['kernel']
+    assert kernel.shape == (2, WIDTH, WIDTH)  # depth - 1 scanned layers
+    converted = unscan_params(model, variables)['params']
+    np.testing.assert_array_equal(converted['layer_2']['fwd']['hi']['kernel'], kernel[1])
+    model, variables, _ = setup('cnn-d5-cycle2')
+    params = variables['params']
+    assert params['cycles']['block_1']['conv']['kernel'].shape == (2, 3, WIDTH, WIDTH)
+    assert set(params['partial']) == {'block_0'}
+    converted = unscan_params(model, params)  # a bare param tree works too
+    np.testing.assert_array_equal(
+        converted['block_3']['conv']['kernel'], params['cycles']['block_1']['conv']['kernel'][1]
+    )
+    np.testing.assert_array_equal(
+        converted['block_4']['conv']['kernel'], params['partial']['block_0']['conv']['kernel']
+    )
+
+
+@pytest.mark.parametrize('case', ['cnn-d5-cycle2', 'lstm-d3', 'mlp-d1'])
+def test_per_layer_params(case):
+    family, fields = CASES[case]
+    model, variables, _ = setup(case)
+    layers = per_layer_params(model, variables)
+    assert len(layers) == fields['depth']
+    unrolled = make(family, **fields, scan=False)
+    assert [
+        count_params(p) for p in per_layer_params(unrolled, unscan_params(model, variables))
+    ] == [count_params(p) for p in layers]
+    assert 'layer_prefix' not in model_fields(type(model))
+
+
+# ---------------------------------------------------------------------------------------------
+# Program size: the compiled program must not grow with depth.
+
+
+def program_size(model):
+    """Length of the lowered StableHLO text with every integer replaced by 0.
+
+    Stacked parameter shapes (e.g. tensor<3x8x8xf32> vs tensor<63x8x8xf32>) and the loop bound
+    legitimately spell depth; masking digits leaves only the program's structure.
+    """
+    x = jax.ShapeDtypeStruct((BATCH, TIME, CHANNELS), jnp.float32)
+    params = jax.eval_shape(model.init, jax.random.key(0), x)
+    text = jax.jit(lambda p, x: model.apply(p, x)).lower(params, x).as_text()
+    return len(re.sub(r'\d+', '0', text))
+
+
+@pytest.mark.parametrize(
+    'family, fields',
+    [
+        ('dilated_cnn', dict(dilation_cycle=4)),
+        ('dilated_cnn', dict(dilation_cycle=4, gate='wavenet', layer_norm=True, residual=True)),
+        ('lstm', dict(bidirectional=True, layer_norm=True, residual=True)),
+        ('mi_mlp', dict(layer_norm=True, residual=True, pool=4)),
+        ('mi_mlp', dict(z_source='layer', remat=True, pool=4)),
+    ],
+    ids=['cnn', 'cnn-gated', 'lstm', 'mlp', 'mlp-zlayer-remat'],
+)
+def test_program_size_independent_of_depth(family, fields):
+    assert program_size(make(family, depth=4, **fields)) == program_size(
+        make(family, depth=64, **fields)
+    )
+
+
+def test_cnn_program_size_depends_only_on_cycle_remainder():
+    # depth % 4 == 1 in both: one partial block after 1 vs 15 scanned cycles.
+    assert program_size(make('dilated_cnn', depth=5, dilation_cycle=4)) == program_size(
+        make('dilated_cnn', depth=61, dilation_cycle=4)
+    )
+
+
+def test_program_size_check_detects_unrolled_growth():
+    """Sanity check of the measure itself: without scan the program does grow with depth."""
+    assert program_size(make('lstm', depth=2, scan=False)) < program_size(
+        make('lstm', depth=4, scan=False)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive field.
+
+
+def test_receptive_field_values():
+    assert receptive_field(3, 4) == 1 + 2 * (1 + 2 + 4 + 8)  # 31
+    assert receptive_field(3, 4, 'exponential', 8) == 31
+    assert receptive_field(3, 10, 'none') == 1 + 2 * 10
+    assert receptive_field(2, 6, 'exponential', 3) == 1 + (1 + 2 + 4) * 2  # 15
+    assert receptive_field(5, 9, 'exponential', 8) == 1 + 4 * (255 + 1)
+    assert receptive_field(3, 0) == 1
+    assert make('dilated_cnn', depth=6, kernel_size=2, dilation_cycle=3).receptive_field == 15
+    with pytest.raises(ValueError, match='dilation'):
+        receptive_field(3, 4, 'linear')
+
+
+@pytest.mark.parametrize(
+    'fields',
+    [
+        dict(depth=4, kernel_size=3),  # 31: one partial unit of the default cycle 8
+        dict(depth=6, kernel_size=2, dilation_cycle=3),  # 15: two scanned cycles
+        dict(depth=5, kernel_size=3, dilation_cycle=2, gate='wavenet', residual=True),  # 13
+        dict(depth=5, kernel_size=3, dilation='none', scan=False),  # 11
+    ],
+    ids=['k3-d4', 'k2-d6-cycle3', 'wavenet-residual', 'plain-unrolled'],
+)
+def test_causal_gradient_support_equals_receptive_field(fields):
+    model = make('dilated_cnn', readout='last', padding='causal', **fields)
+    rf = model.receptive_field
+    assert rf == receptive_field(
+        fields['kernel_size'],
+        fields['depth'],
+        fields.get('dilation', 'exponential'),
+        fields.get('dilation_cycle', 8),
+    )
+    x = inputs()
+    variables = model.init(jax.random.key(3), x)
+    grad = jax.grad(lambda x: model.apply(variables, x)[0].sum())(x)
+    support = np.abs(np.asarray(grad[0])).sum(axis=-1)  # (time,) for batch element 0
+    assert (support[: TIME - rf] == 0).all()
+    assert np.flatnonzero(support).min() == TIME - rf
+    assert (np.asarray(grad[1]) == 0).all()  # batch elements do not mix
+
+
+# ---------------------------------------------------------------------------------------------
+# Remat, dropout, registry.
+
+REMAT_CASES = ['cnn-d5-cycle2', 'lstm-d3', 'mlp-d3']
+
+
+@pytest.mark.parametrize('case', REMAT_CASES)
+def test_remat_same_outputs(case):
+    family, fields = CASES[case]
+    _, variables, logits = setup(case)
+    for scan in (True, False):
+        model = make(family, **fields, scan=scan, remat=True)
+        params = variables if scan else unscan_params(setup(case)[0], variables)
+        np.testing.assert_allclose(model.apply(params, inputs()), logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('case', REMAT_CASES)
+def test_dropout(case):
+    family, fields = CASES[case]
+    model = make(family, **{**fields, 'dropout': 0.5})
+    x = inputs()
+    variables = model.init(jax.random.key(0), x)
+
+    apply = jax.jit(model.apply, static_argnames='train')
+
+    def run(seed):
+        return np.asarray(apply(variables, x, train=True, rngs={'dropout': jax.random.key(seed)}))
+
+    assert not np.allclose(run(1), run(2))
+    np.testing.assert_array_equal(run(1), run(1))
+    # Evaluation needs no dropout rng, is deterministic and ignores the rate.
+    eval_a = apply(variables, x)
+    np.testing.assert_array_equal(eval_a, apply(variables, x, train=False))
+    no_dropout = make(family, **fields)
+    np.testing.assert_allclose(eval_a, no_dropout.apply(variables, x), atol=1e-6)
+
+
+def test_build_model_unknown_name():
+    with pytest.raises(ValueError, match='transformer') as info:
+        make('transformer', depth=2)
+    for name in MODELS:
+        assert name in str(info.value)
+
+
+def test_build_model_passes_fields_through():
+    model = make('dilated_cnn', depth=7, kernel_size=5, gate='glu', dilation_cycle=3)
+    assert (model.depth, model.kernel_size, model.gate, model.dilation_cycle) == (7, 5, 'glu', 3)
+    assert model.num_classes == CLASSES
+    with pytest.raises(ValueError, match='bogus'):
+        make('lstm', depth=2, bogus=1)
+
+
+@pytest.mark.parametrize(
+    'family, field, value',
+    [
+        ('dilated_cnn', 'gate', 'relu'),
+        ('dilated_cnn', 'padding', 'valid'),
+        ('dilated_cnn', 'dilation', 'linear'),
+        ('dilated_cnn', 'readout', 'max'),
+        ('lstm', 'cell', 'mgu'),
+        ('lstm', 'readout', 'first'),
+        ('mi_mlp', 'z_source', 'hidden'),
+    ],
+)
+def test_unknown_choice_names_field(family, field, value):
+    with pytest.raises(ValueError, match=rf'{field}.*{value}'):
+        make(family, depth=2, **{field: value})
