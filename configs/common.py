@@ -17,7 +17,7 @@ RUNLOCAL = {
     'data.num_train': 512,
     'data.num_validation': 128,
     'data.num_test': 128,
-    'data.window': 500,
+    'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
     'train.batch_size': 32,
     'train.num_steps': 60,
     'train.log_every': 10,
@@ -54,7 +54,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     optim.b1 = 0.9  # adamw only.
     optim.b2 = 0.999
     optim.schedule = 'cosine'  # 'cosine' (after linear warmup) or 'constant' (after warmup).
-    optim.warmup_steps = 100
+    optim.warmup_steps = 50
     optim.final_lr_ratio = 0.0  # Cosine decays to learning_rate * final_lr_ratio.
     optim.grad_clip_norm = 1.0  # Global-norm clipping; 0 switches it off.
 
@@ -64,9 +64,9 @@ def get_base_config() -> ml_collections.ConfigDict:
 
     config.train = train = ml_collections.ConfigDict()
     train.batch_size = 64
-    train.num_steps = 2000
+    train.num_steps = 600
     train.log_every = 50  # Steps between progress lines and metrics.jsonl records.
-    train.eval_every = 250  # Steps between evaluations (and at the last step).
+    train.eval_every = 200  # Steps between evaluations (and at the last step).
     train.eval_batch_size = 256
     train.eval_train_examples = 1024  # Train examples re-evaluated at each evaluation (the gap).
     train.select_metric = 'macro_f1'  # Validation metric that picks the best step.

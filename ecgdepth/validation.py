@@ -191,6 +191,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check_section(config.loss, 'config.loss', LOSS)
     _check_section(config.train, 'config.train', TRAIN)
     parse_class_weights(config.loss.class_weights)
+    # Imported here: the dataset checks pull in TFDS, which the config files must not need.
+    from ecgdepth import data as data_lib
+
+    try:
+        data_lib.CHECKS[data_name](config.data)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
     if config.optim.warmup_steps >= config.train.num_steps and config.train.num_steps > 1:
         raise ConfigError(

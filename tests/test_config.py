@@ -119,3 +119,16 @@ def test_class_weights_parse():
     assert validation.parse_class_weights('1,2.5', 2) == (1.0, 2.5)
     with pytest.raises(validation.ConfigError, match='has 2 weights but the dataset has 4'):
         validation.parse_class_weights('1,2', 4)
+
+
+def test_dataset_specific_checks_run_before_compute():
+    """A motif of k beats that cannot fit the window fails at validation, naming both fields."""
+    config = get_config('dilated_cnn', 'runlocal')
+    config.data.variant = 'motif'
+    config.data.motif_k = 12
+    with pytest.raises(
+        validation.ConfigError, match=r'config.data.motif_k=12 .*config.data.window'
+    ):
+        validation.validate_config(config)
+    config.data.motif_k = 4  # Fits the runlocal window.
+    validation.validate_config(config)

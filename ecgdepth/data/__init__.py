@@ -51,8 +51,20 @@ def _load_synthetic(data_config: Any) -> Dataset:
     return synthetic.load(data_config)
 
 
+def _check_synthetic(data_config: Any) -> None:
+    from ecgdepth.data import synthetic
+
+    synthetic.params_from_config(data_config)
+
+
 DATASETS: dict[str, Callable[[Any], Dataset]] = {
     'synthetic': _load_synthetic,
+}
+
+# Dataset-specific checks that need no data (e.g. a motif must fit its window): run by the
+# config validator before any compute. Each raises ValueError naming the config.data field.
+CHECKS: dict[str, Callable[[Any], None]] = {
+    'synthetic': _check_synthetic,
 }
 
 
@@ -64,4 +76,4 @@ def load(data_config: Any) -> Dataset:
     return DATASETS[name](data_config)
 
 
-__all__ = ['DATASETS', 'DATA_DIR_ENV', 'SPLITS', 'Dataset', 'load', 'resolve_data_dir']
+__all__ = ['CHECKS', 'DATASETS', 'DATA_DIR_ENV', 'SPLITS', 'Dataset', 'load', 'resolve_data_dir']

@@ -136,26 +136,30 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         'noise': float(p['noise']),
     }
     if p['variant'] not in VARIANTS:
-        raise ValueError(f'variant must be one of {VARIANTS}, got {p["variant"]!r}')
+        raise ValueError(f'config.data.variant must be one of {VARIANTS}, got {p["variant"]!r}')
     if p['seed'] < 0:
-        raise ValueError(f'seed must be >= 0, got {p["seed"]}')
+        raise ValueError(f'config.data.seed must be >= 0, got {p["seed"]}')
     for key in ('num_train', 'num_validation', 'num_test'):
         if p[key] < 1:
-            raise ValueError(f'{key} must be >= 1, got {p[key]}')
+            raise ValueError(f'config.data.{key} must be >= 1, got {p[key]}')
     if p['sample_rate'] < 50.0:
-        raise ValueError(f'sample_rate must be >= 50 Hz, got {p["sample_rate"]}')
+        raise ValueError(f'config.data.sample_rate must be >= 50 Hz, got {p["sample_rate"]}')
     if p['motif_k'] < 1:
-        raise ValueError(f'motif_k must be >= 1, got {p["motif_k"]}')
+        raise ValueError(f'config.data.motif_k must be >= 1, got {p["motif_k"]}')
     if p['noise'] < 0:
-        raise ValueError(f'noise must be >= 0, got {p["noise"]}')
+        raise ValueError(f'config.data.noise must be >= 0, got {p["noise"]}')
     duration = p['window'] / p['sample_rate']
     if p['variant'] == 'rhythm' and duration < 2.0:
-        raise ValueError(f'rhythm windows must last >= 2 s (window/sample_rate), got {duration}')
+        raise ValueError(
+            'config.data.window: rhythm windows must last >= 2 s (window / sample_rate), '
+            f'got {duration:g} s'
+        )
     if p['variant'] == 'motif':
         k, fs = p['motif_k'], p['sample_rate']
         if p['window'] < motif_min_window(k, fs):
             raise ValueError(
-                f'motif_k={k} needs more beats than window={p["window"]} samples hold at <= '
+                f'config.data.motif_k={k} needs more beats than config.data.window='
+                f'{p["window"]} samples hold at <= '
                 f'{_MOTIF_MAX_BPM:g} bpm: use window >= {motif_min_window(k, fs)} '
                 f'(>= {motif_min_window(k, fs, max_bpm=100.0)} for heart rates <= 100 bpm) '
                 f'at sample_rate={fs:g}, or a smaller motif_k.'
