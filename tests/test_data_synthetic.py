@@ -64,11 +64,11 @@ def test_shapes_dtypes_and_labels(tmp_path, variant):
     assert ds.input_shape == (window, 1)
     assert ds.sample_rate == 125.0
     for split, n in [('train', 60), ('validation', 20), ('test', 20)]:
-        x, y = ds.splits[split]
+        x, y = ds.splits[split]['x'], ds.splits[split]['y']
         assert x.shape == (n, window, 1) and x.dtype == np.float32
         assert y.shape == (n,) and y.dtype == np.int32
         assert y.min() >= 0 and y.max() < ds.num_classes
-    counts = np.bincount(ds.splits['train'][1], minlength=ds.num_classes)
+    counts = np.bincount(ds.splits['train']['y'], minlength=ds.num_classes)
     assert counts.min() >= 60 // ds.num_classes  # balanced by construction
 
 
@@ -78,19 +78,19 @@ def test_loaded_arrays_equal_generator_output(tmp_path):
     params = synthetic.params_from_config(cfg)
     for split in data.SPLITS:
         x, y, _ = synthetic.generate(params, split)
-        np.testing.assert_array_equal(ds.splits[split][0], x)
-        np.testing.assert_array_equal(ds.splits[split][1], y)
+        np.testing.assert_array_equal(ds.splits[split]['x'], x)
+        np.testing.assert_array_equal(ds.splits[split]['y'], y)
 
 
 def test_determinism_and_seed_and_split_independence(tmp_path):
     a = data.load(make_config(tmp_path / 'a'))
     b = data.load(make_config(tmp_path / 'b'))
     for split in data.SPLITS:
-        np.testing.assert_array_equal(a.splits[split][0], b.splits[split][0])
-        np.testing.assert_array_equal(a.splits[split][1], b.splits[split][1])
+        np.testing.assert_array_equal(a.splits[split]['x'], b.splits[split]['x'])
+        np.testing.assert_array_equal(a.splits[split]['y'], b.splits[split]['y'])
     c = data.load(make_config(tmp_path / 'a', seed=1))
-    assert not np.array_equal(a.splits['train'][0], c.splits['train'][0])
-    heads = [a.splits[s][0][:20] for s in data.SPLITS]
+    assert not np.array_equal(a.splits['train']['x'], c.splits['train']['x'])
+    heads = [a.splits[s]['x'][:20] for s in data.SPLITS]
     for i in range(3):
         for j in range(i + 1, 3):
             assert not np.allclose(heads[i], heads[j])
@@ -122,7 +122,7 @@ def test_prepared_dataset_is_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(synthetic, 'generate', fail)
     second = data.load(cfg)
     assert version_dir.stat().st_mtime_ns == mtime
-    np.testing.assert_array_equal(first.splits['test'][0], second.splits['test'][0])
+    np.testing.assert_array_equal(first.splits['test']['x'], second.splits['test']['x'])
 
 
 def test_concurrent_builds_do_not_corrupt(tmp_path):
@@ -132,7 +132,7 @@ def test_concurrent_builds_do_not_corrupt(tmp_path):
         from ecgdepth import data
         cfg = ml_collections.ConfigDict(dict(name='synthetic', data_dir={str(tmp_path)!r},
                                              **{SMALL!r}))
-        print(float(np.abs(data.load(cfg).splits['train'][0]).sum()))
+        print(float(np.abs(data.load(cfg).splits['train']['x']).sum()))
         """
     )
     env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', '')}

@@ -344,3 +344,71 @@ def test_build_model_passes_fields_through():
 def test_unknown_choice_names_field(family, field, value):
     with pytest.raises(ValueError, match=rf'{field}.*{value}'):
         make(family, depth=2, **{field: value})
+
+
+# ---------------------------------------------------------------------------------------------
+# Padding masks and side features.
+
+MASK_CASES = {
+    'cnn-causal-mean': ('dilated_cnn', dict(depth=3, dilation_cycle=2, residual=True)),
+    'cnn-same-last-ln': (
+        'dilated_cnn',
+        dict(depth=3, padding='same', readout='last', layer_norm=True),
+    ),
+    'lstm-last': ('lstm', dict(depth=2)),
+    'lstm-bi-mean': ('lstm', dict(depth=3, bidirectional=True, readout='mean', residual=True)),
+    'lstm-bi-last': ('lstm', dict(depth=2, bidirectional=True, cell='gru')),
+    'mlp': ('mi_mlp', dict(depth=2, pool=4)),
+}
+LENGTHS = jnp.array([40, 64])  # Example 0 is padded after step 40; example 1 is full.
+
+
+def padded_inputs(fill):
+    x = inputs()
+    mask = jnp.arange(TIME)[None, :] < LENGTHS[:, None]
+    return jnp.where(mask[..., None], x, fill), mask
+
+
+@pytest.mark.parametrize('case', list(MASK_CASES))
+def test_padding_is_never_seen_as_signal(case):
+    """With a mask, whatever fills the padding leaves the logits unchanged."""
+    family, fields = MASK_CASES[case]
+    model = make(family, **fields)
+    x_zero, mask = padded_inputs(0.0)
+    x_junk, _ = padded_inputs(7.0)
+    variables = model.init(jax.random.key(0), x_zero, mask=mask)
+    apply = jax.jit(lambda x, m: model.apply(variables, x, mask=m))
+    np.testing.assert_allclose(apply(x_zero, mask), apply(x_junk, mask), atol=1e-5, rtol=1e-5)
+    # Without the mask the junk does change the output: the test can fail.
+    unmasked = jax.jit(lambda x: model.apply(variables, x, mask=jnp.ones_like(mask)))
+    assert not np.allclose(unmasked(x_zero), unmasked(x_junk), atol=1e-4)
+
+
+@pytest.mark.parametrize('case', [c for c in MASK_CASES if not c.startswith('mlp')])
+def test_an_all_true_mask_equals_no_mask(case):
+    family, fields = MASK_CASES[case]
+    model = make(family, **fields)
+    variables = model.init(jax.random.key(0), inputs())
+    full = jnp.ones((BATCH, TIME), bool)
+    np.testing.assert_allclose(
+        model.apply(variables, inputs(), mask=full),
+        model.apply(variables, inputs()),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize('family', ['dilated_cnn', 'lstm', 'mi_mlp'])
+def test_side_features_reach_the_output(family):
+    model = make(family, depth=2, pool=4) if family == 'mi_mlp' else make(family, depth=2)
+    features = jnp.ones((BATCH, 3))
+    variables = model.init(jax.random.key(0), inputs(), features=features)
+    plain = model.init(jax.random.key(0), inputs())
+    # CNN/LSTM: 3 more head inputs. MI-MLP (rank 8): features widen the flattened input x and
+    # z, so layer 1's U, V, A, B and layer 2's U, A (z broadcast) each grow by 3 rows.
+    extra = 3 * (3 * WIDTH + 3 * 8) if family == 'mi_mlp' else 3 * CLASSES
+    assert count_params(variables) - count_params(plain) == extra
+    out_a = model.apply(variables, inputs(), features=features)
+    out_b = model.apply(variables, inputs(), features=2 * features)
+    assert out_a.shape == (BATCH, CLASSES)
+    assert not np.allclose(out_a, out_b)

@@ -55,7 +55,7 @@ def test_train_step_lowers_the_loss_on_a_learnable_batch(family, depth):
     config.optim.learning_rate = 3e-3
     model = models.build_model(config.model, num_classes=2)
     tx, _ = optim.create_optimizer(config.optim, num_steps=40)
-    state = state_lib.create_train_state(model, tx, (64, 1), jax.random.PRNGKey(0))
+    state = state_lib.create_train_state(model, tx, batch, jax.random.PRNGKey(0))
     spec = step_lib.LossSpec(num_classes=2)
     train_step = jax.jit(functools.partial(step_lib.train_step, loss_spec=spec), donate_argnums=0)
     losses = []
@@ -75,7 +75,7 @@ def test_the_step_folds_the_rng_with_the_step_number():
     batch = {'x': jnp.ones((4, 16, 1)), 'y': jnp.zeros((4,), jnp.int32)}
     spec = step_lib.LossSpec(num_classes=2)
     train_step = jax.jit(functools.partial(step_lib.train_step, loss_spec=spec))
-    state = state_lib.create_train_state(model, tx, (16, 1), jax.random.PRNGKey(0))
+    state = state_lib.create_train_state(model, tx, batch, jax.random.PRNGKey(0))
 
     def grads_at(step):
         _, metrics = train_step(state.replace(step=jnp.int32(step)), batch)
@@ -113,7 +113,7 @@ def test_balanced_class_weights_are_inverse_frequency():
 def test_eval_step_ignores_padding():
     apply_fn = lambda variables, x, train: x[:, 0, :2]  # Logits are the first two inputs.
     x = jnp.array([[[5.0, 0.0]], [[0.0, 5.0]], [[9.0, 0.0]]])
-    batch = {'x': x, 'y': jnp.array([0, 0, 1]), 'mask': jnp.array([True, True, False])}
+    batch = {'x': x, 'y': jnp.array([0, 0, 1]), 'valid': jnp.array([True, True, False])}
     out = step_lib.eval_step({}, apply_fn, batch, num_classes=2)
     assert float(out['count']) == 2
     np.testing.assert_array_equal(out['confusion'], [[1, 1], [0, 0]])
@@ -203,3 +203,39 @@ def test_an_error_is_recorded_as_failed(data_dir, tmp_path, monkeypatch):
     summary = read_summary(tmp_path)
     assert summary['status'] == 'failed'
     assert 'model exploded' in summary['error']
+
+
+def masked_dataset_with_features(n=192, steps=64):
+    """Labels readable only from a side feature; windows end-padded to random lengths."""
+    from ecgdepth import data as data_lib
+
+    rng = np.random.default_rng(0)
+
+    def split(m):
+        y = rng.integers(0, 2, m).astype(np.int32)
+        lengths = rng.integers(steps // 2, steps + 1, m)
+        mask = np.arange(steps)[None, :] < lengths[:, None]
+        x = (rng.normal(0, 1, (m, steps, 1)) * mask[..., None]).astype(np.float32)
+        features = np.stack([2.0 * y - 1, rng.normal(0, 1, m)], axis=1).astype(np.float32)
+        return {'x': x, 'y': y, 'mask': mask, 'features': features}
+
+    return data_lib.Dataset(
+        splits={'train': split(n), 'validation': split(64), 'test': split(64)},
+        class_names=('a', 'b'),
+        sample_rate=100.0,
+        name='fake',
+        feature_names=('signal_of_label', 'noise'),
+    )
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_masks_and_side_features_flow_through_training(family, tmp_path, monkeypatch):
+    dataset = masked_dataset_with_features()
+    monkeypatch.setattr(loop.data_lib, 'load', lambda _: dataset)
+    config = small_config(family, 1, data_dir='')
+    config.train.num_steps = 80
+    config.train.eval_every = 40
+    config.optim.learning_rate = 1e-2
+    summary = loop.train_and_evaluate(config, str(tmp_path))
+    assert summary['status'] == 'done'
+    assert summary['val']['accuracy'] > 0.9  # Only the side feature carries the label.

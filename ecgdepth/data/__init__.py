@@ -18,14 +18,36 @@ SPLITS = ('train', 'validation', 'test')
 DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
 
 
+# The arrays of one split. 'x' and 'y' always; 'mask' where examples are padded (a model must
+# not see padding as signal); 'features' where the dataset has side features per example.
+SPLIT_KEYS = ('x', 'y', 'mask', 'features')
+
+
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """All splits of one dataset as arrays: x float32 (N, T, C), y int32 (N,)."""
+    """All splits of one dataset as arrays.
 
-    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    splits[split] = {'x': float32 (N, T, C), 'y': int32 (N,)} plus, where the dataset has them,
+    'mask': bool (N, T) (True = real signal, False = padding) and 'features': float32 (N, F)
+    side features named by `feature_names` (e.g. RR intervals of a beat).
+    """
+
+    splits: dict[str, dict[str, np.ndarray]]
     class_names: tuple[str, ...]
     sample_rate: float
     name: str
+    feature_names: tuple[str, ...] = ()
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # Provenance and counts.
+
+    def __post_init__(self):
+        for split, arrays in self.splits.items():
+            missing = {'x', 'y'} - set(arrays)
+            extra = set(arrays) - set(SPLIT_KEYS)
+            if missing or extra:
+                raise ValueError(
+                    f'{self.name} split {split!r}: keys {sorted(arrays)}; need x and y, '
+                    f'optionally mask and features'
+                )
 
     @property
     def num_classes(self) -> int:
@@ -33,8 +55,29 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, int]:
-        x = self.splits['train'][0]
+        x = self.splits['train']['x']
         return int(x.shape[1]), int(x.shape[2])
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+
+def read_tfds_split(builder: Any, split: str, batch: int = 1024) -> dict[str, np.ndarray]:
+    """Reads a whole prepared TFDS split into stacked numpy arrays, one per feature.
+
+    Uses the array_record data source with batched reads (no TensorFlow).
+    """
+    source = builder.as_data_source(split)
+    n = len(source)
+    if n == 0:
+        raise ValueError(f'{builder.name}/{builder.builder_config.name} split {split!r} is empty')
+    columns: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, batch):
+        for record in source.__getitems__(range(start, min(start + batch, n))):
+            for key, value in record.items():
+                columns.setdefault(key, []).append(np.asarray(value))
+    return {key: np.stack(values) for key, values in columns.items()}
 
 
 def resolve_data_dir(data_dir: str) -> str:
@@ -76,4 +119,14 @@ def load(data_config: Any) -> Dataset:
     return DATASETS[name](data_config)
 
 
-__all__ = ['CHECKS', 'DATASETS', 'DATA_DIR_ENV', 'SPLITS', 'Dataset', 'load', 'resolve_data_dir']
+__all__ = [
+    'CHECKS',
+    'DATASETS',
+    'SPLIT_KEYS',
+    'read_tfds_split',
+    'DATA_DIR_ENV',
+    'SPLITS',
+    'Dataset',
+    'load',
+    'resolve_data_dir',
+]

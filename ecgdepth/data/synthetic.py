@@ -611,18 +611,12 @@ def _prepare(make, name: str, data_dir: str) -> SyntheticEcg:
     return make()  # fresh builder reads the final dataset_info from disk
 
 
-def read_split(builder: SyntheticEcg, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Reads a whole split into (x float32 (N, T, C), y int32 (N,)) with batched reads."""
-    source = builder.as_data_source(split)
-    n = len(source)
-    x = np.empty((n, *builder.info.features['signal'].shape), np.float32)
-    y = np.empty((n,), np.int32)
-    batch = 1024
-    for start in range(0, n, batch):
-        records = source.__getitems__(range(start, min(start + batch, n)))
-        x[start : start + len(records)] = np.stack([r['signal'] for r in records])
-        y[start : start + len(records)] = [r['label'] for r in records]
-    return x, y
+def read_split(builder: SyntheticEcg, split: str) -> dict[str, np.ndarray]:
+    """Reads a whole split into {'x': float32 (N, T, C), 'y': int32 (N,)}."""
+    from ecgdepth.data import read_tfds_split
+
+    columns = read_tfds_split(builder, split)
+    return {'x': columns['signal'].astype(np.float32), 'y': columns['label'].astype(np.int32)}
 
 
 def load(data_config: Any):
@@ -634,7 +628,8 @@ def load(data_config: Any):
     builder = load_builder(params, data_dir)
     splits = {split: read_split(builder, split) for split in SPLITS}
     names = CLASS_NAMES[params['variant']]
-    for split, (x, y) in splits.items():
+    for split, arrays in splits.items():
+        x, y = arrays['x'], arrays['y']
         counts = np.bincount(y, minlength=len(names))
         logging.info(
             'synthetic/%s %s: %d windows of shape %s; per class %s',

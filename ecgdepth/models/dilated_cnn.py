@@ -20,7 +20,17 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from ecgdepth.models.layers import check_choice, maybe_remat, repeat_block, rewrap, unstack, unwrap
+from ecgdepth.models.layers import (
+    check_choice,
+    classify,
+    last_valid,
+    masked_mean,
+    maybe_remat,
+    repeat_block,
+    rewrap,
+    unstack,
+    unwrap,
+)
 
 DILATIONS = ('exponential', 'none')
 PADDINGS = ('causal', 'same')
@@ -87,7 +97,7 @@ class DilatedBlock(nn.Module):
     train: bool = False
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, keep):
         h = nn.LayerNorm(name='norm')(x) if self.layer_norm else x
         gated = self.gate != 'none'
         h = DilatedConv1D(
@@ -103,7 +113,8 @@ class DilatedBlock(nn.Module):
             a, b = jnp.split(h, 2, axis=-1)
             h = (a if self.gate == 'glu' else jnp.tanh(a)) * nn.sigmoid(b)
         h = nn.Dropout(self.dropout)(h, deterministic=not self.train)
-        return (x + h if self.residual else h), None
+        # Padding stays zero, like the convolution's own padding: it never becomes signal.
+        return (x + h if self.residual else h) * keep, None
 
 
 class DilatedCycle(nn.Module):
@@ -123,7 +134,7 @@ class DilatedCycle(nn.Module):
     train: bool = False
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, keep):
         for j in range(self.num_blocks):
             x, _ = DilatedBlock(
                 width=self.width,
@@ -136,7 +147,7 @@ class DilatedCycle(nn.Module):
                 residual=self.residual,
                 train=self.train,
                 name=f'block_{j}',
-            )(x)
+            )(x, keep)
         return x, None
 
 
@@ -185,8 +196,10 @@ class DilatedCNN(nn.Module):
         )
 
     @nn.compact
-    def __call__(self, x, *, train: bool = False):
-        x = nn.Conv(self.width, kernel_size=(1,), name='stem')(x)
+    def __call__(self, x, *, train: bool = False, mask=None, features=None):
+        """x (batch, time, channels); mask (batch, time), True = signal; features (batch, F)."""
+        keep = jnp.ones((), x.dtype) if mask is None else mask.astype(x.dtype)[..., None]
+        x = nn.Conv(self.width, kernel_size=(1,), name='stem')(x) * keep
         fields = self._block_fields(train)
         if self.scan:
             full, rest = divmod(self.depth, self.dilation_cycle)
@@ -195,6 +208,7 @@ class DilatedCNN(nn.Module):
                 DilatedCycle,
                 full,
                 x,
+                keep,
                 scan=True,
                 remat=self.remat,
                 scan_name='cycles',
@@ -204,14 +218,14 @@ class DilatedCNN(nn.Module):
             )
             if rest:
                 partial = maybe_remat(DilatedCycle, self.remat, in_scan=False)
-                x, _ = partial(num_blocks=rest, name='partial', **unit)(x)
+                x, _ = partial(num_blocks=rest, name='partial', **unit)(x, keep)
         else:
             block = maybe_remat(DilatedBlock, self.remat, in_scan=False)
             for i in range(self.depth):
                 dil = dilation_at(i, self.dilation, self.dilation_cycle)
-                x, _ = block(dilation=dil, name=f'block_{i}', **fields)(x)
-        x = x.mean(axis=1) if self.readout == 'mean' else x[:, -1]
-        return nn.Dense(self.num_classes, name='head')(x)
+                x, _ = block(dilation=dil, name=f'block_{i}', **fields)(x, keep)
+        x = masked_mean(x, mask) if self.readout == 'mean' else last_valid(x, mask)
+        return classify(x, features, self.num_classes)
 
     @nn.nowrap
     def unscan_params(self, params):

@@ -14,6 +14,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 # Every scanned layer gets its own initial parameters and its own dropout mask.
 SCAN_SPLIT_RNGS = {'params': True, 'dropout': True}
@@ -111,3 +112,35 @@ def unscan_tree(params, moves: Sequence[tuple[str, str, int]]):
             for i, layer in enumerate(unstack(out.pop(scan_name))):
                 out[f'{prefix}_{first + i}'] = layer
     return rewrap(out, params)
+
+
+def masked_mean(h, mask):
+    """Mean over time (axis 1) of (batch, time, features), counting only mask == True steps."""
+    if mask is None:
+        return h.mean(axis=1)
+    weights = mask.astype(h.dtype)[..., None]
+    return (h * weights).sum(axis=1) / jnp.maximum(weights.sum(axis=1), 1.0)
+
+
+def last_valid(h, mask):
+    """The last real time step of (batch, time, features): the end, or the mask's last True."""
+    if mask is None:
+        return h[:, -1]
+    index = jnp.maximum(sequence_lengths(mask) - 1, 0)
+    return jnp.take_along_axis(h, index[:, None, None], axis=1)[:, 0]
+
+
+def sequence_lengths(mask):
+    """Number of real steps per example of a (batch, time) mask padded at the end."""
+    return mask.astype(jnp.int32).sum(axis=1)
+
+
+def classify(x, features, num_classes: int):
+    """The Dense head 'head' on the pooled representation, side features concatenated.
+
+    Side features (e.g. a beat's RR intervals) carry what one window cannot show, such as the
+    prematurity that defines supraventricular beats. Call from inside a compact method.
+    """
+    if features is not None:
+        x = jnp.concatenate([x, features.astype(x.dtype)], axis=-1)
+    return nn.Dense(num_classes, name='head')(x)

@@ -20,7 +20,15 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from ecgdepth.models.layers import check_choice, repeat_block, unscan_tree
+from ecgdepth.models.layers import (
+    check_choice,
+    classify,
+    last_valid,
+    masked_mean,
+    repeat_block,
+    sequence_lengths,
+    unscan_tree,
+)
 
 CELLS = {'lstm': nn.OptimizedLSTMCell, 'gru': nn.GRUCell, 'rnn': nn.SimpleCell}
 READOUTS = ('last', 'mean')
@@ -38,15 +46,15 @@ class RecurrentLayer(nn.Module):
     train: bool = False
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, lengths=None):
+        """`lengths` (batch,): real steps of end-padded sequences; the padding is never read
+        before a real step (the backward direction starts at each sequence's last real step)."""
         cell_cls = CELLS[self.cell]
-        h = nn.RNN(cell_cls(features=self.width, name='fwd'))(x)
+        h = nn.RNN(cell_cls(features=self.width, name='fwd'))(x, seq_lengths=lengths)
         if self.bidirectional:
             # keep_order: backward outputs are aligned with time, so its final state sits at t=0.
-            bwd = nn.RNN(cell_cls(features=self.width, name='bwd'), reverse=True, keep_order=True)(
-                x
-            )
-            h = jnp.concatenate([h, bwd], axis=-1)
+            bwd = nn.RNN(cell_cls(features=self.width, name='bwd'), reverse=True, keep_order=True)
+            h = jnp.concatenate([h, bwd(x, seq_lengths=lengths)], axis=-1)
         if self.layer_norm:
             h = nn.LayerNorm(name='norm')(h)
         h = nn.Dropout(self.dropout)(h, deterministic=not self.train)
@@ -79,7 +87,9 @@ class StackedLSTM(nn.Module):
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, x, *, train: bool = False):
+    def __call__(self, x, *, train: bool = False, mask=None, features=None):
+        """x (batch, time, channels); mask (batch, time), True = signal; features (batch, F)."""
+        lengths = () if mask is None else (sequence_lengths(mask),)
         fields = dict(
             cell=self.cell,
             width=self.width,
@@ -94,6 +104,7 @@ class StackedLSTM(nn.Module):
             RecurrentLayer,
             1,
             x,
+            *lengths,
             scan=False,
             remat=self.remat,
             scan_name='layer_0',
@@ -104,6 +115,7 @@ class StackedLSTM(nn.Module):
             RecurrentLayer,
             self.depth - 1,
             x,
+            *lengths,
             scan=self.scan,
             remat=self.remat,
             scan_name='layers',
@@ -112,12 +124,13 @@ class StackedLSTM(nn.Module):
             **fields,
         )
         if self.readout == 'mean':
-            x = x.mean(axis=1)
+            x = masked_mean(x, mask)
         elif self.bidirectional:
-            x = jnp.concatenate([x[:, -1, : self.width], x[:, 0, self.width :]], axis=-1)
+            forward_last = last_valid(x[..., : self.width], mask)
+            x = jnp.concatenate([forward_last, x[:, 0, self.width :]], axis=-1)
         else:
-            x = x[:, -1]
-        return nn.Dense(self.num_classes, name='head')(x)
+            x = last_valid(x, mask)
+        return classify(x, features, self.num_classes)
 
     @nn.nowrap
     def unscan_params(self, params):

@@ -20,8 +20,9 @@ b (out,) always; `norm` only if layer_norm.
 from __future__ import annotations
 
 import flax.linen as nn
+import jax.numpy as jnp
 
-from ecgdepth.models.layers import check_choice, repeat_block, unscan_tree
+from ecgdepth.models.layers import check_choice, classify, repeat_block, unscan_tree
 
 Z_SOURCES = ('input', 'layer')
 
@@ -99,11 +100,21 @@ class MIMLP(nn.Module):
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, x, *, train: bool = False):
+    def __call__(self, x, *, train: bool = False, mask=None, features=None):
+        """x (batch, time, channels); mask (batch, time), True = signal; features (batch, F).
+
+        With a mask, padding is zeroed and the mask joins the input as one more channel, so
+        padding is distinguishable from a flat signal. Side features join the flattened input.
+        """
+        if mask is not None:
+            keep = mask.astype(x.dtype)[..., None]
+            x = jnp.concatenate([x * keep, keep], axis=-1)
         batch, time, channels = x.shape
         steps = time // self.pool
         x = x[:, : steps * self.pool].reshape(batch, steps, self.pool, channels).mean(axis=2)
         x = x.reshape(batch, steps * channels)
+        if features is not None:
+            x = jnp.concatenate([x, features.astype(x.dtype)], axis=-1)
         fields = dict(
             width=self.width,
             rank=self.rank,
@@ -138,7 +149,7 @@ class MIMLP(nn.Module):
             first_index=1,
             **fields,
         )
-        return nn.Dense(self.num_classes, name='head')(x)
+        return classify(x, None, self.num_classes)
 
     @nn.nowrap
     def unscan_params(self, params):

@@ -8,7 +8,6 @@ evaluated once, with the parameters of that step.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import os
@@ -41,28 +40,23 @@ class Diverged(Exception):
         self.step = step
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass
-class EvalSplit:
-    """A split padded to whole batches and placed on the device, with a mask for the padding."""
+def place_eval_split(arrays: dict[str, np.ndarray], batch_size: int) -> dict[str, jax.Array]:
+    """A split padded to whole batches, reshaped to (num_batches, batch, ...) and put on the
+    device; 'valid' marks the real rows (the padding rows count for nothing)."""
+    n = len(arrays['y'])
+    batch_size = max(1, min(batch_size, n))
+    num_batches = math.ceil(n / batch_size)
+    pad = num_batches * batch_size - n
+    placed = {}
+    for key, value in {**arrays, 'valid': np.ones(n, bool)}.items():
+        value = np.concatenate([value, np.zeros((pad, *value.shape[1:]), value.dtype)])
+        placed[key] = jax.device_put(value.reshape(num_batches, batch_size, *value.shape[1:]))
+    return placed
 
-    x: jax.Array  # (num_batches, batch, time, channels)
-    y: jax.Array  # (num_batches, batch)
-    mask: jax.Array  # (num_batches, batch)
 
-    @classmethod
-    def place(cls, x: np.ndarray, y: np.ndarray, batch_size: int) -> EvalSplit:
-        batch_size = max(1, min(batch_size, len(x)))
-        num_batches = math.ceil(len(x) / batch_size)
-        pad = num_batches * batch_size - len(x)
-        mask = np.concatenate([np.ones(len(x), bool), np.zeros(pad, bool)])
-        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-        y = np.concatenate([y, np.zeros(pad, y.dtype)])
-        return cls(
-            x=jax.device_put(x.reshape(num_batches, batch_size, *x.shape[1:])),
-            y=jax.device_put(y.reshape(num_batches, batch_size)),
-            mask=jax.device_put(mask.reshape(num_batches, batch_size)),
-        )
+def subset(arrays: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The first n examples of every array of a split."""
+    return {key: value[:n] for key, value in arrays.items()}
 
 
 def resolve_class_weights(
@@ -85,10 +79,10 @@ def make_train_fn(loss_spec: step_lib.LossSpec, batch_size: int, steps_per_epoch
     """The jitted update: gather this step's batch from the device-resident data, then step."""
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def train_fn(state, x, y, permutation):
+    def train_fn(state, arrays, permutation):
         offset = (state.step % steps_per_epoch) * batch_size
         index = jax.lax.dynamic_slice_in_dim(permutation, offset, batch_size)
-        batch = {'x': jnp.take(x, index, axis=0), 'y': jnp.take(y, index, axis=0)}
+        batch = jax.tree.map(lambda a: jnp.take(a, index, axis=0), arrays)
         return step_lib.train_step(state, batch, loss_spec=loss_spec)
 
     return train_fn
@@ -98,7 +92,7 @@ def make_eval_fn(apply_fn, num_classes: int):
     """Evaluates a whole padded split in one dispatch (a scan over its batches)."""
 
     @jax.jit
-    def eval_fn(params, split: EvalSplit):
+    def eval_fn(params, split: dict):
         def body(totals, batch):
             out = step_lib.eval_step(params, apply_fn, batch, num_classes)
             return jax.tree.map(jnp.add, totals, out), None
@@ -108,7 +102,7 @@ def make_eval_fn(apply_fn, num_classes: int):
             'count': jnp.zeros(()),
             'confusion': jnp.zeros((num_classes, num_classes)),
         }
-        totals, _ = jax.lax.scan(body, zeros, {'x': split.x, 'y': split.y, 'mask': split.mask})
+        totals, _ = jax.lax.scan(body, zeros, split)
         return totals
 
     return eval_fn
@@ -152,11 +146,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dict:
     dataset = data_lib.load(config.data)
-    x_train, y_train = dataset.splits['train']
+    train = dataset.splits['train']
+    num_train, y_train = len(train['y']), train['y']
     num_classes = dataset.num_classes
-    if config.train.batch_size > len(x_train):
+    if config.train.batch_size > num_train:
         raise validation.ConfigError(
-            f'config.train.batch_size ({config.train.batch_size}) exceeds the {len(x_train)} '
+            f'config.train.batch_size ({config.train.batch_size}) exceeds the {num_train} '
             f'training examples of {dataset.name}.'
         )
     loss_spec = step_lib.LossSpec(
@@ -169,7 +164,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
     num_steps = config.train.num_steps
     tx, lr_multiplier = optim.create_optimizer(config.optim, num_steps)
     init_rng, data_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-    state = state_lib.create_train_state(model, tx, dataset.input_shape, init_rng)
+    state = state_lib.create_train_state(model, tx, train, init_rng)
     num_params = models.count_params(state.params)
     logging.info(
         '%s on %s: %d parameters, %d classes, input %s, %d train examples.',
@@ -178,30 +173,28 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
         num_params,
         num_classes,
         dataset.input_shape,
-        len(x_train),
+        num_train,
     )
 
     batch_size = config.train.batch_size
-    steps_per_epoch = len(x_train) // batch_size
-    x_train_device, y_train_device = jax.device_put(x_train), jax.device_put(y_train)
+    steps_per_epoch = num_train // batch_size
+    train_device = jax.device_put(dict(train))
     eval_splits = {
-        'validation': EvalSplit.place(*dataset.splits['validation'], config.train.eval_batch_size)
+        'validation': place_eval_split(dataset.splits['validation'], config.train.eval_batch_size)
     }
     if config.train.eval_train_examples:
-        n = min(config.train.eval_train_examples, len(x_train))
-        eval_splits['train'] = EvalSplit.place(
-            x_train[:n], y_train[:n], config.train.eval_batch_size
-        )
+        n = min(config.train.eval_train_examples, num_train)
+        eval_splits['train'] = place_eval_split(subset(train, n), config.train.eval_batch_size)
 
     train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch)
     eval_fn = make_eval_fn(model.apply, num_classes)
     permute = jax.jit(
-        lambda key, epoch: jax.random.permutation(
-            jax.random.fold_in(key, epoch), len(x_train)
-        ).astype(jnp.int32)
+        lambda key, epoch: jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(
+            jnp.int32
+        )
     )
 
-    def evaluate(params, split: EvalSplit) -> dict:
+    def evaluate(params, split: dict) -> dict:
         totals = jax.device_get(eval_fn(params, split))
         result = metrics.classification_metrics(totals['confusion'], dataset.class_names)
         result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
@@ -221,7 +214,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
         for step in range(num_steps):
             if step % steps_per_epoch == 0 or permutation is None:
                 permutation = permute(data_rng, step // steps_per_epoch)
-            state, step_metrics = train_fn(state, x_train_device, y_train_device, permutation)
+            state, step_metrics = train_fn(state, train_device, permutation)
             pending.append(step_metrics)
             done = step + 1
             if interval_start is None:  # Exclude compilation from the speed.
@@ -313,7 +306,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
     if diverged_step is not None:
         summary['diverged_step'] = diverged_step
     if best['params'] is not None:
-        test_split = EvalSplit.place(*dataset.splits['test'], config.train.eval_batch_size)
+        test_split = place_eval_split(dataset.splits['test'], config.train.eval_batch_size)
         summary['test'] = evaluate(best['params'], test_split)
         if summary['train'] is not None:
             summary['gap'] = {

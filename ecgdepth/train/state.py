@@ -24,14 +24,19 @@ class TrainState(struct.PyTreeNode):
 
 
 def create_train_state(
-    model: nn.Module, tx: optax.GradientTransformation, input_shape: tuple[int, ...], rng: jax.Array
+    model: nn.Module, tx: optax.GradientTransformation, example: dict, rng: jax.Array
 ) -> TrainState:
-    """Initialises parameters and optimiser state inside one jit, shapes first via eval_shape."""
+    """Initialises parameters and optimiser state inside one jit, shapes first via eval_shape.
+
+    `example` is a batch (any batch size) of the arrays the model reads: 'x' and, where the data
+    has them, 'mask' and 'features' (side features change the head's parameter shapes).
+    """
+    example = {key: jnp.asarray(value[:1]) for key, value in example.items() if key != 'y'}
 
     def init(rng):
         params_rng, state_rng = jax.random.split(rng)
-        dummy = jnp.zeros((1, *input_shape), jnp.float32)
-        params = model.init({'params': params_rng}, dummy, train=False)['params']
+        inputs = {key: value for key, value in example.items() if key != 'x'}
+        params = model.init({'params': params_rng}, example['x'], train=False, **inputs)['params']
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,

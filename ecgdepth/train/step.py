@@ -32,13 +32,22 @@ def cross_entropy(logits, labels, spec: LossSpec):
     return (weights * losses).sum() / jnp.maximum(weights.sum(), 1e-12)
 
 
+def model_inputs(batch: dict) -> dict:
+    """The optional model inputs a batch carries: the padding mask and side features."""
+    return {key: batch[key] for key in ('mask', 'features') if key in batch}
+
+
 def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec):
     """One optimiser update. Pure: (state, batch) -> (state, metrics); metrics stay on device."""
     dropout_rng = jax.random.fold_in(state.rng, state.step)
 
     def loss_fn(params):
         logits = state.apply_fn(
-            {'params': params}, batch['x'], train=True, rngs={'dropout': dropout_rng}
+            {'params': params},
+            batch['x'],
+            train=True,
+            rngs={'dropout': dropout_rng},
+            **model_inputs(batch),
         )
         return cross_entropy(logits, batch['y'], loss_spec), logits
 
@@ -58,14 +67,15 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec):
 def eval_step(params, apply_fn, batch: dict, num_classes: int):
     """Sums over one batch: cross-entropy (unweighted, unsmoothed) and the confusion matrix.
 
-    `batch['mask']` marks real examples; padding rows contribute nothing.
+    `batch['valid']` marks real examples; rows that only pad the split to whole batches
+    contribute nothing.
     """
-    logits = apply_fn({'params': params}, batch['x'], train=False)
-    mask = batch['mask'].astype(jnp.float32)
+    logits = apply_fn({'params': params}, batch['x'], train=False, **model_inputs(batch))
+    valid = batch['valid'].astype(jnp.float32)
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch['y'])
     predictions = logits.argmax(-1)
     # confusion[true, predicted]
     confusion = (
-        jnp.zeros((num_classes, num_classes), jnp.float32).at[batch['y'], predictions].add(mask)
+        jnp.zeros((num_classes, num_classes), jnp.float32).at[batch['y'], predictions].add(valid)
     )
-    return {'loss_sum': (losses * mask).sum(), 'count': mask.sum(), 'confusion': confusion}
+    return {'loss_sum': (losses * valid).sum(), 'count': valid.sum(), 'confusion': confusion}
