@@ -1,23 +1,22 @@
 """Shared defaults for every ecgdepth config, the spec-string parser and the `runlocal` shrink.
 
-A family config file (configs/lstm.py, ...) calls `make_config(family, model_defaults, arg)`.
-`arg` is the short spec after the colon on the command line, e.g.
+A family config file (configs/lstm.py, ...) calls `make_config(model_section, arg)`. `arg` is
+the short spec after the colon on the command line, e.g.
 `--config=configs/lstm.py:depth=4,width=64,runlocal`. Undotted keys name model fields, dotted
-keys name any field (`train.num_steps=200`), and a bare word is a boolean flag. Every key must
-already exist, and values are parsed to the type of the default, so a typo fails at once.
+keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, and a bare word is
+a boolean flag. Every key must already exist, and values are parsed to the type of the default,
+so a typo fails at once.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import ml_collections
 
-# Shrinks applied by `runlocal`: a run that finishes in seconds on a laptop CPU.
-# Keys set explicitly in the spec string win over these.
+# Shrinks applied by `runlocal`: a run that finishes in seconds to a minute on a laptop CPU.
+# Keys set explicitly in the spec string win over these; data keys apply where the dataset has them.
 RUNLOCAL = {
-    'data.num_train': 512,
-    'data.num_validation': 128,
-    'data.num_test': 128,
-    'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
     'train.batch_size': 32,
     'train.num_steps': 60,
     'train.log_every': 10,
@@ -26,6 +25,53 @@ RUNLOCAL = {
     'optim.warmup_steps': 5,
     'model.width': 16,
 }
+RUNLOCAL_DATA = {
+    'synthetic': {
+        'data.num_train': 512,
+        'data.num_validation': 128,
+        'data.num_test': 128,
+        'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
+    },
+    'mitbih': {'data.max_eval_examples': 512},
+    'cinc2017': {
+        'data.max_eval_examples': 256,
+        'data.sample_rate': 100.0,
+        'data.window_seconds': 10.0,
+    },
+}
+
+
+def data_config(name: str) -> ml_collections.ConfigDict:
+    """The data section for dataset `name` (a key of ecgdepth.data.DATASETS) with its defaults.
+
+    Selected on the command line with the spec key `data=NAME`, e.g.
+    `--config=configs/lstm.py:data=mitbih,runlocal`. The defaults of the real datasets live
+    beside their builders (ecgdepth/data/<name>.py, `DEFAULTS`), documented there.
+    """
+    data = ml_collections.ConfigDict()
+    data.name = name
+    data.data_dir = ''  # Prepared TFDS data: '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
+    data.train_fraction = 1.0  # Stratified fraction of the training split used (fixed subset).
+    data.max_eval_examples = 0  # Cap on validation/test examples (fixed subset); 0 = all.
+    if name == 'synthetic':
+        data.variant = 'rhythm'  # 'rhythm' or 'motif'.
+        data.seed = 0  # Generation seed (the training seed is config.seed).
+        data.num_train = 4000
+        data.num_validation = 1000
+        data.num_test = 1000
+        data.window = 1000  # Samples per example.
+        data.sample_rate = 125.0  # Hz.
+        data.motif_k = 4  # motif: upright cycles between the two inverted ones.
+        data.noise = 0.05  # Additive noise std, mV.
+        return data
+    if name not in RUNLOCAL_DATA:
+        raise ValueError(
+            f'Config spec data={name!r} is not a dataset; choose one of {sorted(RUNLOCAL_DATA)}.'
+        )
+    defaults = importlib.import_module(f'ecgdepth.data.{name}').DEFAULTS
+    for key, value in defaults.items():
+        data[key] = value
+    return data
 
 
 def get_base_config() -> ml_collections.ConfigDict:
@@ -33,18 +79,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0  # Parameter init, data order and dropout. The data itself has data.seed.
 
-    config.data = data = ml_collections.ConfigDict()
-    data.name = 'synthetic'  # A key of ecgdepth.data.DATASETS.
-    data.data_dir = ''  # '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
-    data.variant = 'rhythm'  # synthetic: 'rhythm' or 'motif'.
-    data.seed = 0
-    data.num_train = 4000
-    data.num_validation = 1000
-    data.num_test = 1000
-    data.window = 1000  # Samples per example.
-    data.sample_rate = 125.0  # Hz.
-    data.motif_k = 4  # motif: upright cycles before the inverted one.
-    data.noise = 0.05  # Additive noise std, mV.
+    config.data = data_config('synthetic')
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.name = 'adamw'  # 'adamw' or 'sgd' (with momentum).
@@ -150,9 +185,15 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
     runlocal = spec.pop('runlocal', False)
     if runlocal not in (True, False):
         runlocal = _convert('runlocal', runlocal, False)
+    dataset = spec.pop('data', 'synthetic')
+    if dataset is True:
+        raise ValueError('Config spec key data needs a value (data=NAME).')
+    if dataset != 'synthetic':
+        config.data = data_config(str(dataset))
     explicit = {key if '.' in key else f'model.{key}': value for key, value in spec.items()}
     if runlocal:
-        for path, value in RUNLOCAL.items():
+        shrink = {**RUNLOCAL, **RUNLOCAL_DATA.get(config.data.name, {})}
+        for path, value in shrink.items():
             if path not in explicit:
                 _set(config, path, value)
     for path, value in explicit.items():

@@ -66,10 +66,18 @@ MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
     },
 }
 
-# The fields of each dataset's section (besides `name`); keys match ecgdepth.data.DATASETS.
+# Fields every data section has (configs/common.py: data_config).
+DATA_COMMON: dict[str, Rule] = {
+    'name': (str, None, 'a string'),
+    'data_dir': (str, None, 'a path string'),
+    'train_fraction': ((int, float), lambda v: 0.0 < v <= 1.0, 'a number in (0, 1]'),
+    'max_eval_examples': _NON_NEGATIVE_INT,
+}
+
+# Per-dataset field rules. Datasets listed here are checked strictly (no unknown fields); every
+# dataset's own check (ecgdepth.data.CHECKS) then validates values and cross-field rules.
 DATASET_FIELDS: dict[str, dict[str, Rule]] = {
     'synthetic': {
-        'data_dir': (str, None, 'a path string'),
         'variant': _choice('rhythm', 'motif'),
         'seed': _NON_NEGATIVE_INT,
         'num_train': _POSITIVE_INT,
@@ -81,6 +89,7 @@ DATASET_FIELDS: dict[str, dict[str, Rule]] = {
         'noise': _NON_NEGATIVE,
     },
 }
+DATASET_NAMES = ('synthetic', 'mitbih', 'cinc2017')
 
 OPTIM: dict[str, Rule] = {
     'name': _choice('adamw', 'sgd'),
@@ -180,13 +189,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check_section(config.model, 'config.model', model_rules)
 
     data_name = config.data.get('name')
-    if data_name not in DATASET_FIELDS:
+    if data_name not in DATASET_NAMES:
         raise ConfigError(
             f'config.data.name {data_name!r} is not a dataset; choose one of '
-            f'{sorted(DATASET_FIELDS)}.'
+            f'{sorted(DATASET_NAMES)}.'
         )
-    data_rules = DATASET_FIELDS[data_name]
-    _check_section(config.data, 'config.data', {**data_rules, 'name': (str, None, 'a string')})
+    if data_name in DATASET_FIELDS:
+        _check_section(config.data, 'config.data', {**DATA_COMMON, **DATASET_FIELDS[data_name]})
+    else:
+        _check_section(config.data, 'config.data', DATA_COMMON, allow_extra=True)
     _check_section(config.optim, 'config.optim', OPTIM)
     _check_section(config.loss, 'config.loss', LOSS)
     _check_section(config.train, 'config.train', TRAIN)
@@ -194,8 +205,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     # Imported here: the dataset checks pull in TFDS, which the config files must not need.
     from ecgdepth import data as data_lib
 
+    check = data_lib.CHECKS.get(data_name)
+    if check is None:
+        raise ConfigError(f'config.data.name {data_name!r} is not available in this install.')
     try:
-        data_lib.CHECKS[data_name](config.data)
+        check(config.data)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
@@ -204,12 +218,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f'config.optim.warmup_steps ({config.optim.warmup_steps}) must be smaller than '
             f'config.train.num_steps ({config.train.num_steps}).'
         )
-    if config.train.batch_size > config.data.num_train:
+    if data_name == 'synthetic' and config.train.batch_size > config.data.num_train:
         raise ConfigError(
             f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
             f'({config.data.num_train}).'
         )
-    if name == 'mi_mlp' and config.model.pool > config.data.window:
+    if data_name == 'synthetic' and name == 'mi_mlp' and config.model.pool > config.data.window:
         raise ConfigError(
             f'config.model.pool ({config.model.pool}) exceeds config.data.window '
             f'({config.data.window}).'

@@ -132,3 +132,24 @@ def test_dataset_specific_checks_run_before_compute():
         validation.validate_config(config)
     config.data.motif_k = 4  # Fits the runlocal window.
     validation.validate_config(config)
+
+
+def test_data_spec_key_picks_the_dataset_section():
+    with pytest.raises(ValueError, match="data='ecg5000' is not a dataset"):
+        get_config('lstm', 'data=ecg5000')
+    config = get_config('lstm', 'data=synthetic,runlocal')
+    assert config.data.name == 'synthetic' and config.data.window == 750
+
+
+@pytest.mark.parametrize(
+    'path, value, message',
+    [
+        ('data.train_fraction', 0.0, r'config.data.train_fraction must be a number in \(0, 1\]'),
+        ('data.max_eval_examples', -1, 'config.data.max_eval_examples must be an integer >= 0'),
+    ],
+)
+def test_common_data_fields_are_checked(path, value, message):
+    config = get_config('lstm')
+    _set(config, path, value)
+    with pytest.raises(validation.ConfigError, match=message):
+        validation.validate_config(config)

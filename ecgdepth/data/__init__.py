@@ -100,14 +100,28 @@ def _check_synthetic(data_config: Any) -> None:
     synthetic.params_from_config(data_config)
 
 
+def _load_cinc2017(data_config: Any) -> Dataset:
+    from ecgdepth.data import cinc2017
+
+    return cinc2017.load(data_config)
+
+
+def _check_cinc2017(data_config: Any) -> None:
+    from ecgdepth.data import cinc2017
+
+    cinc2017.params_from_config(data_config)
+
+
 DATASETS: dict[str, Callable[[Any], Dataset]] = {
     'synthetic': _load_synthetic,
+    'cinc2017': _load_cinc2017,
 }
 
 # Dataset-specific checks that need no data (e.g. a motif must fit its window): run by the
 # config validator before any compute. Each raises ValueError naming the config.data field.
 CHECKS: dict[str, Callable[[Any], None]] = {
     'synthetic': _check_synthetic,
+    'cinc2017': _check_cinc2017,
 }
 
 
@@ -116,7 +130,14 @@ def load(data_config: Any) -> Dataset:
     name = data_config.get('name', None) if hasattr(data_config, 'get') else None
     if name not in DATASETS:
         raise ValueError(f'Unknown dataset config.data.name={name!r}; choices: {sorted(DATASETS)}')
-    return DATASETS[name](data_config)
+    dataset = DATASETS[name](data_config)
+    from ecgdepth.data import subsample
+
+    return subsample.limit(
+        dataset,
+        train_fraction=data_config.get('train_fraction', 1.0),
+        max_eval_examples=data_config.get('max_eval_examples', 0),
+    )
 
 
 __all__ = [

@@ -154,6 +154,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
             f'config.train.batch_size ({config.train.batch_size}) exceeds the {num_train} '
             f'training examples of {dataset.name}.'
         )
+    if config.model.name == 'mi_mlp' and config.model.pool > dataset.input_shape[0]:
+        raise validation.ConfigError(
+            f'config.model.pool ({config.model.pool}) exceeds the {dataset.input_shape[0]} '
+            f'samples per example of {dataset.name}.'
+        )
     loss_spec = step_lib.LossSpec(
         num_classes=num_classes,
         label_smoothing=float(config.loss.label_smoothing),
