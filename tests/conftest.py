@@ -15,3 +15,14 @@ import pytest  # noqa: E402
 def data_dir(tmp_path_factory) -> str:
     """A TFDS data dir shared by the session, so each synthetic config is generated once."""
     return str(tmp_path_factory.mktemp('tfds'))
+
+
+SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
+
+
+def shared_path(*parts: str) -> str:
+    """A path under ../shared/data, or a clean skip where that data is absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f'real data not found at {path}')
+    return path

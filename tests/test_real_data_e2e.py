@@ -1,0 +1,48 @@
+"""Every model family trains end to end through launch.py on the real datasets (runlocal)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, shared_path
+
+FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
+DATASETS = {
+    'cinc2017': ('cinc2017', 'training2017'),
+}
+
+
+def launch(*args, data_dir):
+    env = dict(os.environ, JAX_PLATFORMS='cpu', ECGDEPTH_DATA_DIR=data_dir)
+    return subprocess.run(
+        [sys.executable, 'launch.py', *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+@pytest.mark.parametrize('dataset', list(DATASETS))
+def test_runlocal_launch_on_real_data(dataset, family, data_dir, tmp_path):
+    manual_dir = shared_path(*DATASETS[dataset])
+    workdir = tmp_path / 'run'
+    result = launch(
+        f'--config=configs/{family}.py:data={dataset},runlocal',
+        f'--workdir={workdir}',
+        f'--config.data.manual_dir={manual_dir}',
+        '--config.train.num_steps=20',
+        '--config.train.eval_every=20',
+        data_dir=data_dir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.load(open(workdir / 'summary.json'))
+    assert summary['status'] == 'done'
+    assert summary['dataset'].startswith(dataset)
+    assert set(summary['test']['per_class']) == set(summary['class_names'])
+    for split in ('val', 'test'):
+        assert 0.0 <= summary[split]['accuracy'] <= 1.0
