@@ -21,6 +21,7 @@ RUNLOCAL = {
     'train.num_steps': 60,
     'train.log_every': 10,
     'train.eval_every': 30,
+    'train.checkpoint_every': 30,
     'train.eval_train_examples': 128,
     'optim.warmup_steps': 5,
     'model.width': 16,
@@ -105,6 +106,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     train.eval_batch_size = 256
     train.eval_train_examples = 1024  # Train examples re-evaluated at each evaluation (the gap).
     train.select_metric = 'macro_f1'  # Validation metric that picks the best step.
+    train.checkpoint_every = 200  # Steps between checkpoints (and at SIGTERM); 0 = none.
+    train.compilation_cache_dir = ''  # Persistent XLA cache; '' = <workdir>/compilation_cache.
     return config
 
 

@@ -10,6 +10,7 @@ from conftest import REPO, shared_path
 
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
 DATASETS = {
+    'mitbih': ('mitdb',),
     'cinc2017': ('cinc2017', 'training2017'),
 }
 
@@ -46,3 +47,8 @@ def test_runlocal_launch_on_real_data(dataset, family, data_dir, tmp_path):
     assert set(summary['test']['per_class']) == set(summary['class_names'])
     for split in ('val', 'test'):
         assert 0.0 <= summary[split]['accuracy'] <= 1.0
+    if dataset == 'mitbih':  # The figures the literature reports: S and V on DS2.
+        for name in ('S', 'V'):
+            assert {'sensitivity', 'ppv'} <= set(summary['test']['per_class'][name])
+        supports = [c['support'] for c in summary['test']['per_class'].values()]
+        assert sum(supports) == 512  # runlocal evaluates a fixed random 512 of DS2's beats.

@@ -112,9 +112,22 @@ def _check_cinc2017(data_config: Any) -> None:
     cinc2017.params_from_config(data_config)
 
 
+def _load_mitbih(data_config: Any) -> Dataset:
+    from ecgdepth.data import mitbih
+
+    return mitbih.load(data_config)
+
+
+def _check_mitbih(data_config: Any) -> None:
+    from ecgdepth.data import mitbih
+
+    mitbih.params_from_config(data_config)
+
+
 DATASETS: dict[str, Callable[[Any], Dataset]] = {
     'synthetic': _load_synthetic,
     'cinc2017': _load_cinc2017,
+    'mitbih': _load_mitbih,
 }
 
 # Dataset-specific checks that need no data (e.g. a motif must fit its window): run by the
@@ -122,6 +135,7 @@ DATASETS: dict[str, Callable[[Any], Dataset]] = {
 CHECKS: dict[str, Callable[[Any], None]] = {
     'synthetic': _check_synthetic,
     'cinc2017': _check_cinc2017,
+    'mitbih': _check_mitbih,
 }
 
 

@@ -8,9 +8,13 @@ evaluated once, with the parameters of that step.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import math
 import os
+import signal
+import threading
 import time
 import traceback
 
@@ -19,9 +23,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental.compilation_cache import compilation_cache
 
 from ecgdepth import data as data_lib
 from ecgdepth import files, metrics, models, validation
+from ecgdepth.checkpoint import Checkpointer
 from ecgdepth.train import optim
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
@@ -30,6 +36,7 @@ STATUS_RUNNING = 'running'
 STATUS_DONE = 'done'
 STATUS_DIVERGED = 'diverged'
 STATUS_FAILED = 'failed'
+STATUS_PREEMPTED = 'preempted'  # SIGTERM: checkpointed, resumes when relaunched.
 
 
 class Diverged(Exception):
@@ -114,20 +121,85 @@ def _select_value(result: dict, metric: str) -> float:
     return -value if metric == 'loss' else value
 
 
+class Preemption:
+    """Turns SIGTERM (a cluster's preemption notice) into a flag the loop checks every step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        del signum, frame
+        logging.warning('SIGTERM received: checkpointing at the next step.')
+        self.requested = True
+
+    def __enter__(self) -> Preemption:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _config_json(config: ml_collections.ConfigDict) -> str:
+    return config.to_json_best_effort(indent=2, sort_keys=True)
+
+
+def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes config.json, or checks that a resumed workdir was run with the same config."""
+    path = os.path.join(workdir, 'config.json')
+    text = _config_json(config)
+    if os.path.exists(path) and os.path.isdir(os.path.join(workdir, 'checkpoints')):
+        with open(path) as f:
+            previous = json.load(f)
+        if previous != json.loads(text):
+            changed = sorted(_diff_keys(previous, json.loads(text)))
+            raise validation.ConfigError(
+                f'{workdir} holds checkpoints of a run with a different config (differs in '
+                f'{", ".join(changed)}); use a new --workdir or delete that one to start over.'
+            )
+    files.write_text(path, text)
+
+
+def _diff_keys(a, b, prefix: str = 'config') -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return [d for k in keys for d in _diff_keys(a.get(k), b.get(k), f'{prefix}.{k}')]
+    return [] if a == b else [prefix]
+
+
+def enable_compilation_cache(directory: str) -> None:
+    """The persistent XLA cache: restarts and repeated shapes in a sweep skip recompiling."""
+    os.makedirs(directory, exist_ok=True)
+    if jax.config.jax_compilation_cache_dir != directory:
+        compilation_cache.reset_cache()  # A process may train runs with different caches.
+    jax.config.update('jax_compilation_cache_dir', directory)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+    jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Trains one model as `config` says and writes config.json, metrics.jsonl and summary.json.
 
-    Returns the summary. A non-finite loss ends the run with status 'diverged'; any other error
-    is recorded with status 'failed' and re-raised.
+    Returns the summary. A non-finite loss ends the run with status 'diverged'; SIGTERM ends it
+    with a checkpoint and status 'preempted'; any other error is recorded with status 'failed'
+    and re-raised. A relaunch on the same workdir resumes from the latest checkpoint and ends
+    with the same metrics as an uninterrupted run.
     """
     validation.validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    files.write_text(os.path.join(workdir, 'config.json'), config.to_json_best_effort(indent=2))
+    _claim_workdir(config, workdir)
+    enable_compilation_cache(
+        config.train.compilation_cache_dir or os.path.join(workdir, 'compilation_cache')
+    )
     summary_path = os.path.join(workdir, 'summary.json')
     start = time.time()
     files.write_json(summary_path, {'status': STATUS_RUNNING, 'start_time': start})
     try:
-        summary = _train(config, workdir, start)
+        with Preemption() as preemption:
+            summary = _train(config, workdir, start, preemption)
     except Exception as error:
         files.write_json(
             summary_path,
@@ -144,7 +216,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return summary
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dict:
+def _train(
+    config: ml_collections.ConfigDict, workdir: str, start: float, preemption: Preemption
+) -> dict:
     dataset = data_lib.load(config.data)
     train = dataset.splits['train']
     num_train, y_train = len(train['y']), train['y']
@@ -205,42 +279,64 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
         result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
         return result
 
-    records: list[dict] = []
     metrics_path = os.path.join(workdir, 'metrics.jsonl')
-    pending: list[dict] = []
-    best = {'value': -math.inf, 'step': None, 'params': None, 'val': None, 'train': None}
-    last_train: dict = {}
-    train_seconds, timed_steps = 0.0, 0
-    interval_start, interval_first_step = None, 0
-    status, diverged_step = STATUS_DONE, None
-    permutation = None
+    progress = Progress()
+    best_params = None
+    checkpointer = None
+    start_step = 0
+    if config.train.checkpoint_every:
+        checkpointer = Checkpointer(os.path.join(workdir, 'checkpoints'))
+        restored = checkpointer.restore({'state': state, 'best_params': state.params})
+        if restored is not None:
+            start_step, arrays, meta = restored
+            state, progress = arrays['state'], Progress.from_meta(meta)
+            best_params = arrays['best_params'] if progress.best_step is not None else None
+            logging.info('Resuming from the checkpoint at step %d of %d.', start_step, num_steps)
+            files.write_jsonl(metrics_path, progress.records)  # Drop what came after it.
 
+    def save_checkpoint(step: int) -> None:
+        progress.pending = [_to_floats(m) for m in jax.device_get(progress.pending)]
+        arrays = {
+            'state': state,
+            'best_params': state.params if best_params is None else best_params,
+        }
+        checkpointer.save(step, arrays, files.json_safe(progress.to_meta()))
+
+    interval_start, interval_first_step = None, start_step
+    status, stopped_step = STATUS_DONE, None
+    permutation = None
     try:
-        for step in range(num_steps):
+        for step in range(start_step, num_steps):
+            if preemption.requested and checkpointer is not None:
+                save_checkpoint(step)
+                status, stopped_step = STATUS_PREEMPTED, step
+                logging.warning('SIGTERM: checkpointed at step %d; relaunch to resume.', step)
+                break
             if step % steps_per_epoch == 0 or permutation is None:
                 permutation = permute(data_rng, step // steps_per_epoch)
             state, step_metrics = train_fn(state, train_device, permutation)
-            pending.append(step_metrics)
+            progress.pending.append(step_metrics)
             done = step + 1
             if interval_start is None:  # Exclude compilation from the speed.
                 jax.block_until_ready(step_metrics)
                 interval_start, interval_first_step = time.time(), done
-            if pending and (done % config.train.log_every == 0 or done == num_steps):
-                fetched = jax.device_get(pending)
-                elapsed = time.time() - interval_start
-                train_seconds += elapsed
-                timed_steps += done - interval_first_step
+            if done % config.train.log_every == 0 or done == num_steps:
+                fetched = [_to_floats(m) for m in jax.device_get(progress.pending)]
+                progress.train_seconds += time.time() - interval_start
+                progress.timed_steps += done - interval_first_step
                 for offset, values in enumerate(fetched):
-                    if not np.isfinite(values['loss']):
+                    if not math.isfinite(values['loss']):
                         raise Diverged(done - len(fetched) + offset + 1, 'training')
-                last_train = {k: float(np.mean([v[k] for v in fetched])) for k in fetched[0]}
-                steps_per_s = timed_steps / train_seconds if train_seconds > 0 else float('nan')
+                progress.last_train = {
+                    k: float(np.mean([v[k] for v in fetched])) for k in fetched[0]
+                }
+                steps_per_s = progress.steps_per_s() or float('nan')
                 lr = float(optim.current_learning_rate(state.opt_state, lr_multiplier, done - 1))
-                records.append(
+                progress.records.append(
                     {
                         'type': 'train',
                         'step': done,
-                        **last_train,
+                        **progress.last_train,
                         'learning_rate': lr,
                         'steps_per_s': steps_per_s,
                     }
@@ -250,15 +346,15 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
                     'step %d/%d  loss %.4f  acc %.3f  |g| %.3g  lr %.2e  %.1f steps/s  ETA %s',
                     done,
                     num_steps,
-                    last_train['loss'],
-                    last_train['accuracy'],
-                    last_train['grad_norm'],
+                    progress.last_train['loss'],
+                    progress.last_train['accuracy'],
+                    progress.last_train['grad_norm'],
                     lr,
                     steps_per_s,
                     _format_seconds(eta),
                 )
-                pending = []
-                files.write_jsonl(metrics_path, records)
+                progress.pending = []
+                files.write_jsonl(metrics_path, progress.records)
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.eval_every == 0 or done == num_steps:
                 results = {
@@ -266,31 +362,36 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
                 }
                 if not math.isfinite(results['validation']['loss']):
                     raise Diverged(done, 'validation')
-                records.append({'type': 'eval', 'step': done, **results})
+                progress.records.append({'type': 'eval', 'step': done, **results})
                 value = _select_value(results['validation'], config.train.select_metric)
-                if best['step'] is None or value > best['value']:
-                    best.update(
-                        value=value,
-                        step=done,
-                        val=results['validation'],
-                        train=results.get('train'),
-                        params=jax.tree.map(jnp.copy, state.params),
-                    )
+                if progress.best_step is None or value > progress.best_value:
+                    progress.best_value, progress.best_step = value, done
+                    progress.best_val = results['validation']
+                    progress.best_train = results.get('train')
+                    best_params = jax.tree.map(jnp.copy, state.params)
                 logging.info(
                     'eval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
                     done,
                     results['validation']['loss'],
                     results['validation']['accuracy'],
                     results['validation']['macro_f1'],
-                    best['step'],
+                    progress.best_step,
                 )
-                files.write_jsonl(metrics_path, records)
+                files.write_jsonl(metrics_path, progress.records)
+                interval_start, interval_first_step = time.time(), done
+            if checkpointer is not None and (
+                done % config.train.checkpoint_every == 0 or done == num_steps
+            ):
+                save_checkpoint(done)
                 interval_start, interval_first_step = time.time(), done
     except Diverged as error:
         logging.warning('Diverged: %s. Stopping.', error)
-        status, diverged_step = STATUS_DIVERGED, error.step
-        records.append({'type': 'diverged', 'step': error.step})
-        files.write_jsonl(metrics_path, records)
+        status, stopped_step = STATUS_DIVERGED, error.step
+        progress.records.append({'type': 'diverged', 'step': error.step})
+        files.write_jsonl(metrics_path, progress.records)
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
 
     summary = {
         'status': status,
@@ -300,34 +401,68 @@ def _train(config: ml_collections.ConfigDict, workdir: str, start: float) -> dic
         'num_classes': num_classes,
         'class_names': list(dataset.class_names),
         'num_steps': num_steps,
-        'best_step': best['step'],
+        'best_step': progress.best_step,
         'select_metric': config.train.select_metric,
-        'val': best['val'],
-        'train': best['train'],
-        'final_train': last_train,
+        'val': progress.best_val,
+        'train': progress.best_train,
+        'final_train': progress.last_train,
         'wall_time_s': time.time() - start,
-        'steps_per_s': timed_steps / train_seconds if train_seconds > 0 else None,
+        'steps_per_s': progress.steps_per_s(),
     }
-    if diverged_step is not None:
-        summary['diverged_step'] = diverged_step
-    if best['params'] is not None:
+    if status == STATUS_DIVERGED:
+        summary['diverged_step'] = stopped_step
+    if status == STATUS_PREEMPTED:
+        summary['preempted_step'] = stopped_step
+        return summary  # The test split waits for the finished run.
+    summary['test'] = None
+    if best_params is not None:
         test_split = place_eval_split(dataset.splits['test'], config.train.eval_batch_size)
-        summary['test'] = evaluate(best['params'], test_split)
+        summary['test'] = evaluate(best_params, test_split)
         if summary['train'] is not None:
             summary['gap'] = {
-                'loss': best['val']['loss'] - best['train']['loss'],
-                'accuracy': best['train']['accuracy'] - best['val']['accuracy'],
+                'loss': progress.best_val['loss'] - progress.best_train['loss'],
+                'accuracy': progress.best_train['accuracy'] - progress.best_val['accuracy'],
             }
-    else:
-        summary['test'] = None
     logging.info(
         'Best step %s on validation %s: val %s, test %s.',
-        best['step'],
+        progress.best_step,
         config.train.select_metric,
         _brief(summary['val']),
         _brief(summary['test']),
     )
     return summary
+
+
+def _to_floats(metrics: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items()}
+
+
+@dataclasses.dataclass
+class Progress:
+    """The loop's bookkeeping, saved with each checkpoint so a resumed run continues exactly."""
+
+    records: list[dict] = dataclasses.field(default_factory=list)  # metrics.jsonl so far.
+    pending: list = dataclasses.field(default_factory=list)  # Step metrics not yet logged.
+    last_train: dict = dataclasses.field(default_factory=dict)
+    best_step: int | None = None
+    best_value: float = -math.inf
+    best_val: dict | None = None
+    best_train: dict | None = None
+    train_seconds: float = 0.0
+    timed_steps: int = 0
+
+    def steps_per_s(self) -> float | None:
+        return self.timed_steps / self.train_seconds if self.train_seconds > 0 else None
+
+    def to_meta(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Progress:
+        progress = cls(**meta)
+        if progress.best_value is None:  # -inf is stored as null.
+            progress.best_value = -math.inf
+        return progress
 
 
 def _brief(result: dict | None) -> str:

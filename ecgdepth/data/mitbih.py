@@ -1,0 +1,1026 @@
+"""PhysioNet beat-annotated ECG databases (MIT-BIH format) as a TFDS builder.
+
+Why: the depth ablations need a real-ECG benchmark whose evaluation is comparable with the
+literature, i.e. AAMI EC57 beat classes under the inter-patient split of de Chazal et al.
+(2004), where no patient is in both training and test data (intra-patient splits leak
+morphology and inflate accuracy). The builder reads any PhysioNet WFDB database annotated in
+the MIT-BIH convention: ``mitdb`` first, also ``svdb`` (128 Hz) and ``incartdb`` (257 Hz).
+Data come from ``manual_dir`` (a folder of .hea/.dat/.atr files) or are downloaded from
+physionet.org through TFDS's download manager.
+
+Variants
+--------
+``beats`` (5 classes, AAMI EC57): N = N L R e j; S = A a J S; V = V E; F = F; Q = / f Q.
+  One example per annotated beat: the ``lead`` signal from ``beat_before`` s before to
+  ``beat_after`` s after the annotated R peak (the peak sits at index round(beat_before * fs)),
+  in mV, resampled to ``sample_rate``. Beats whose window runs off the record are dropped and
+  counted (``dropped_edge``). Symbols that are not beats (rhythm '+', noise '~', artifact '|',
+  comments '"', blocked P wave 'x', flutter waves '!', VF markers '[' ']', ...) are ignored;
+  '!' (ventricular flutter waves) are not heartbeats for EC57 even though WFDB's ``isqrs``
+  counts them. Beat symbols outside the mapping (``unmapped_beats``, default ``B n r ?``,
+  the remaining WFDB QRS codes; MIT-BIH itself uses none of them) are skipped and counted, or
+  raise (``unknown_symbols='error'``).
+  Side features ``rr`` (seconds, at the record's native rate): previous RR, next RR and the
+  local mean RR = mean of the 10 RR intervals around the beat (5 before, 5 after; fewer at
+  record edges), as in de Chazal et al. S beats are defined by prematurity, which a window
+  alone may not show. At the first/last beat of a record the missing previous/next RR is
+  replaced by the local mean. All beat annotations (skipped ones included) count as RR
+  neighbours; a record with fewer than 2 beats gets RR features 0. Stretches without beat
+  annotations (e.g. the ventricular flutter of mitdb 207) give long RR values (up to 100 s).
+``rhythm`` (the 15 rhythm labels of mitdb, see RHYTHM_CLASSES): non-overlapping windows of
+  ``window_seconds`` from the record start, labelled by the rhythm annotations (aux notes
+  like '(N', '(AFIB' on '+' annotations). A window spanning a rhythm change is dropped
+  (``straddle='drop'``) or takes the rhythm covering most of it (``'majority'``; ties go to
+  the earlier class in RHYTHM_CLASSES). Signal before the first rhythm annotation is
+  unlabelled: 'drop' drops windows touching it, 'majority' those it mostly covers. Unknown
+  rhythm labels are unlabelled too and counted, or raise (``unknown_symbols='error'``).
+
+Splits
+------
+``de_chazal`` (mitdb only): paced records 102, 104, 107, 217 excluded; DS1 = train, minus
+``validation_records`` (whole records) = validation; DS2 = test. Default validation records
+101, 124, 201, 223: ~15 % of DS1 beats holding every AAMI class (S 235, V 718, F 21, Q 2),
+while the S-rich 209 and F-rich 208 stay in training. ``records`` (any database): the
+database's records shuffled with ``split_seed`` and cut by ``split_fractions`` (for mitdb
+this includes the paced records, two of which lack MLII: see ``missing_lead``). TFDS cannot
+store an empty split, so one without examples is left out and ``load`` names the field.
+
+Resampling uses ``scipy.signal.resample_poly`` with up/down = the rational approximation
+(denominator <= 1000) of sample_rate / fs; annotation positions are mapped with the same
+ratio (rounded to the nearest sample). Non-finite samples (WFDB's invalid value) become 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+from etils import epath
+
+from ecgdepth.data.synthetic import _quiet_tfds
+
+SPLITS = ('train', 'validation', 'test')
+VARIANTS = ('beats', 'rhythm')
+
+AAMI_CLASSES = ('N', 'S', 'V', 'F', 'Q')
+AAMI_MAP = {
+    **dict.fromkeys('NLRej', 'N'),
+    **dict.fromkeys('AaJS', 'S'),
+    **dict.fromkeys('VE', 'V'),
+    'F': 'F',
+    **dict.fromkeys('/fQ', 'Q'),
+}
+FEATURE_NAMES = ('rr_prev', 'rr_next', 'rr_local')
+RR_LOCAL_HALF = 5  # local mean RR over 2 * 5 = 10 intervals around the beat
+
+# Rhythm labels used in mitdb ('(' stripped), most frequent first: normal sinus, atrial
+# fibrillation, atrial flutter, ventricular bigeminy, ventricular trigeminy, ventricular
+# tachycardia, supraventricular tachyarrhythmia, nodal (A-V junctional) rhythm, idioventricular
+# rhythm, atrial bigeminy, 2nd-degree heart block, pre-excitation (WPW), sinus bradycardia,
+# ventricular flutter, paced rhythm (paced records only, so absent under de_chazal).
+RHYTHM_CLASSES = tuple('N AFIB AFL B T VT SVTA NOD IVR AB BII PREX SBR VFL P'.split())
+
+# de Chazal, O'Dwyer & Reilly (2004), IEEE TBME 51(7):1196-1206.
+PACED = ('102', '104', '107', '217')
+DS1 = tuple(
+    '101 106 108 109 112 114 115 116 118 119 122 124 '
+    '201 203 205 207 208 209 215 220 223 230'.split()
+)
+DS2 = tuple(
+    '100 103 105 111 113 117 121 123 200 202 210 212 '
+    '213 214 219 221 222 228 231 232 233 234'.split()
+)
+DEFAULT_VALIDATION = ('101', '124', '201', '223')
+# Published AAMI totals of DS1 (train + validation) and DS2 (test), de Chazal et al. Table I.
+PUBLISHED = {
+    'DS1': {'N': 45866, 'S': 944, 'V': 3788, 'F': 415, 'Q': 8},
+    'DS2': {'N': 44259, 'S': 1837, 'V': 3221, 'F': 388, 'Q': 7},
+}
+
+_PHYSIONET = 'Goldberger AL, et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).'  # noqa: E501
+DATABASES: dict[str, dict[str, str]] = {
+    'mitdb': {
+        'title': 'MIT-BIH Arrhythmia Database',
+        'version': '1.0.0',
+        'license': 'Open Data Commons Attribution License v1.0 (ODC-By 1.0)',
+        'citation': 'Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. IEEE '
+        'Eng in Med and Biol 20(3):45-50 (2001). ' + _PHYSIONET,
+    },
+    'svdb': {
+        'title': 'MIT-BIH Supraventricular Arrhythmia Database',
+        'version': '1.0.0',
+        'license': 'Open Data Commons Attribution License v1.0 (ODC-By 1.0)',
+        'citation': 'Greenwald SD, Patil RS, Mark RG. Improved detection and classification of '
+        'arrhythmias in noise-corrupted electrocardiograms using contextual information. '
+        'Computers in Cardiology 1990:461-464. ' + _PHYSIONET,
+    },
+    'incartdb': {
+        'title': 'St Petersburg INCART 12-lead Arrhythmia Database',
+        'version': '1.0.0',
+        'license': 'Open Data Commons Attribution License v1.0 (ODC-By 1.0)',
+        'citation': _PHYSIONET,
+    },
+}
+
+# Loader parameters and their defaults; names are fixed (trainer uses config.data.<name>).
+DEFAULTS: dict[str, Any] = {
+    'variant': 'beats',  # 'beats' (AAMI N S V F Q) or 'rhythm' (RHYTHM_CLASSES windows)
+    'database': 'mitdb',  # PhysioNet slug: mitdb, svdb, incartdb, ...
+    'manual_dir': '',  # folder with the WFDB files; '' = download from physionet.org
+    'lead': 'MLII',  # signal name in the .hea (svdb: 'ECG1', incartdb: 'II', ...)
+    'sample_rate': 360.0,  # Hz of the stored windows (resampled from the record's rate)
+    'beat_before': 0.7,  # s of signal before the R peak (beats)
+    'beat_after': 0.7,  # s after it (beats)
+    'validation_records': ','.join(DEFAULT_VALIDATION),  # DS1 records held out (de_chazal)
+    'unknown_symbols': 'skip',  # unmapped beat symbol / unknown rhythm: 'skip' or 'error'
+    'window_seconds': 10.0,  # rhythm window length, s (non-overlapping)
+    'straddle': 'drop',  # rhythm window across a rhythm change: 'drop' or 'majority'
+    # Beyond the fixed fields: other databases, odd records.
+    'split': 'de_chazal',  # or 'records' (any database; seeded record-level split)
+    'split_seed': 0,  # split='records': seed of the record shuffle
+    'split_fractions': '0.7,0.1,0.2',  # split='records': train,validation,test
+    'missing_lead': 'error',  # or 'skip': records without `lead` are left out (and listed)
+    'unmapped_beats': 'B,n,r,?',  # beat symbols outside AAMI_MAP (skipped or error)
+}
+# Parameters that change the stored data, per variant (manual_dir only says where files are).
+_COMMON_KEYS = ('database', 'lead', 'sample_rate', 'split', 'unknown_symbols', 'missing_lead')
+_DATA_KEYS = {
+    'beats': (*_COMMON_KEYS, 'beat_before', 'beat_after', 'unmapped_beats'),
+    'rhythm': (*_COMMON_KEYS, 'window_seconds', 'straddle'),
+}
+
+
+_STAT_KEYS = {
+    'beats': ('counts', 'dropped_edge', 'skipped_unmapped'),
+    'rhythm': ('counts', 'dropped', 'unknown_rhythms'),
+}
+
+
+class WfdbFileError(ValueError):
+    """A WFDB file is missing, unreadable or inconsistent with its header."""
+
+
+class UnknownSymbolError(ValueError):
+    """A beat symbol or rhythm label outside the class mapping (unknown_symbols='error')."""
+
+
+class MissingLeadError(ValueError):
+    """A record lacks the requested lead (missing_lead='error')."""
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters.
+# --------------------------------------------------------------------------------------------
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    """Items of a list-valued field. Besides ',' also ';', '+' and spaces separate, since the
+    command-line config spec (configs/common.py) splits on commas: '101+124+201+223'."""
+    if isinstance(value, list | tuple):
+        value = ','.join(str(v) for v in value)
+    return tuple(item for item in re.split(r'[,;+\s]+', str(value)) if item)
+
+
+def _choice(p: Mapping[str, Any], key: str, choices: Sequence[str]) -> None:
+    if p[key] not in choices:
+        raise ValueError(f'config.data.{key} must be one of {tuple(choices)}, got {p[key]!r}')
+
+
+def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f'Unknown mitbih parameters: {sorted(unknown)}')
+    p = {**DEFAULTS, **params}
+    try:
+        p = {
+            'variant': str(p['variant']),
+            'database': str(p['database']),
+            'manual_dir': str(p['manual_dir'] or ''),
+            'lead': str(p['lead']),
+            'sample_rate': float(p['sample_rate']),
+            'beat_before': float(p['beat_before']),
+            'beat_after': float(p['beat_after']),
+            'validation_records': ','.join(_csv(p['validation_records'])),
+            'unknown_symbols': str(p['unknown_symbols']),
+            'window_seconds': float(p['window_seconds']),
+            'straddle': str(p['straddle']),
+            'split': str(p['split']),
+            'split_seed': int(p['split_seed']),
+            'split_fractions': ','.join(_csv(p['split_fractions'])),
+            'missing_lead': str(p['missing_lead']),
+            'unmapped_beats': ','.join(_csv(p['unmapped_beats'])),
+        }
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'config.data: bad mitbih parameter type: {e}') from e
+    _choice(p, 'variant', VARIANTS)
+    _choice(p, 'unknown_symbols', ('skip', 'error'))
+    _choice(p, 'straddle', ('drop', 'majority'))
+    _choice(p, 'split', ('de_chazal', 'records'))
+    _choice(p, 'missing_lead', ('error', 'skip'))
+    if not re.fullmatch(r'[a-z0-9][a-z0-9_-]*', p['database']):
+        raise ValueError(
+            f'config.data.database must be a PhysioNet database slug such as mitdb, svdb or '
+            f'incartdb, got {p["database"]!r}'
+        )
+    if not p['lead'].strip():
+        raise ValueError('config.data.lead must name a lead, e.g. MLII')
+    if not 50.0 <= p['sample_rate'] <= 2000.0:
+        raise ValueError(
+            f'config.data.sample_rate must be in [50, 2000] Hz, got {p["sample_rate"]}'
+        )
+    for key in ('beat_before', 'beat_after'):
+        if not 0.0 <= p[key] <= 5.0:
+            raise ValueError(f'config.data.{key} must be in [0, 5] s, got {p[key]}')
+    if round(p['beat_before'] * p['sample_rate']) + round(p['beat_after'] * p['sample_rate']) < 8:
+        raise ValueError(
+            'config.data.beat_before + config.data.beat_after: the beat window must hold at '
+            f'least 8 samples at config.data.sample_rate={p["sample_rate"]:g}'
+        )
+    if not 1.0 <= p['window_seconds'] <= 600.0:
+        raise ValueError(
+            f'config.data.window_seconds must be in [1, 600] s, got {p["window_seconds"]}'
+        )
+    if p['split_seed'] < 0:
+        raise ValueError(f'config.data.split_seed must be >= 0, got {p["split_seed"]}')
+    _check_fractions(p['split_fractions'])
+    overlap = set(_csv(p['unmapped_beats'])) & set(AAMI_MAP)
+    if overlap:
+        raise ValueError(
+            f'config.data.unmapped_beats must not contain mapped AAMI symbols: {sorted(overlap)}'
+        )
+    if p['split'] == 'de_chazal':
+        if p['database'] != 'mitdb':
+            raise ValueError(
+                f"config.data.split='de_chazal' defines mitdb record lists only; use "
+                f"config.data.split='records' for config.data.database={p['database']!r}"
+            )
+        validation = _check_validation_records(p['validation_records'])
+        # DS1 order: the same records in another order are the same data (and cache).
+        p['validation_records'] = ','.join(r for r in DS1 if r in validation)
+    return p
+
+
+def _check_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        fractions = tuple(float(f) for f in _csv(text))
+    except ValueError:
+        fractions = ()
+    if (
+        len(fractions) != 3
+        or min(fractions) < 0
+        or fractions[0] <= 0
+        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)
+    ):
+        raise ValueError(
+            'config.data.split_fractions must be three non-negative numbers '
+            f'train,validation,test summing to 1 with train > 0, got {text!r}'
+        )
+    return fractions  # type: ignore[return-value]
+
+
+def _check_validation_records(text: str) -> tuple[str, ...]:
+    records = _csv(text)
+    if not records:
+        raise ValueError('config.data.validation_records must name at least one DS1 record')
+    for record in records:
+        if record not in DS1:
+            why = (
+                ' (paced, excluded)'
+                if record in PACED
+                else ' (DS2 = test)'
+                if record in DS2
+                else ''
+            )
+            raise ValueError(
+                f'config.data.validation_records: record {record!r} is not in DS1{why}; '
+                f'DS1 records: {" ".join(DS1)}'
+            )
+    if len(set(records)) != len(records):
+        raise ValueError(f'config.data.validation_records lists a record twice: {text!r}')
+    if len(records) >= len(DS1):
+        raise ValueError('config.data.validation_records must leave DS1 records for training')
+    return records
+
+
+def params_from_config(data_config: Any) -> dict[str, Any]:
+    """Picks the mitbih parameters out of ``config.data`` (missing keys -> DEFAULTS)."""
+    return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
+
+
+def config_name(params: Mapping[str, Any]) -> str:
+    """Cache-directory name: readable main parameters plus a hash of every data parameter."""
+    p = validate_params(params)
+    keys = _DATA_KEYS[p['variant']]
+    keys += (
+        ('validation_records',) if p['split'] == 'de_chazal' else ('split_seed', 'split_fractions')
+    )
+    digest = hashlib.sha1(json.dumps({k: p[k] for k in keys}, sort_keys=True).encode()).hexdigest()
+    lead = re.sub(r'[^A-Za-z0-9]+', '', p['lead']) or 'lead'
+    name = f'{p["variant"]}-{p["database"]}-{lead}-fs{p["sample_rate"]:g}'
+    if p['variant'] == 'beats':
+        name += f'-b{p["beat_before"]:g}-a{p["beat_after"]:g}'
+    else:
+        name += f'-w{p["window_seconds"]:g}-{p["straddle"]}'
+    if p['split'] == 'de_chazal':
+        name += '-dechazal-val' + '.'.join(_csv(p['validation_records']))
+    else:
+        name += f'-records-s{p["split_seed"]}'
+    return f'{name}-{p["unknown_symbols"]}-{digest[:8]}'
+
+
+def _resample_ratio(fs: float, sample_rate: float) -> tuple[int, int]:
+    ratio = Fraction(sample_rate / fs).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
+
+
+# --------------------------------------------------------------------------------------------
+# WFDB files, checked.
+# --------------------------------------------------------------------------------------------
+
+# Bytes per sample of the common WFDB formats (212: two 12-bit samples in 3 bytes, 310/311:
+# three 10-bit samples in 4 bytes); others (e.g. FLAC) are not size-checked.
+_BYTES_PER_SAMPLE = {'8': 1, '16': 2, '61': 2, '80': 1, '160': 2, '24': 3, '32': 4}
+
+
+def _data_bytes(fmt: str, samples: int) -> int | None:
+    if fmt == '212':
+        return math.ceil(samples * 3 / 2)
+    if fmt in ('310', '311'):
+        return math.ceil(samples / 3) * 4
+    per = _BYTES_PER_SAMPLE.get(fmt)
+    return None if per is None else per * samples
+
+
+def read_header(root: str, record: str):
+    """The record's wfdb header after checking each .dat file's size against it."""
+    import wfdb
+
+    hea = os.path.join(root, f'{record}.hea')
+    if not os.path.isfile(hea):
+        raise WfdbFileError(f'{hea}: missing header file of record {record}')
+    try:
+        header = wfdb.rdheader(os.path.join(root, record))
+    except Exception as e:  # wfdb raises assorted types on malformed headers
+        raise WfdbFileError(f'{hea}: unreadable WFDB header: {e}') from e
+    if not header.n_sig or not header.fs or not header.sig_len:
+        raise WfdbFileError(f'{hea}: header declares no signals, sampling rate or length')
+    files: dict[str, list[int]] = {}
+    for i, name in enumerate(header.file_name):
+        files.setdefault(name, []).append(i)
+    for name, channels in files.items():
+        path = os.path.join(root, name)
+        if not os.path.isfile(path):
+            raise WfdbFileError(f'{path}: missing signal file named by {hea}')
+        fmt = str(header.fmt[channels[0]])
+        offset = int((header.byte_offset or [0] * header.n_sig)[channels[0]] or 0)
+        expected = _data_bytes(fmt, header.sig_len * len(channels))
+        if expected is None:
+            continue
+        expected += offset
+        actual = os.path.getsize(path)
+        what = (
+            f'{header.sig_len} samples x {len(channels)} signals in format {fmt} = {expected} bytes'
+        )
+        if actual < expected:
+            raise WfdbFileError(
+                f'{path}: truncated: {actual} bytes, shorter than the header {hea} says ({what})'
+            )
+        if actual > expected:
+            raise WfdbFileError(
+                f'{path}: {actual} bytes, longer than the header {hea} says ({what}): the '
+                "header's signal length disagrees with the data"
+            )
+    return header
+
+
+def read_annotations(root: str, record: str, sig_len: int):
+    """(samples int64, symbols, aux notes) of the record's .atr, checked against the signal."""
+    import wfdb
+
+    atr = os.path.join(root, f'{record}.atr')
+    if not os.path.isfile(atr):
+        raise WfdbFileError(f'{atr}: missing annotation file of record {record}')
+    try:
+        ann = wfdb.rdann(os.path.join(root, record), 'atr')
+    except Exception as e:
+        raise WfdbFileError(f'{atr}: unreadable WFDB annotations: {e}') from e
+    samples = np.asarray(ann.sample, np.int64)
+    symbols = list(ann.symbol)
+    aux = [(a or '').strip('\x00 ') for a in (ann.aux_note or [''] * len(symbols))]
+    if len(samples) and (samples.min() < 0 or samples.max() >= sig_len):
+        raise WfdbFileError(
+            f'{atr}: annotation at sample {int(samples.max())} outside the {sig_len} samples '
+            f'of record {record}'
+        )
+    if np.any(np.diff(samples) < 0):
+        raise WfdbFileError(f'{atr}: annotations are not in time order')
+    return samples, symbols, aux
+
+
+def read_lead(root: str, record: str, channel: int, sig_len: int) -> np.ndarray:
+    """One channel in physical units (float64), non-finite samples set to 0."""
+    import wfdb
+
+    dat = os.path.join(root, f'{record}.dat')
+    try:
+        signal = wfdb.rdrecord(os.path.join(root, record), channels=[channel]).p_signal[:, 0]
+    except Exception as e:
+        raise WfdbFileError(f'{dat}: unreadable signal of record {record}: {e}') from e
+    if len(signal) != sig_len:
+        raise WfdbFileError(f'{dat}: {len(signal)} samples, header says {sig_len}')
+    bad = ~np.isfinite(signal)
+    if bad.any():
+        logging.warning('mitbih: record %s: %d non-finite samples set to 0', record, bad.sum())
+        signal = np.where(bad, 0.0, signal)
+    return signal
+
+
+def list_records(root: str) -> list[str]:
+    """Record names from the folder's RECORDS file, else from its .hea files."""
+    path = os.path.join(root, 'RECORDS')
+    if os.path.isfile(path):
+        with open(path) as f:
+            return [line.strip() for line in f if line.strip()]
+    return sorted(name[:-4] for name in os.listdir(root) if name.endswith('.hea'))
+
+
+# --------------------------------------------------------------------------------------------
+# Per-record plans (annotations only) and splits.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RecordPlan:
+    """What one record contributes: example anchors and labels, before any signal is read."""
+
+    record: str
+    channel: int
+    sig_len: int
+    up: int
+    down: int
+    # Per example: int64 window start at the target rate; int64 R peak (beats) or window start
+    # (rhythm) in the record's own samples, for audits; int64 class index.
+    positions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    samples: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    rr: np.ndarray | None = None  # float32 (n, 3) seconds, beats only
+    symbols: list[str] | None = None  # annotation symbol per beat, beats only
+    stats: dict[str, Counter] = dataclasses.field(default_factory=dict)
+
+
+def rr_features(times: np.ndarray) -> np.ndarray:
+    """(n, 3) float32: previous RR, next RR, local mean RR (s) of each beat (see module doc)."""
+    n = len(times)
+    if n < 2:
+        return np.zeros((n, 3), np.float32)
+    d = np.diff(times)  # interval k lies between beats k and k + 1
+    csum = np.concatenate([[0.0], np.cumsum(d)])
+    idx = np.arange(n)
+    lo = np.clip(idx - RR_LOCAL_HALF, 0, n - 1)  # intervals lo .. hi-1
+    hi = np.clip(idx + RR_LOCAL_HALF, 1, n - 1)
+    lo = np.minimum(lo, hi - 1)
+    local = (csum[hi] - csum[lo]) / (hi - lo)
+    prev = np.concatenate([[local[0]], d])
+    nxt = np.concatenate([d, [local[-1]]])
+    return np.stack([prev, nxt, local], 1).astype(np.float32)
+
+
+def _lead_channel(header, record: str, root: str, p: Mapping[str, Any]) -> int | None:
+    names = list(header.sig_name or [])
+    if p['lead'] in names:
+        return names.index(p['lead'])
+    if p['missing_lead'] == 'skip':
+        return None
+    raise MissingLeadError(
+        f'record {record} ({os.path.join(root, record + ".hea")}) has no lead {p["lead"]!r}; '
+        f"its leads: {names}. Set config.data.lead, or config.data.missing_lead='skip' to "
+        'leave such records out.'
+    )
+
+
+def plan_record(root: str, record: str, p: Mapping[str, Any]) -> RecordPlan | None:
+    """Checks the record's files and plans its examples; None if it lacks the lead (skip)."""
+    header = read_header(root, record)
+    channel = _lead_channel(header, record, root, p)
+    if channel is None:
+        return None
+    samples, symbols, aux = read_annotations(root, record, header.sig_len)
+    up, down = _resample_ratio(float(header.fs), p['sample_rate'])
+    length = -(-header.sig_len * up // down)  # resample_poly output length
+    if not math.isclose(header.fs * up / down, p['sample_rate'], rel_tol=1e-6):
+        logging.warning(
+            'mitbih: %s: %g Hz -> %g Hz is resampled by %d/%d, i.e. to %.6g Hz',
+            record,
+            header.fs,
+            p['sample_rate'],
+            up,
+            down,
+            header.fs * up / down,
+        )
+    plan = RecordPlan(record, channel, int(header.sig_len), up, down)
+    if p['variant'] == 'beats':
+        _plan_beats(plan, float(header.fs), samples, symbols, length, p)
+    else:
+        _plan_rhythm(plan, samples, symbols, aux, length, p)
+    return plan
+
+
+def _plan_beats(plan: RecordPlan, fs, samples, symbols, length, p) -> None:
+    record, up, down = plan.record, plan.up, plan.down
+    unmapped = set(_csv(p['unmapped_beats']))
+    symbols = np.asarray(symbols, dtype=object)
+    is_beat = np.array([s in AAMI_MAP or s in unmapped for s in symbols], bool)
+    beat_samples, beat_symbols = samples[is_beat], symbols[is_beat]
+    rr = rr_features(beat_samples / fs)
+    mapped = np.array([s in AAMI_MAP for s in beat_symbols], bool)
+    stats = {'skipped_unmapped': Counter(beat_symbols[~mapped].tolist())}
+    if stats['skipped_unmapped'] and p['unknown_symbols'] == 'error':
+        first = int(np.flatnonzero(~mapped)[0])
+        raise UnknownSymbolError(
+            f'record {record}: beat symbol {beat_symbols[first]!r} at sample '
+            f'{int(beat_samples[first])} is outside the AAMI mapping {"".join(AAMI_MAP)}; set '
+            "config.data.unknown_symbols='skip' to skip such beats"
+        )
+    labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in beat_symbols[mapped]], np.int64)
+    positions = np.rint(beat_samples[mapped] * up / down).astype(np.int64)
+    before = round(p['beat_before'] * p['sample_rate'])
+    after = round(p['beat_after'] * p['sample_rate'])
+    inside = (positions - before >= 0) & (positions + after <= length)
+    stats['counts'] = Counter(AAMI_CLASSES[c] for c in labels[inside])
+    stats['dropped_edge'] = Counter(AAMI_CLASSES[c] for c in labels[~inside])
+    plan.positions = positions[inside] - before
+    plan.samples = beat_samples[mapped][inside]
+    plan.labels = labels[inside]
+    plan.rr = rr[mapped][inside]
+    plan.symbols = beat_symbols[mapped][inside].tolist()
+    plan.stats = stats
+
+
+def _plan_rhythm(plan: RecordPlan, samples, symbols, aux, length, p) -> None:
+    record, up, down = plan.record, plan.up, plan.down
+    stats = {'counts': Counter(), 'dropped': Counter(), 'unknown_rhythms': Counter()}
+    starts, labels = [], []
+    for sample, symbol, note in zip(samples, symbols, aux, strict=True):
+        if symbol != '+' or not note.startswith('('):
+            continue
+        rhythm = note[1:]
+        if rhythm in RHYTHM_CLASSES:
+            label = RHYTHM_CLASSES.index(rhythm)
+        elif p['unknown_symbols'] == 'error':
+            raise UnknownSymbolError(
+                f'record {record}: rhythm {note!r} at sample {int(sample)} is not one of '
+                f"{RHYTHM_CLASSES}; set config.data.unknown_symbols='skip' to drop its windows"
+            )
+        else:
+            stats['unknown_rhythms'][rhythm] += 1
+            label = -1
+        starts.append(int(np.rint(sample * up / down)))
+        labels.append(label)
+    # Segments: unlabelled (-1) before the first rhythm annotation, then one per annotation.
+    seg_start = np.array([0, *starts], np.int64)
+    seg_end = np.append(seg_start[1:], length)
+    seg_label = np.array([-1, *labels], np.int64)
+    width = round(p['window_seconds'] * p['sample_rate'])
+    win_start = np.arange(length // width, dtype=np.int64) * width
+    win_end = win_start + width
+    overlap = np.minimum(win_end[:, None], seg_end) - np.maximum(win_start[:, None], seg_start)
+    overlap = np.clip(overlap, 0, None)
+    cover = np.zeros((len(win_start), len(RHYTHM_CLASSES) + 1), np.int64)  # last = unlabelled
+    np.add.at(cover.T, seg_label, overlap.T)
+    best = np.argmax(cover, 1)
+    labelled = best < len(RHYTHM_CLASSES)
+    full = cover[np.arange(len(best)), best] == width
+    keep = labelled & (full if p['straddle'] == 'drop' else True)
+    # Dropped windows touching unlabelled signal (before the first rhythm annotation or in an
+    # unknown rhythm) count as 'unlabelled', the others spanned a rhythm change.
+    unlabelled = cover[:, -1] > 0
+    stats['dropped']['unlabelled'] = int((~keep & unlabelled).sum())
+    stats['dropped']['straddle'] = int((~keep & ~unlabelled).sum())
+    stats['counts'] = Counter(RHYTHM_CLASSES[c] for c in best[keep])
+    plan.positions = win_start[keep]
+    plan.samples = np.rint(win_start[keep] * down / up).astype(np.int64)
+    plan.labels = best[keep].astype(np.int64)
+    plan.stats = stats
+
+
+def assign_records(p: Mapping[str, Any], available: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Records per split; whole records only, no record in two splits."""
+    if p['split'] == 'de_chazal':
+        validation = _check_validation_records(p['validation_records'])
+        splits = {
+            'train': tuple(r for r in DS1 if r not in validation),
+            'validation': tuple(r for r in DS1 if r in validation),
+            'test': DS2,
+        }
+    else:
+        records = sorted(set(available))
+        fractions = _check_fractions(p['split_fractions'])
+        order = np.random.default_rng(p['split_seed']).permutation(len(records))
+        n_val = round(fractions[1] * len(records))
+        n_test = min(round(fractions[2] * len(records)), len(records) - n_val)
+        shuffled = [records[i] for i in order]
+        splits = {
+            'train': tuple(sorted(shuffled[n_val + n_test :])),
+            'validation': tuple(sorted(shuffled[:n_val])),
+            'test': tuple(sorted(shuffled[n_val : n_val + n_test])),
+        }
+    seen: dict[str, str] = {}
+    for split, records in splits.items():
+        for record in records:
+            if record in seen:
+                raise AssertionError(f'record {record} is in both {seen[record]} and {split}')
+            seen[record] = split
+    if p['database'] == 'mitdb' and p['split'] == 'de_chazal':
+        assert not set(seen) & set(PACED), 'paced records must be excluded'
+    return splits
+
+
+# --------------------------------------------------------------------------------------------
+# TFDS builder.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False)
+class MitBihConfig(tfds.core.BuilderConfig):
+    """Data parameters; build with ``MitBihConfig.create`` so the name (= cache directory)
+    encodes every parameter that changes the data."""
+
+    variant: str = DEFAULTS['variant']
+    database: str = DEFAULTS['database']
+    lead: str = DEFAULTS['lead']
+    sample_rate: float = DEFAULTS['sample_rate']
+    beat_before: float = DEFAULTS['beat_before']
+    beat_after: float = DEFAULTS['beat_after']
+    validation_records: str = DEFAULTS['validation_records']
+    unknown_symbols: str = DEFAULTS['unknown_symbols']
+    window_seconds: float = DEFAULTS['window_seconds']
+    straddle: str = DEFAULTS['straddle']
+    split: str = DEFAULTS['split']
+    split_seed: int = DEFAULTS['split_seed']
+    split_fractions: str = DEFAULTS['split_fractions']
+    missing_lead: str = DEFAULTS['missing_lead']
+    unmapped_beats: str = DEFAULTS['unmapped_beats']
+
+    @classmethod
+    def create(cls, **params: Any) -> MitBihConfig:
+        p = validate_params(params)
+        del p['manual_dir']  # where the files are, not what the data are
+        return cls(name=config_name(p), description=protocol(p), **p)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in DEFAULTS if k != 'manual_dir'}
+
+    @property
+    def window(self) -> int:
+        fs = self.sample_rate
+        if self.variant == 'beats':
+            return round(self.beat_before * fs) + round(self.beat_after * fs)
+        return round(self.window_seconds * fs)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return AAMI_CLASSES if self.variant == 'beats' else RHYTHM_CLASSES
+
+
+def protocol(p: Mapping[str, Any]) -> str:
+    """One-paragraph description of the variant and split protocol."""
+    if p['variant'] == 'beats':
+        what = (
+            f'AAMI EC57 beats (N S V F Q), lead {p["lead"]}, {p["beat_before"]:g} s before to '
+            f'{p["beat_after"]:g} s after the R peak at {p["sample_rate"]:g} Hz, with RR '
+            'features (previous, next, local mean of 10 intervals).'
+        )
+    else:
+        what = (
+            f'{p["window_seconds"]:g} s rhythm windows, lead {p["lead"]}, at '
+            f'{p["sample_rate"]:g} Hz; windows spanning a rhythm change: {p["straddle"]}.'
+        )
+    if p['split'] == 'de_chazal':
+        how = (
+            'Inter-patient split of de Chazal et al. (2004): paced 102 104 107 217 excluded; '
+            f'train = DS1 minus validation records {p["validation_records"]}; test = DS2.'
+        )
+    else:
+        how = (
+            f'Record-level split, seed {p["split_seed"]}, fractions train,validation,test = '
+            f'{p["split_fractions"]}.'
+        )
+    return f'{p["database"]}: {what} {how}'
+
+
+class MitBih(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Beat or rhythm windows of a PhysioNet MIT-BIH-format database. Not registered
+    globally: instantiate directly; ``load_builder`` handles caching, locking, manual_dir."""
+
+    name = 'mitbih'
+    # Bump whenever the stored examples change, so stale caches are not reused.
+    VERSION = tfds.core.Version('1.0.0')
+    RELEASE_NOTES = {'1.0.0': 'AAMI beats with RR features and rhythm windows; de Chazal split.'}
+    BUILDER_CONFIGS = [MitBihConfig.create(variant='beats'), MitBihConfig.create(variant='rhythm')]
+    # Needed for dl_manager.manual_dir; without a manual dir the files are downloaded.
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        'Optional: put the database files (RECORDS and <record>.hea/.dat/.atr, e.g. from '
+        'https://physionet.org/content/mitdb/1.0.0/) in one folder and pass it as manual_dir.'
+    )
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # TFDS's default probes the `importlib_resources` backport, which is not installed.
+        return epath.Path(__file__)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        cfg = self.builder_config
+        db = DATABASES.get(cfg.database, {})
+        version = db.get('version', '1.0.0')
+        features = {
+            'signal': tfds.features.Tensor(shape=(cfg.window, 1), dtype=np.float32),
+            'label': tfds.features.ClassLabel(names=cfg.class_names),
+            'record': tfds.features.Text(),
+            # Beats: R-peak sample; rhythm: window start; in the record's own sampling.
+            'sample': tfds.features.Scalar(dtype=np.int64),
+        }
+        if cfg.variant == 'beats':
+            features['rr'] = tfds.features.Tensor(shape=(len(FEATURE_NAMES),), dtype=np.float32)
+            features['symbol'] = tfds.features.Text()
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=f'{db.get("title", cfg.database)}. {protocol(cfg.params)}',
+            features=tfds.features.FeaturesDict(features),
+            supervised_keys=('signal', 'label'),
+            # Record order (then time) keeps splits auditable; the trainer shuffles batches.
+            disable_shuffling=True,
+            homepage=f'https://physionet.org/content/{cfg.database}/{version}/',
+            citation=db.get('citation', _PHYSIONET),
+            license=db.get('license', f'see https://physionet.org/content/{cfg.database}/'),
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _split_generators(self, dl_manager):
+        p = self.builder_config.params
+        root, available = self._source(dl_manager)
+        records = assign_records(p, available)
+        t0 = time.perf_counter()
+        plans, skipped = {}, []
+        for split in SPLITS:
+            plans[split] = []
+            for record in records[split]:
+                plan = plan_record(root, record, p)
+                if plan is None:
+                    skipped.append(record)
+                    logging.warning('mitbih: record %s has no lead %s: skipped', record, p['lead'])
+                else:
+                    plans[split].append(plan)
+        self.info.metadata.update(self._summary(p, root, records, plans, skipped))
+        logging.info(
+            'mitbih: planned %s in %.1fs', self.builder_config.name, time.perf_counter() - t0
+        )
+        # TFDS cannot store an empty split: leave it out (load() then names the culprit).
+        sizes = {split: sum(len(plan.labels) for plan in plans[split]) for split in SPLITS}
+        for split in SPLITS:
+            if not sizes[split]:
+                logging.warning('mitbih: split %s has no examples; not stored', split)
+        return {s: self._generate_examples(root, plans[s]) for s in SPLITS if sizes[s]}
+
+    def _source(self, dl_manager) -> tuple[str, list[str]]:
+        """Folder with the WFDB files and the database's record names."""
+        try:
+            manual = os.fspath(dl_manager.manual_dir)
+        except AssertionError:  # no (or an empty) manual dir: download
+            manual = ''
+        if manual and list_records(manual):
+            return manual, list_records(manual)
+        return self._download(dl_manager)
+
+    def _download(self, dl_manager) -> tuple[str, list[str]]:
+        """Downloads RECORDS and the needed records from physionet.org; wfdb needs the files
+        under their own names in one folder, so they are copied out of TFDS's download dir."""
+        database = self.builder_config.database
+        version = DATABASES.get(database, {}).get('version', '1.0.0')
+        base = f'https://physionet.org/files/{database}/{version}/'
+        records_path = dl_manager.download(base + 'RECORDS')
+        available = [line.strip() for line in epath.Path(records_path).read_text().splitlines()]
+        available = [r for r in available if r]
+        needed = [
+            r for rs in assign_records(self.builder_config.params, available).values() for r in rs
+        ]
+        names = [f'{r}.{ext}' for r in needed for ext in ('hea', 'dat', 'atr')]
+        paths = dl_manager.download({name: base + name for name in names})
+        root = epath.Path(dl_manager.download_dir) / f'{database}-{version}-wfdb'
+        root.mkdir(parents=True, exist_ok=True)
+        for name, path in {'RECORDS': records_path, **paths}.items():
+            if not (root / name).exists():
+                shutil.copyfile(os.fspath(path), os.fspath(root / name))
+        return os.fspath(root), available
+
+    def _summary(self, p, root, records, plans, skipped) -> dict[str, Any]:
+        """JSON-able provenance and per-split counts (stored as the dataset's metadata)."""
+        cfg = self.builder_config
+        db = DATABASES.get(cfg.database, {})
+        version = db.get('version', '1.0.0')
+        stats: dict[str, dict[str, dict[str, int]]] = {}
+        # Per split: 'counts' and 'dropped_edge' per class, 'skipped_unmapped' per symbol
+        # (beats); 'counts' per class, 'dropped' per reason, 'unknown_rhythms' (rhythm).
+        keys = _STAT_KEYS[cfg.variant]
+        for split in SPLITS:
+            total = {key: Counter() for key in keys}
+            for plan in plans[split]:
+                for key, counter in plan.stats.items():
+                    total[key].update(counter)
+            stats[split] = {}
+            for key in keys:
+                names = {'counts': cfg.class_names, 'dropped_edge': cfg.class_names}.get(
+                    key, ('straddle', 'unlabelled') if key == 'dropped' else sorted(total[key])
+                )
+                stats[split][key] = {str(n): int(total[key][n]) for n in names}
+        summary: dict[str, Any] = {
+            'database': cfg.database,
+            'variant': cfg.variant,
+            'config': cfg.name,
+            'source': f'https://physionet.org/files/{cfg.database}/{version}/',
+            'read_from': os.fspath(root),
+            'license': db.get('license', 'see PhysioNet'),
+            'citation': db.get('citation', _PHYSIONET),
+            'protocol': protocol(p),
+            'records': {s: list(records[s]) for s in SPLITS},
+            'skipped_records': skipped,
+            'class_names': list(cfg.class_names),
+            'splits': stats,
+        }
+        if cfg.variant == 'beats' and cfg.database == 'mitdb' and cfg.split == 'de_chazal':
+            summary['published'] = _published_check(stats, skipped)
+        for split in SPLITS:
+            logging.info('mitbih/%s %s: %s', cfg.variant, split, json.dumps(stats[split]))
+        return summary
+
+    def _generate_examples(self, root: str, plans: list[RecordPlan]) -> Iterator[tuple[str, dict]]:
+        from scipy import signal as sps
+
+        offsets = np.arange(self.builder_config.window)  # plan positions are window starts
+        for plan in plans:
+            x = read_lead(root, plan.record, plan.channel, plan.sig_len)
+            if (plan.up, plan.down) != (1, 1):
+                x = sps.resample_poly(x, plan.up, plan.down)
+            windows = x.astype(np.float32)[plan.positions[:, None] + offsets][..., None]
+            for i in range(len(plan.labels)):
+                example = {
+                    'signal': windows[i],
+                    'label': int(plan.labels[i]),
+                    'record': plan.record,
+                    'sample': int(plan.samples[i]),
+                }
+                if plan.rr is not None:
+                    example['rr'] = plan.rr[i]
+                    example['symbol'] = plan.symbols[i]
+                yield f'{plan.record}-{i:06d}', example
+
+
+def _published_check(stats, skipped) -> dict[str, Any]:
+    """Stored AAMI counts vs de Chazal's totals less the beats dropped at record edges."""
+    out: dict[str, Any] = {}
+    for ds, splits in (('DS1', ('train', 'validation')), ('DS2', ('test',))):
+        stored = {c: sum(stats[s]['counts'][c] for s in splits) for c in AAMI_CLASSES}
+        dropped = {c: sum(stats[s]['dropped_edge'][c] for s in splits) for c in AAMI_CLASSES}
+        match = all(stored[c] == PUBLISHED[ds][c] - dropped[c] for c in AAMI_CLASSES)
+        out[ds] = {
+            'published': PUBLISHED[ds],
+            'dropped_edge': dropped,
+            'stored': stored,
+            'match': match,
+        }
+        if not match and not skipped:
+            logging.warning(
+                'mitbih: %s counts %s != published %s - dropped %s',
+                ds,
+                stored,
+                PUBLISHED[ds],
+                dropped,
+            )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Loading into the registry's Dataset.
+# --------------------------------------------------------------------------------------------
+
+
+def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
+    """Returns a prepared builder, preparing only if the config is not cached yet.
+
+    Preparation is serialised with an exclusive file lock per config, so concurrent processes
+    never race on TFDS's incomplete-dir rename; the loser finds the data prepared.
+    """
+    p = validate_params(params)
+    cfg = MitBihConfig.create(**p)
+    config: str | MitBihConfig = cfg.name if cfg.name in MitBih.builder_configs else cfg
+
+    def make() -> MitBih:
+        return MitBih(config=config, data_dir=data_dir, file_format='array_record')
+
+    with _quiet_tfds():
+        builder = make()
+        if builder.is_prepared():
+            return builder
+        manual_dir = p['manual_dir']
+        if manual_dir:
+            manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
+            if not os.path.isdir(manual_dir) or not list_records(manual_dir):
+                raise ValueError(
+                    f'config.data.manual_dir={p["manual_dir"]!r}: no folder of WFDB records '
+                    '(RECORDS or *.hea files) there'
+                )
+        download_config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+        lock_path = os.path.join(data_dir, MitBih.name, f'{cfg.name}.lock')
+        os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+        with open(lock_path, 'a') as lock, _locked(lock):
+            builder = make()  # re-check under the lock: another process may have finished
+            if not builder.is_prepared():
+                t0 = time.perf_counter()
+                builder.download_and_prepare(
+                    file_format='array_record', download_config=download_config
+                )
+                logging.info(
+                    'Prepared %s/%s in %.1fs under %s',
+                    MitBih.name,
+                    cfg.name,
+                    time.perf_counter() - t0,
+                    data_dir,
+                )
+        return make()  # fresh builder reads the final dataset_info and metadata from disk
+
+
+@contextlib.contextmanager
+def _locked(lock):
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
+    """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, 3)]}."""
+    from ecgdepth.data import read_tfds_split
+
+    columns = read_tfds_split(builder, split)
+    arrays = {'x': columns['signal'].astype(np.float32), 'y': columns['label'].astype(np.int32)}
+    if 'rr' in columns:
+        arrays['features'] = columns['rr'].astype(np.float32)
+    return arrays
+
+
+def load(data_config: Any):
+    """Registry loader for ``config.data.name == 'mitbih'``."""
+    from ecgdepth.data import Dataset, resolve_data_dir
+
+    params = params_from_config(data_config)
+    data_dir = resolve_data_dir(data_config.get('data_dir', ''))
+    builder = load_builder(params, data_dir)
+    missing = [split for split in SPLITS if split not in builder.info.splits]
+    if missing:
+        field = 'validation_records' if params['split'] == 'de_chazal' else 'split_fractions'
+        raise ValueError(
+            f'mitbih/{builder.builder_config.name}: no examples in split(s) {missing}; records '
+            f'per split: {builder.info.metadata["records"]}. Check config.data.{field}.'
+        )
+    splits = {split: read_split(builder, split) for split in SPLITS}
+    cfg = builder.builder_config
+    info = dict(builder.info.metadata)
+    for split, arrays in splits.items():
+        counts = np.bincount(arrays['y'], minlength=len(cfg.class_names))
+        stats = info['splits'][split]
+        dropped = stats.get('dropped_edge', stats.get('dropped', {}))
+        logging.info(
+            'mitbih/%s %s: %d windows of shape %s; per class %s; dropped %s',
+            cfg.variant,
+            split,
+            len(arrays['y']),
+            arrays['x'].shape[1:],
+            ', '.join(f'{n}={c}' for n, c in zip(cfg.class_names, counts, strict=True) if c),
+            {k: v for k, v in dropped.items() if v},
+        )
+    return Dataset(
+        splits=splits,
+        class_names=cfg.class_names,
+        sample_rate=params['sample_rate'],
+        name=f'mitbih/{params["variant"]}',
+        feature_names=FEATURE_NAMES if params['variant'] == 'beats' else (),
+        info=info,
+    )

@@ -1,0 +1,680 @@
+"""Sweeps as config files: the helpers that turn a sweep file into concrete, validated trials.
+
+A sweep file (configs/sweeps/*.py) defines two functions of the same spec string `arg`:
+
+    get_config(arg) -> ConfigDict        the base config, as a family config file does
+    get_sweep(arg)  -> list[dict]        the trials: one dict of dotted-key overrides each
+
+e.g. `product({'model.depth': [1, 2, 4], 'seed': [0, 1]})`. Overrides are applied to a copy of
+the base config by `apply_overrides`: values are converted to the type of the field's default as
+the spec parser does, and an unknown key fails naming the key and the trial. Two keys are
+special, so that one sweep can span model families and datasets:
+
+- `model.name`: the whole model section is replaced by that family's defaults, i.e.
+  `configs/<family>.py:get_config(family_arg).model`, before the other overrides apply.
+- `data.name`: likewise the data section, from the same family config with `data=<name>` in the
+  spec (so `runlocal` shrinks the new dataset as it would on the command line).
+
+`family_arg` is the family spec behind the base config: by default the sweep's spec minus the
+keys the sweep file itself consumes (its module-level `SWEEP_KEYS`, e.g. `iso`), so
+`configs/sweeps/depth.py:runlocal` gives every family `runlocal`. A sweep file whose base config
+uses another spec says so with a function `family_arg(arg) -> str`.
+
+Iso-parameter trials: the marker override `{'iso_params': N}` (see `iso_params`) makes
+`apply_overrides` solve `model.width` so the exact parameter count (shapes only, via
+`jax.eval_shape`) lands within 5 % of N. The marker, not the solved width, is part of the
+trial's overrides and so of its id: ids stay computable without JAX.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import itertools
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import ml_collections
+
+from configs import common
+from ecgdepth import validation
+from ecgdepth.validation import ConfigError
+
+Overrides = dict[str, Any]
+
+ISO_KEY = 'iso_params'  # Marker override: solve model.width for this parameter budget.
+ISO_TOLERANCE = 0.05  # Relative distance to the budget an iso-parameter width must reach.
+MAX_WIDTH = 65536  # validation.MODEL_COMMON['width'] upper bound.
+MASKED_DATASETS = ('cinc2017',)  # Datasets whose examples carry a padding mask.
+
+# Readable trial-id parts, in order: (override key, prefix). Other keys only enter the hash.
+_ID_PARTS = (
+    ('model.name', ''),
+    ('data.name', ''),
+    ('data.variant', ''),
+    ('model.depth', 'd'),
+    ('model.width', 'w'),
+    (ISO_KEY, 'iso'),
+    ('model.kernel_size', 'k'),
+    ('model.dilation', 'dil-'),
+    ('model.residual', 'res'),
+    ('model.dropout', 'do'),
+    ('optim.weight_decay', 'wd'),
+    ('loss.label_smoothing', 'ls'),
+    ('data.train_fraction', 'tf'),
+    ('seed', 's'),
+)
+
+
+class SweepError(ValueError):
+    """A sweep definition or sweep workdir is unusable; the message names the culprit."""
+
+
+# --------------------------------------------------------------------------------------------
+# Building trial lists.
+# --------------------------------------------------------------------------------------------
+
+
+def _as_trials(arg: Any, where: str) -> list[Overrides]:
+    """A dict of lists (axes) or a list of override dicts -> a list of override dicts."""
+    if isinstance(arg, Mapping):
+        return product_axes(arg, where)
+    if isinstance(arg, (list, tuple)):
+        trials = []
+        for i, trial in enumerate(arg):
+            if not isinstance(trial, Mapping):
+                raise SweepError(f'{where}: item {i} is {trial!r}, not a dict of overrides.')
+            trials.append(dict(trial))
+        return trials
+    raise SweepError(f'{where}: expected a dict of lists or a list of override dicts, got {arg!r}.')
+
+
+def _axis_values(key: str, values: Any, where: str) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise SweepError(f'{where}: axis {key!r} must be a list of values, got {values!r}.')
+    values = list(values)
+    if not values:
+        raise SweepError(f'{where}: axis {key!r} has no values.')
+    return values
+
+
+def _merge(parts: Sequence[Mapping[str, Any]], where: str) -> Overrides:
+    merged: Overrides = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in merged and merged[key] != value:
+                raise SweepError(
+                    f'{where}: key {key!r} is set twice in one trial ({merged[key]!r} and '
+                    f'{value!r}).'
+                )
+            merged[key] = value
+    return merged
+
+
+def product_axes(axes: Mapping[str, Any], where: str = 'product') -> list[Overrides]:
+    """{'a': [1, 2], 'b': [3]} -> [{'a': 1, 'b': 3}, {'a': 2, 'b': 3}] (last axis fastest)."""
+    keys = list(axes)
+    lists = [_axis_values(key, axes[key], where) for key in keys]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]
+
+
+def product(*sweeps: Any, **axes: Any) -> list[Overrides]:
+    """The cartesian product of sweeps: each argument a dict of lists or a list of trials.
+
+    product({'model.depth': [1, 2], 'seed': [0, 1]}) has 4 trials; product(zip_(...), {...})
+    crosses a zipped sweep with more axes. Keyword axes suit undotted keys: product(seed=[0, 1]).
+    """
+    parts = [_as_trials(s, 'product') for s in sweeps]
+    if axes:
+        parts.append(product_axes(axes))
+    if not parts:
+        return [{}]
+    return [_merge(combo, 'product') for combo in itertools.product(*parts)]
+
+
+def zip_(*sweeps: Any, **axes: Any) -> list[Overrides]:
+    """Parallel axes: zip_({'model.depth': [1, 2], 'model.width': [64, 32]}) has 2 trials.
+
+    Arguments are dicts of equal-length lists or lists of trials of equal length.
+    """
+    columns: list[tuple[str, list[Overrides]]] = []
+    for s in sweeps:
+        if isinstance(s, Mapping):
+            for key, values in s.items():
+                values = _axis_values(key, values, 'zip_')
+                columns.append((f'axis {key!r}', [{key: v} for v in values]))
+        else:
+            columns.append(('a list of trials', _as_trials(s, 'zip_')))
+    for key, values in axes.items():
+        values = _axis_values(key, values, 'zip_')
+        columns.append((f'axis {key!r}', [{key: v} for v in values]))
+    if not columns:
+        return [{}]
+    lengths = {len(trials) for _, trials in columns}
+    if len(lengths) > 1:
+        described = ', '.join(f'{name}: {len(trials)}' for name, trials in columns)
+        raise SweepError(f'zip_: lengths differ ({described}).')
+    return [_merge(parts, 'zip_') for parts in zip(*(t for _, t in columns), strict=True)]
+
+
+def chain(*sweeps: Any) -> list[Overrides]:
+    """The trials of each sweep in turn: chain(product(...), product(...))."""
+    return [trial for s in sweeps for trial in _as_trials(s, 'chain')]
+
+
+def iso_params(trials: Iterable[Mapping[str, Any]], budget: int) -> list[Overrides]:
+    """Marks every trial to have model.width solved for `budget` parameters (within 5 %)."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise SweepError(f'iso_params: budget must be an integer >= 1, got {budget!r}.')
+    return [{**trial, ISO_KEY: budget} for trial in _as_trials(list(trials), 'iso_params')]
+
+
+# --------------------------------------------------------------------------------------------
+# Trial ids.
+# --------------------------------------------------------------------------------------------
+
+
+def _canonical(overrides: Mapping[str, Any]) -> str:
+    return json.dumps(dict(overrides), sort_keys=True, separators=(',', ':'), allow_nan=False)
+
+
+def _id_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'T' if value else 'F'
+    if isinstance(value, float):
+        value = f'{value:g}'
+    return re.sub(r'[^A-Za-z0-9.+_]+', '', str(value))[:24]
+
+
+def trial_id(overrides: Mapping[str, Any]) -> str:
+    """A stable id from the overrides alone: readable parts + 8 hex of the sorted-JSON hash.
+
+    e.g. {'model.name': 'lstm', 'model.depth': 4, 'seed': 0} -> 'lstm-d4-s0-<hash>'. The same
+    overrides give the same id in any process and order; 4 and 4.0 are different overrides.
+    """
+    try:
+        canonical = _canonical(overrides)
+    except (TypeError, ValueError) as error:
+        raise SweepError(f'Trial overrides {overrides!r} are not JSON scalars: {error}') from None
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:8]
+    parts = [
+        f'{prefix}{_id_value(overrides[key])}' for key, prefix in _ID_PARTS if key in overrides
+    ]
+    return '-'.join([*(p for p in parts if p), digest]) if parts else f'trial-{digest}'
+
+
+def config_hash(config: ml_collections.ConfigDict) -> str:
+    """Fingerprint of a whole trial config: a workdir must not mix two configs under one id."""
+    text = json.dumps(config.to_dict(), sort_keys=True, separators=(',', ':'), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Spec strings and family defaults.
+# --------------------------------------------------------------------------------------------
+
+
+def split_arg(arg: str | None, sweep_keys: Iterable[str]) -> tuple[str, dict[str, object]]:
+    """'iso=1e5,runlocal' with sweep_keys ('iso',) -> ('runlocal', {'iso': '1e5'}).
+
+    The first part is the family spec (configs/<family>.py:get_config takes it); the second the
+    sweep's own options, which a family config would reject as unknown fields.
+    """
+    keys = set(sweep_keys)
+    common.parse_arg(arg)  # Syntax errors (empty key, key twice) fail here, naming the item.
+    kept, options = [], {}
+    for item in (arg or '').split(','):
+        key, sep, value = item.strip().partition('=')
+        if not key.strip():
+            continue
+        if key.strip() in keys:
+            options[key.strip()] = value.strip() if sep else True
+        else:
+            kept.append(item.strip())
+    return ','.join(kept), options
+
+
+def spec_value(arg: str | None, key: str, default: Any) -> Any:
+    """The value of `key` in a spec string, parsed to the type of `default` (a bare key = True).
+
+    Lets a sweep file read its own options and family keys such as `runlocal` or `depth`.
+    """
+    spec = common.parse_arg(arg)
+    if key not in spec:
+        return default
+    try:
+        return common._convert(key, spec[key], default)
+    except ValueError as error:
+        raise SweepError(f'Sweep spec: {error}') from None
+
+
+def _with_data(family_arg: str, dataset: str) -> str:
+    items = [
+        i for i in family_arg.split(',') if i.strip() and i.partition('=')[0].strip() != 'data'
+    ]
+    return ','.join([*items, f'data={dataset}'])
+
+
+def family_config(family: str, family_arg: str = '', label: str = 'trial'):
+    """configs/<family>.py:get_config(family_arg), with errors naming the family and trial."""
+    if family not in validation.MODEL_FAMILIES:
+        raise ConfigError(
+            f'{label}: model.name={family!r} is not a model family; choose one of '
+            f'{sorted(validation.MODEL_FAMILIES)}.'
+        )
+    try:
+        module = importlib.import_module(f'configs.{family}')
+    except ModuleNotFoundError as error:
+        raise ConfigError(f'{label}: no config file configs/{family}.py ({error}).') from None
+    try:
+        return module.get_config(family_arg or None)
+    except ValueError as error:
+        raise ConfigError(
+            f'{label}: configs/{family}.py:get_config({family_arg!r}) failed: {error}'
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Applying overrides.
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce(key: str, value: Any, default: Any, label: str) -> Any:
+    """`value` as the type of the field's default: strings are parsed as the spec parser does,
+    Python values must already be of a compatible type (int -> float is fine)."""
+    kind = type(default).__name__
+    bad = ConfigError(f'{label}: override {key}={value!r} must be a {kind} like the default.')
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            return common._convert(key, value, default)
+        except ValueError as error:
+            raise ConfigError(f'{label}: {error}') from None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if not isinstance(value, int):
+            raise bad
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad
+        return value
+    return value
+
+
+def _has_field(config: ml_collections.ConfigDict, key: str) -> bool:
+    node = config
+    for part in key.split('.'):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _set(config: ml_collections.ConfigDict, key: str, value: Any, label: str) -> None:
+    *parents, leaf = key.split('.')
+    node = config
+    for i, part in enumerate(parents):
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            where = '.'.join(parents[:i]) or 'the config'
+            raise ConfigError(
+                f'{label}: override key {key!r} is not a config field ({where} has no section '
+                f'{part!r}).'
+            )
+        node = node[part]
+    if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
+        fields = ', '.join(sorted(k for k in node.keys() if k != leaf))
+        raise ConfigError(
+            f'{label}: override key {key!r} is not a config field. Fields there: {fields}.'
+        )
+    node[leaf] = _coerce(key, value, node[leaf], label)
+
+
+def apply_overrides(
+    config: ml_collections.ConfigDict,
+    overrides: Mapping[str, Any],
+    *,
+    family_arg: str = '',
+    base_overrides: Mapping[str, Any] | None = None,
+    label: str | None = None,
+) -> ml_collections.ConfigDict:
+    """A new config: `config` with the trial's `overrides` applied (the input is not changed).
+
+    Order: `model.name` and `data.name` replace their sections with the family's/dataset's
+    defaults (from `family_arg`); then `base_overrides` (e.g. --config.x=y from the command
+    line, which the replaced section would otherwise lose) apply; then the other overrides;
+    last `iso_params` solves model.width. Errors are ConfigError naming the key and `label`.
+    """
+    label = label or f'trial {dict(overrides)!r}'
+    new = copy.deepcopy(config)
+    new.unlock()
+    overrides = dict(overrides)
+    for key in overrides:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f'{label}: override key {key!r} is not a dotted config key.')
+    budget = overrides.pop(ISO_KEY, None)
+    family = overrides.pop('model.name', None)
+    dataset = overrides.pop('data.name', None)
+    if family is not None:
+        new.model = family_config(family, family_arg, label).model
+    if dataset is not None:
+        if not isinstance(dataset, str):
+            raise ConfigError(f'{label}: override data.name={dataset!r} must be a string.')
+        arg = _with_data(family_arg, dataset)
+        new.data = family_config(new.model.name, arg, label).data
+    replaced = {'model'} if family is not None else set()
+    replaced |= {'data'} if dataset is not None else set()
+    for key, value in (base_overrides or {}).items():
+        # A replaced section may lack a field the base family had: such an override is moot.
+        if key in overrides or (key.split('.')[0] in replaced and not _has_field(new, key)):
+            continue
+        _set(new, key, value, f'{label} (command-line override)')
+    for key, value in overrides.items():
+        _set(new, key, value, label)
+    if budget is not None:
+        if 'model.width' in overrides:
+            raise ConfigError(
+                f'{label}: sets both {ISO_KEY} and model.width; iso-parameter trials solve the '
+                'width, so drop one.'
+            )
+        width, _ = solve_width(new, budget, label=label)
+        new.model.width = width
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# Input shapes and exact parameter counts, without loading data.
+# --------------------------------------------------------------------------------------------
+
+
+class InputSpec(NamedTuple):
+    """What the model sees per example: x is (time, channels); num_features side features."""
+
+    time: int
+    channels: int
+    num_classes: int
+    num_features: int
+
+
+def input_spec(config: ml_collections.ConfigDict) -> InputSpec:
+    """The example shape, class count and side-feature count from config.data alone.
+
+    Uses each builder's own window formula so a change there cannot silently desync. A padding
+    mask (see `has_mask`) is not counted as a channel: the MI-MLP adds it as one internally.
+    """
+    data = config.data
+    name = data.get('name')
+    if name == 'synthetic':
+        from ecgdepth.data import synthetic
+
+        params = synthetic.params_from_config(data)
+        return InputSpec(int(params['window']), 1, len(synthetic.CLASS_NAMES[params['variant']]), 0)
+    if name == 'mitbih':
+        from ecgdepth.data import mitbih
+
+        params = mitbih.params_from_config(data)
+        builder_config = mitbih.MitBihConfig.create(**params)
+        features = len(mitbih.FEATURE_NAMES) if params['variant'] == 'beats' else 0
+        return InputSpec(builder_config.window, 1, len(builder_config.class_names), features)
+    if name == 'cinc2017':
+        from ecgdepth.data import cinc2017
+
+        params = cinc2017.params_from_config(data)
+        return InputSpec(cinc2017.window_length(params), 1, len(cinc2017.CLASS_NAMES), 0)
+    raise ConfigError(
+        f'config.data.name {name!r}: input_spec knows synthetic, mitbih and cinc2017 only.'
+    )
+
+
+def has_mask(config: ml_collections.ConfigDict) -> bool:
+    """Whether examples of config.data carry a padding mask (it adds MI-MLP input channels)."""
+    return config.data.get('name') in MASKED_DATASETS
+
+
+_PARAM_CACHE: dict[str, int] = {}
+
+
+def count_model_params(config: ml_collections.ConfigDict) -> int:
+    """Exact parameter count of config.model on config.data's inputs: shapes only, no FLOPs."""
+    spec = input_spec(config)
+    mask = has_mask(config)
+    key = json.dumps([config.model.to_dict(), spec, mask], sort_keys=True)
+    if key in _PARAM_CACHE:
+        return _PARAM_CACHE[key]
+    import jax
+    import jax.numpy as jnp
+
+    from ecgdepth import models
+
+    model = models.build_model(config.model, spec.num_classes)
+    inputs = {'x': jax.ShapeDtypeStruct((1, spec.time, spec.channels), jnp.float32)}
+    if mask:
+        inputs['mask'] = jax.ShapeDtypeStruct((1, spec.time), jnp.bool_)
+    if spec.num_features:
+        inputs['features'] = jax.ShapeDtypeStruct((1, spec.num_features), jnp.float32)
+
+    def init(inputs):
+        x = inputs.pop('x')
+        return model.init({'params': jax.random.PRNGKey(0)}, x, train=False, **inputs)
+
+    variables = jax.eval_shape(init, inputs)
+    count = models.count_params(variables['params'])
+    _PARAM_CACHE[key] = count
+    return count
+
+
+def solve_width(
+    config: ml_collections.ConfigDict,
+    budget: Any,
+    *,
+    label: str = 'trial',
+    tolerance: float = ISO_TOLERANCE,
+) -> tuple[int, int]:
+    """(width, params): the width whose exact count is nearest `budget`, within `tolerance`.
+
+    Counts are quadratic in width for every family, so a fit through widths 1, 2, 3 gives the
+    guess; exact counts around it (bracketing, then bisection, as counts grow with width) make
+    the answer exact even if that assumption breaks. Infeasible budgets fail naming the trial.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 1:
+        raise ConfigError(f'{label}: {ISO_KEY}={budget!r} must be a number >= 1.')
+    try:
+        validation.validate_config(config)
+    except ConfigError as error:
+        raise ConfigError(f'{label}: {error}') from None
+    trial = copy.deepcopy(config)
+    trial.unlock()
+
+    def count(width: int) -> int:
+        trial.model.width = width
+        return count_model_params(trial)
+
+    p1 = count(1)
+    if p1 > budget * (1 + tolerance):
+        raise ConfigError(
+            f'{label}: {ISO_KEY}={budget} is infeasible: {config.model.name} at depth '
+            f'{config.model.depth} already has {p1} parameters at width 1.'
+        )
+    p2, p3 = count(2), count(3)
+    a = (p3 - 2 * p2 + p1) / 2
+    b = p2 - p1 - 3 * a
+    c = p1 - a - b
+    if a > 0:
+        guess = (-b + math.sqrt(max(b * b - 4 * a * (c - budget), 0.0))) / (2 * a)
+    elif b > 0:
+        guess = (budget - c) / b
+    else:
+        guess = 1.0
+    guess = min(max(int(round(guess)), 1), MAX_WIDTH)
+    # Bracket: lo has count < budget (or is width 1), hi has count >= budget (or is the max).
+    lo, hi = guess, guess
+    step = 1
+    if count(guess) >= budget:
+        while lo > 1 and count(lo) >= budget:
+            hi, lo = lo, max(1, lo - step)
+            step *= 2
+    else:
+        while hi < MAX_WIDTH and count(hi) < budget:
+            lo, hi = hi, min(MAX_WIDTH, hi + step)
+            step *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count(mid) >= budget:
+            hi = mid
+        else:
+            lo = mid
+    best = min({lo, hi}, key=lambda w: (abs(count(w) - budget), w))
+    params = count(best)
+    if abs(params - budget) > tolerance * budget:
+        near = ', '.join(f'width {w}: {count(w)}' for w in sorted({lo, hi}))
+        raise ConfigError(
+            f'{label}: {ISO_KEY}={budget} is infeasible within {tolerance:.0%}: nearest counts '
+            f'of {config.model.name} at depth {config.model.depth} are {near} parameters.'
+        )
+    return best, params
+
+
+# --------------------------------------------------------------------------------------------
+# Sweep files -> trials.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Trial:
+    """One concrete run of a sweep: its position, id, overrides and full config."""
+
+    index: int
+    id: str
+    overrides: Overrides
+    config: ml_collections.ConfigDict
+    config_hash: str = ''
+    params: int | None = None  # Exact count for iso-parameter trials (else filled by training).
+
+    def record(self) -> dict[str, Any]:
+        """The JSON entry of sweep.json."""
+        entry = {
+            'index': self.index,
+            'id': self.id,
+            'overrides': self.overrides,
+            'config_hash': self.config_hash,
+        }
+        if self.params is not None:
+            entry.update(width=self.config.model.width, params=self.params)
+        return entry
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A loaded sweep file: where it came from and its expanded trials."""
+
+    source: str  # 'path.py:arg' as given.
+    family_arg: str
+    base: ml_collections.ConfigDict
+    trials: list[Trial]
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """'configs/sweeps/depth.py:runlocal' -> ('configs/sweeps/depth.py', 'runlocal')."""
+    path, sep, arg = source.partition(':')
+    return path, (arg if sep else None)
+
+
+def load_module(path: str):
+    """Imports a config file by path (as config_flags does) to reach get_sweep and SWEEP_KEYS."""
+    if not os.path.isfile(path):
+        raise SweepError(f'Sweep file {path!r} does not exist.')
+    name = 'sweep_' + re.sub(r'\W', '_', os.path.splitext(os.path.basename(path))[0])
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def is_sweep_file(path: str) -> bool:
+    """Whether `path` defines get_sweep (False if it does not exist: the caller reports that)."""
+    return os.path.isfile(path) and hasattr(load_module(path), 'get_sweep')
+
+
+def expand(
+    overrides_list: Sequence[Mapping[str, Any]],
+    base: ml_collections.ConfigDict,
+    *,
+    family_arg: str = '',
+    base_overrides: Mapping[str, Any] | None = None,
+    source: str = 'sweep',
+) -> list[Trial]:
+    """Trials with ids and validated configs; any invalid trial fails before anything runs."""
+    if not isinstance(overrides_list, (list, tuple)) or not overrides_list:
+        raise SweepError(f'{source}: get_sweep must return a non-empty list of override dicts.')
+    trials: list[Trial] = []
+    seen: dict[str, int] = {}
+    for index, overrides in enumerate(overrides_list):
+        if not isinstance(overrides, Mapping):
+            raise SweepError(f'{source}: trial {index} is {overrides!r}, not a dict of overrides.')
+        overrides = dict(overrides)
+        tid = trial_id(overrides)
+        if tid in seen:
+            raise SweepError(
+                f'{source}: trials {seen[tid]} and {index} have the same overrides '
+                f'{overrides!r} (id {tid}).'
+            )
+        seen[tid] = index
+        label = f'{source} trial {index} ({tid})'
+        config = apply_overrides(
+            base, overrides, family_arg=family_arg, base_overrides=base_overrides, label=label
+        )
+        try:
+            validation.validate_config(config)
+        except ConfigError as error:
+            raise ConfigError(f'{label} {overrides!r}: {error}') from None
+        params = count_model_params(config) if ISO_KEY in overrides else None
+        trials.append(Trial(index, tid, overrides, config, config_hash(config), params))
+    return trials
+
+
+def load_sweep(
+    source: str,
+    *,
+    base: ml_collections.ConfigDict | None = None,
+    base_overrides: Mapping[str, Any] | None = None,
+) -> Sweep:
+    """Loads 'path.py:arg' and expands its trials. `base` defaults to the file's get_config(arg)
+    (launch.py passes the flag's config, which already holds --config.x=y overrides)."""
+    path, arg = split_source(source)
+    module = load_module(path)
+    if not hasattr(module, 'get_sweep'):
+        raise SweepError(
+            f'{path} has no get_sweep(arg): a sweep file defines get_config(arg) and '
+            'get_sweep(arg). Drop --sweep to train one config.'
+        )
+    if hasattr(module, 'family_arg'):
+        family_arg = module.family_arg(arg) or ''
+    else:
+        family_arg, _ = split_arg(arg, getattr(module, 'SWEEP_KEYS', ()))
+    if base is None:
+        base = module.get_config(arg)
+    try:
+        overrides_list = module.get_sweep(arg)
+    except ValueError as error:
+        raise SweepError(f'{source}: get_sweep failed: {error}') from None
+    trials = expand(
+        overrides_list, base, family_arg=family_arg, base_overrides=base_overrides, source=source
+    )
+    return Sweep(source, family_arg, base, trials)

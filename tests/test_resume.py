@@ -1,0 +1,167 @@
+"""Interrupted runs resume from their checkpoint and end exactly like uninterrupted ones."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO
+from test_train import small_config
+
+from ecgdepth import files, validation
+from ecgdepth.train import loop
+
+TIMING = {'steps_per_s', 'wall_time_s'}
+
+
+def comparable_summary(workdir):
+    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    return {k: v for k, v in summary.items() if k not in TIMING}
+
+
+def comparable_records(workdir):
+    records = files.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def resume_config(data_dir):
+    config = small_config('lstm', 2, data_dir)
+    config.model.dropout = 0.1  # The dropout RNG stream must resume too.
+    config.train.num_steps = 40
+    config.train.checkpoint_every = 10
+    return config
+
+
+class PreemptAt(loop.Preemption):
+    """A SIGTERM that arrives just before step `at` (counted by the loop's checks)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self._checks, self._at = 0, at
+
+    @property
+    def requested(self):
+        self._checks += 1
+        return self._checks > self._at
+
+    @requested.setter
+    def requested(self, value):
+        pass
+
+
+@pytest.mark.parametrize('preempt_at', [7, 20])
+def test_preempted_run_resumes_to_identical_results(preempt_at, data_dir, tmp_path, monkeypatch):
+    config = resume_config(data_dir)
+    reference = tmp_path / 'reference'
+    loop.train_and_evaluate(config, str(reference))
+
+    interrupted = tmp_path / 'interrupted'
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, 'Preemption', lambda: PreemptAt(preempt_at))
+        summary = loop.train_and_evaluate(config, str(interrupted))
+    assert summary['status'] == 'preempted'
+    assert summary['preempted_step'] == preempt_at
+    assert comparable_summary(interrupted)['status'] == 'preempted'
+    assert os.path.isdir(interrupted / 'checkpoints' / str(preempt_at))
+
+    resumed = loop.train_and_evaluate(config, str(interrupted))
+    assert resumed['status'] == 'done'
+    assert comparable_summary(interrupted) == comparable_summary(reference)
+    assert comparable_records(interrupted) == comparable_records(reference)
+
+
+def test_a_finished_run_relaunched_reports_the_same(data_dir, tmp_path):
+    config = resume_config(data_dir)
+    loop.train_and_evaluate(config, str(tmp_path))
+    first = comparable_summary(tmp_path)
+    loop.train_and_evaluate(config, str(tmp_path))
+    assert comparable_summary(tmp_path) == first
+
+
+def test_resuming_with_a_different_config_is_refused(data_dir, tmp_path):
+    config = resume_config(data_dir)
+    config.train.num_steps = 10
+    loop.train_and_evaluate(config, str(tmp_path))
+    config.model.width = 12
+    with pytest.raises(validation.ConfigError, match=r'differs in config.model.width'):
+        loop.train_and_evaluate(config, str(tmp_path))
+
+
+def start_launch(workdir, data_dir, steps=300):
+    """launch.py in the background; its log goes to a file (a pipe nobody reads would block)."""
+    env = dict(os.environ, JAX_PLATFORMS='cpu', ECGDEPTH_DATA_DIR=data_dir)
+    args = [
+        sys.executable,
+        'launch.py',
+        '--config=configs/lstm.py:depth=2,runlocal',
+        f'--workdir={workdir}',
+        f'--config.train.num_steps={steps}',
+        '--config.train.checkpoint_every=20',
+        '--config.train.eval_every=100',
+        '--config.train.log_every=20',
+        '--config.data.window=500',
+    ]
+    os.makedirs(workdir, exist_ok=True)
+    log = open(os.path.join(workdir, 'launch.log'), 'a')
+    process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log.name
+    return process
+
+
+def log_tail(process):
+    with open(process.log_path) as f:
+        return f.read()[-3000:]
+
+
+def wait_for_checkpoint(workdir, process, step, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.isdir(os.path.join(workdir, 'checkpoints', str(step))):
+            return
+        assert process.poll() is None, log_tail(process)
+        time.sleep(0.05)
+    raise AssertionError(f'no checkpoint at step {step} within {timeout} s')
+
+
+@pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
+def test_killed_launch_resumes_to_identical_results(how, data_dir, tmp_path):
+    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
+    process = start_launch(reference, data_dir)
+    assert process.wait(timeout=600) == 0, log_tail(process)
+
+    process = start_launch(interrupted, data_dir)
+    wait_for_checkpoint(interrupted, process, 40)
+    process.send_signal(getattr(signal, how))
+    process.wait(timeout=120)
+    status = comparable_summary(interrupted)['status']
+    assert status == ('running' if how == 'SIGKILL' else 'preempted')  # It was mid-run.
+
+    process = start_launch(interrupted, data_dir)
+    assert process.wait(timeout=600) == 0, log_tail(process)
+    assert comparable_summary(interrupted) == comparable_summary(reference)
+    assert comparable_records(interrupted) == comparable_records(reference)
+
+
+def test_a_relaunch_compiles_nothing_new(data_dir, tmp_path):
+    """The persistent compilation cache: the second identical run only reads it."""
+    cache = tmp_path / 'cache'
+    env = dict(os.environ, JAX_PLATFORMS='cpu', ECGDEPTH_DATA_DIR=data_dir)
+    args = [
+        sys.executable,
+        'launch.py',
+        '--config=configs/lstm.py:depth=2,runlocal',
+        '--config.train.num_steps=10',
+        f'--config.train.compilation_cache_dir={cache}',
+    ]
+    for run in ('a', 'b'):
+        result = subprocess.run(
+            [*args, f'--workdir={tmp_path / run}'], cwd=REPO, env=env, capture_output=True
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        if run == 'a':
+            entries = sorted(os.listdir(cache))
+            assert entries  # The first run filled the cache.
+    assert sorted(os.listdir(cache)) == entries  # The second run added nothing: no recompiles.
