@@ -30,11 +30,9 @@ config name encodes that set (a digest of the reference file and the present rec
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import math
 import os
-import time
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
@@ -44,7 +42,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data.synthetic import _quiet_tfds
+from ecgdepth.data import tfds_prep
 
 SPLITS = ('train', 'validation', 'test')
 CLASS_NAMES = ('N', 'A', 'O', '~')
@@ -579,31 +577,7 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> tuple[Cinc2017, bo
     def make() -> Cinc2017:
         return Cinc2017(config=config, data_dir=data_dir, file_format='array_record')
 
-    with _quiet_tfds():
-        builder = make()
-        if builder.is_prepared():
-            return builder, False
-        lock_path = os.path.join(data_dir, Cinc2017.name, f'{cfg.name}.lock')
-        os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-        with open(lock_path, 'a') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                builder = make()  # re-check under the lock: another process may have finished
-                prepared_now = not builder.is_prepared()
-                if prepared_now:
-                    t0 = time.perf_counter()
-                    builder.download_and_prepare(
-                        file_format='array_record', download_config=download_config
-                    )
-                    logging.info(
-                        'Prepared cinc2017/%s in %.1fs under %s',
-                        cfg.name,
-                        time.perf_counter() - t0,
-                        data_dir,
-                    )
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        return make(), prepared_now  # fresh builder reads the final dataset_info from disk
+    return tfds_prep.prepare(make, data_dir, download_config)
 
 
 def read_split(builder: Cinc2017, split: str) -> tuple[dict[str, np.ndarray], list[str]]:

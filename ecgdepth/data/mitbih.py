@@ -52,9 +52,7 @@ ratio (rounded to the nearest sample). Non-finite samples (WFDB's invalid value)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -72,7 +70,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data.synthetic import _quiet_tfds
+from ecgdepth.data import tfds_prep
 
 SPLITS = ('train', 'validation', 'test')
 VARIANTS = ('beats', 'rhythm')
@@ -934,45 +932,16 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
     def make() -> MitBih:
         return MitBih(config=config, data_dir=data_dir, file_format='array_record')
 
-    with _quiet_tfds():
-        builder = make()
-        if builder.is_prepared():
-            return builder
-        manual_dir = p['manual_dir']
-        if manual_dir:
-            manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
-            if not os.path.isdir(manual_dir) or not list_records(manual_dir):
-                raise ValueError(
-                    f'config.data.manual_dir={p["manual_dir"]!r}: no folder of WFDB records '
-                    '(RECORDS or *.hea files) there'
-                )
-        download_config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
-        lock_path = os.path.join(data_dir, MitBih.name, f'{cfg.name}.lock')
-        os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-        with open(lock_path, 'a') as lock, _locked(lock):
-            builder = make()  # re-check under the lock: another process may have finished
-            if not builder.is_prepared():
-                t0 = time.perf_counter()
-                builder.download_and_prepare(
-                    file_format='array_record', download_config=download_config
-                )
-                logging.info(
-                    'Prepared %s/%s in %.1fs under %s',
-                    MitBih.name,
-                    cfg.name,
-                    time.perf_counter() - t0,
-                    data_dir,
-                )
-        return make()  # fresh builder reads the final dataset_info and metadata from disk
-
-
-@contextlib.contextmanager
-def _locked(lock):
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    manual_dir = p['manual_dir']
+    if manual_dir:
+        manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
+        if not os.path.isdir(manual_dir) or not list_records(manual_dir):
+            raise ValueError(
+                f'config.data.manual_dir={p["manual_dir"]!r}: no folder of WFDB records '
+                '(RECORDS or *.hea files) there'
+            )
+    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+    return tfds_prep.prepare(make, data_dir, download_config)[0]
 
 
 def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:

@@ -48,13 +48,8 @@ Variants
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import logging as std_logging
 import math
-import os
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -62,6 +57,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
+
+from ecgdepth.data import tfds_prep
 
 SPLITS = ('train', 'validation', 'test')
 VARIANTS = ('rhythm', 'motif')
@@ -548,25 +545,6 @@ def params_from_config(data_config: Any) -> dict[str, Any]:
     return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
 
 
-class _DropConstructionNoise(std_logging.Filter):
-    """Drops TFDS warnings that are expected for our ad-hoc configs (a full config repr per
-    builder construction, and 'no dataset_info.json' while a config is not prepared yet)."""
-
-    def filter(self, record: std_logging.LogRecord) -> bool:
-        msg = str(record.msg)
-        return not msg.startswith(('Using custom data configuration', 'Variant folder'))
-
-
-@contextlib.contextmanager
-def _quiet_tfds():
-    logger, noise = logging.get_absl_logger(), _DropConstructionNoise()
-    logger.addFilter(noise)
-    try:
-        yield
-    finally:
-        logger.removeFilter(noise)
-
-
 def load_builder(params: Mapping[str, Any], data_dir: str) -> SyntheticEcg:
     """Returns a prepared builder, generating the data only if it is not cached yet.
 
@@ -582,33 +560,7 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> SyntheticEcg:
     def make() -> SyntheticEcg:
         return SyntheticEcg(config=config, data_dir=data_dir, file_format='array_record')
 
-    with _quiet_tfds():
-        return _prepare(make, cfg.name, data_dir)
-
-
-def _prepare(make, name: str, data_dir: str) -> SyntheticEcg:
-    builder = make()
-    if builder.is_prepared():
-        return builder
-    lock_path = os.path.join(data_dir, SyntheticEcg.name, f'{name}.lock')
-    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-    with open(lock_path, 'a') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            builder = make()  # re-check under the lock: another process may have finished
-            if not builder.is_prepared():
-                t0 = time.perf_counter()
-                builder.download_and_prepare(file_format='array_record')
-                logging.info(
-                    'Generated %s/%s in %.1fs under %s',
-                    SyntheticEcg.name,
-                    name,
-                    time.perf_counter() - t0,
-                    data_dir,
-                )
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return make()  # fresh builder reads the final dataset_info from disk
+    return tfds_prep.prepare(make, data_dir)[0]
 
 
 def read_split(builder: SyntheticEcg, split: str) -> dict[str, np.ndarray]:
