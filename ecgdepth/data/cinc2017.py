@@ -455,7 +455,7 @@ class Cinc2017Config(tfds.core.BuilderConfig):
         return {k: getattr(self, k) for k in DEFAULTS if k != 'manual_dir'}
 
 
-class Cinc2017(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
     """CinC 2017 windows. Not registered globally (instantiate directly); ``load_builder``
     handles the config, caching and locking."""
 
@@ -468,12 +468,6 @@ class Cinc2017(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         f'Download training2017.zip from {HOMEPAGE}, extract it and pass the folder holding '
         'the A*.hea/A*.mat records and the reference csv (or its parent) as manual_dir.'
     )
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS's default probes the `importlib_resources` backport, which is not installed.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config

@@ -723,7 +723,7 @@ def protocol(p: Mapping[str, Any]) -> str:
     return f'{p["database"]}: {what} {how}'
 
 
-class MitBih(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
     """Beat or rhythm windows of a PhysioNet MIT-BIH-format database. Not registered
     globally: instantiate directly; ``load_builder`` handles caching, locking, manual_dir."""
 
@@ -737,12 +737,6 @@ class MitBih(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         'Optional: put the database files (RECORDS and <record>.hea/.dat/.atr, e.g. from '
         'https://physionet.org/content/mitdb/1.0.0/) in one folder and pass it as manual_dir.'
     )
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS's default probes the `importlib_resources` backport, which is not installed.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config

@@ -56,7 +56,6 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
-from etils import epath
 
 from ecgdepth.data import tfds_prep
 
@@ -481,7 +480,7 @@ def _describe(p: Mapping[str, Any]) -> str:
     return 'Rhythm: normal sinus, AF-like, ventricular premature beats, brady/tachycardia.'
 
 
-class SyntheticEcg(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class SyntheticEcg(tfds_prep.LocalBuilder, skip_registration=True):
     """Synthetic ECG windows. Not registered globally: instantiate directly (avoids duplicate
     registration errors on re-import); ``load_builder`` handles caching and locking."""
 
@@ -493,12 +492,6 @@ class SyntheticEcg(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         SyntheticEcgConfig.create(variant='rhythm'),
         SyntheticEcgConfig.create(variant='motif'),
     ]
-
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # TFDS's default probes the `importlib_resources` backport, which is not installed.
-        return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config

@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import inspect
 import logging as std_logging
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import tensorflow_datasets as tfds
 from absl import logging
+from etils import epath
+
+
+class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of ecgdepth's builders: not registered with TFDS (instantiated directly, so a
+    re-import raises no duplicate-registration error), code path = the defining module."""
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # TFDS's default probes the `importlib_resources` backport, which is not installed.
+        return epath.Path(inspect.getfile(cls))
 
 
 class _DropConstructionNoise(std_logging.Filter):
