@@ -13,5 +13,4 @@ def get_config(arg: str | None = None):
     model.cell = 'lstm'  # 'lstm', 'gru' or 'rnn' (simple tanh cell).
     model.bidirectional = False
     model.readout = 'last'  # 'last' step or 'mean' over time.
-    config = common.make_config(model, arg)
-    return config
+    return common.make_config(model, arg)
