@@ -1,0 +1,807 @@
+"""Ablation result tables: the trials of a sweep workdir, aggregated over seeds.
+
+python -m ecgdepth.results WORKDIR [--metric=macro_f1,accuracy] [--ci] [--out=DIR] [--noplots]
+
+The trial list comes from WORKDIR/sweep.json, so trials that never ran show up as missing. Rows
+group trials by every override that varies across the sweep except the seed (model.name and
+model.depth always, when the sweep sets them); seeds are aggregated. A cell reads
+"mean ± std (n)": the mean and sample standard deviation (ddof 1) over the row's done trials that
+have the value, optionally with a percentile-bootstrap 95 % CI of the mean. Diverged, failed,
+pending, running and missing trials are counted in the row's status column and never averaged:
+a row with any of them has its metric cells marked †, a row with none done shows their status.
+
+Outputs, written atomically into WORKDIR/report/ (or --out): table.md, table.csv (unformatted
+mean, std and n per column), table.tex (booktabs), figures/ (ecgdepth/plots.py) and report.md,
+an index of all of them. The Markdown table and the report's path are printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ecgdepth import files
+from ecgdepth import trial as trial_lib
+from ecgdepth.sweep import SweepError
+
+MISSING = 'missing'
+# Every state a trial can be reported in, in the order the status column lists them.
+STATES = (
+    trial_lib.DONE,
+    trial_lib.DIVERGED,
+    trial_lib.FAILED,
+    trial_lib.RUNNING,
+    trial_lib.PENDING,
+    MISSING,
+)
+SUMMARY_FILE = 'summary.json'
+METRICS = ('accuracy', 'macro_f1', 'loss')
+METRIC_LABELS = {'accuracy': 'accuracy', 'macro_f1': 'macro-F1', 'loss': 'loss'}
+SPLITS = ('train', 'val', 'test')
+DEFAULT_RESAMPLES = 10_000
+CI_LEVEL = 0.95
+CI_SEED = 0  # Fixed: the same trials always give the same report.
+INCOMPLETE_MARK = '†'
+# Grouping keys that make a row even when constant: the axes every ablation is read along.
+ALWAYS_GROUP = ('model.name', 'model.depth')
+# Table labels of override keys, in the order their columns appear; others follow as named.
+KEY_LABELS = {
+    'model.name': 'family',
+    'data.name': 'dataset',
+    'data.variant': 'variant',
+    'model.depth': 'depth',
+    'model.width': 'width',
+    'iso_params': 'iso params',
+    'model.kernel_size': 'kernel',
+    'model.dilation': 'dilation',
+    'model.residual': 'residual',
+    'model.dropout': 'dropout',
+    'optim.weight_decay': 'weight decay',
+    'loss.label_smoothing': 'label smoothing',
+    'data.train_fraction': 'train fraction',
+    'optim.learning_rate': 'learning rate',
+}
+
+
+class ResultsError(ValueError):
+    """A sweep workdir or an option is unusable; the message names the culprit."""
+
+
+# --------------------------------------------------------------------------------------------
+# Trials.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrialResult:
+    """One trial of sweep.json as found on disk. `summary` is kept for every state, but only
+    done trials enter the table; `note` says why a trial is not done."""
+
+    index: int
+    id: str
+    overrides: dict[str, Any]
+    status: str
+    summary: dict | None = None
+    note: str | None = None
+    record: dict = dataclasses.field(default_factory=dict)  # Its sweep.json entry.
+
+    @property
+    def seed(self) -> Any:
+        return self.overrides.get('seed')
+
+
+def _first_line(text: Any) -> str | None:
+    if not text:
+        return None
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else None
+
+
+def _read_json(path: str) -> tuple[dict | None, str | None]:
+    """(object, None), (None, None) if absent, or (None, why) if unreadable: one damaged trial
+    file is reported in the table's notes, not fatal to the whole report."""
+    try:
+        obj = trial_lib.read_json(path)
+    except SweepError as error:
+        return None, str(error)
+    if obj is not None and not isinstance(obj, dict):
+        return None, f'{path} holds {type(obj).__name__}, not a JSON object'
+    return obj, None
+
+
+def load_trial(workdir: str, entry: dict) -> TrialResult:
+    """The state of one sweep.json entry: its status.json decides, summary.json holds results."""
+    result = TrialResult(
+        index=int(entry['index']),
+        id=entry['id'],
+        overrides=dict(entry['overrides']),
+        status=MISSING,
+        record=entry,
+    )
+    directory = os.path.join(workdir, entry['id'])
+    if not os.path.isdir(directory):
+        result.note = 'no trial directory: never started'
+        return result
+    status, status_error = _read_json(os.path.join(directory, trial_lib.STATUS_FILE))
+    summary, summary_error = _read_json(os.path.join(directory, SUMMARY_FILE))
+    result.summary = summary
+    state = (status or {}).get('status') or (summary or {}).get('status')
+    if state is None:
+        result.note = status_error or summary_error or 'neither status.json nor summary.json'
+        return result
+    if state == trial_lib.PREEMPTED:  # A summary without a status: resumes when relaunched.
+        state = trial_lib.PENDING
+    if state not in STATES:
+        result.note = f'unknown status {state!r} in {directory}'
+        return result
+    error = _first_line((status or {}).get('error')) or _first_line((summary or {}).get('error'))
+    if state == trial_lib.DONE and summary is None:
+        result.note = summary_error or f'status done but {SUMMARY_FILE} is absent'
+        return result
+    if state == trial_lib.DONE and summary.get('status') not in (None, trial_lib.DONE):
+        result.note = f'status done but {SUMMARY_FILE} says {summary.get("status")!r}'
+        return result
+    result.status = state
+    if state == trial_lib.DIVERGED:
+        step = (summary or {}).get('diverged_step')
+        result.note = f'diverged at step {step}' if step is not None else 'diverged'
+        if error:
+            result.note += f': {error}'
+    elif state == trial_lib.FAILED:
+        result.note = error or 'failed (no error recorded)'
+    elif state == trial_lib.PENDING:
+        result.note = error or 'not run yet'
+    elif state == trial_lib.RUNNING:
+        result.note = (
+            f'running on {status.get("host")} pid {status.get("pid")} (if that worker died, '
+            'relaunch the sweep to take it over)'
+            if status
+            else 'running'
+        )
+    return result
+
+
+def load_sweep(workdir: str) -> tuple[dict, list[TrialResult]]:
+    """(sweep.json, every trial it lists), in sweep order."""
+    path = os.path.join(workdir, trial_lib.SWEEP_FILE)
+    if not os.path.isdir(workdir):
+        raise ResultsError(f'Workdir {workdir} does not exist.')
+    record, error = _read_json(path)
+    if error:
+        raise ResultsError(error)
+    if record is None:
+        raise ResultsError(
+            f'{path} not found: {workdir} is not a sweep workdir (launch.py --sweep writes it).'
+        )
+    entries = record.get('trials')
+    if not isinstance(entries, list) or not entries:
+        raise ResultsError(f'{path} lists no trials (its "trials" is {entries!r}).')
+    trials = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not {'index', 'id', 'overrides'} <= set(entry):
+            raise ResultsError(f'{path}: trial {i} lacks index, id or overrides: {entry!r}.')
+        trials.append(load_trial(workdir, entry))
+    return record, trials
+
+
+# --------------------------------------------------------------------------------------------
+# Columns and statistics.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A table column: where its value sits in summary.json (first path that has it) and how
+    it prints. `metric` columns are marked † on incomplete rows; architecture facts are not."""
+
+    name: str  # CSV name.
+    label: str
+    paths: tuple[tuple[str, ...], ...]
+    fmt: str = '.3f'
+    metric: bool = True
+
+    def value(self, summary: dict | None) -> float | None:
+        for path in self.paths:
+            found = lookup(summary, path)
+            if found is not None:
+                return found
+        return None
+
+
+def lookup(summary: dict | None, path: Sequence[str]) -> float | None:
+    """A finite number at `path` in a summary, else None (absent, null, NaN or not a number)."""
+    node: Any = summary
+    for part in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return None
+    return float(node) if math.isfinite(node) else None
+
+
+def _diagnostic(key: str) -> tuple[tuple[str, ...], ...]:
+    """Diagnostics may sit at the top of summary.json or under 'diagnostics'."""
+    return ((key,), ('diagnostics', key))
+
+
+def candidate_columns(metrics: Sequence[str]) -> list[Column]:
+    """Every column the table can have, in order; those no summary holds are dropped later."""
+    columns = [Column('params', 'params', (('params',),), '.0f', metric=False)]
+    for metric in metrics:
+        for split in SPLITS:
+            label = f'{split} {METRIC_LABELS[metric]}'
+            columns.append(Column(f'{split}_{metric}', label, ((split, metric),)))
+    columns += [
+        Column('gap_accuracy', 'gap accuracy (train−val)', (('gap', 'accuracy'),)),
+        Column('gap_loss', 'gap loss (val−train)', (('gap', 'loss'),)),
+        Column(
+            'receptive_field',
+            'receptive field (samples)',
+            _diagnostic('receptive_field'),
+            '.0f',
+            metric=False,
+        ),
+        Column(
+            'receptive_field_s',
+            'receptive field (s)',
+            _diagnostic('receptive_field_s'),
+            '.3g',
+            metric=False,
+        ),
+        Column(
+            'grad_norm_ratio',
+            'grad-norm ratio (first/last layer)',
+            _diagnostic('grad_norm_ratio'),
+            '.3g',
+        ),
+    ]
+    return columns
+
+
+def bootstrap_ci(
+    values: Iterable[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = CI_LEVEL,
+    seed: int = CI_SEED,
+) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the mean. A fixed seed makes a report reproducible. With a
+    handful of seeds it is rough: never wider than the values' range, and for n <= 3 at the 95 %
+    level exactly [min, max] (each all-equal resample has chance 1/n^n > 2.5 %)."""
+    x = np.asarray(list(values), np.float64)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError(f'bootstrap_ci needs a non-empty list of numbers, got {x.tolist()!r}.')
+    if not 0 < level < 1:
+        raise ValueError(f'bootstrap_ci: level {level} must lie in (0, 1).')
+    if resamples < 1:
+        raise ValueError(f'bootstrap_ci: resamples {resamples} must be >= 1.')
+    if len(x) == 1:
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """One cell's numbers over seeds; std is None for a single value (it is undefined)."""
+
+    n: int
+    mean: float | None = None
+    std: float | None = None
+    ci: tuple[float, float] | None = None
+
+
+def describe(values: Sequence[float], *, ci: bool = False, resamples: int = 0) -> Stats:
+    if not values:
+        return Stats(0)
+    x = np.asarray(values, np.float64)
+    std = float(np.std(x, ddof=1)) if len(x) > 1 else None
+    interval = bootstrap_ci(x, resamples=resamples) if ci and len(x) > 1 else None
+    return Stats(len(x), float(np.mean(x)), std, interval)
+
+
+# --------------------------------------------------------------------------------------------
+# Rows and the table.
+# --------------------------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """A grouping value as a reader wants it: 0.0001 not 1e-04, None as '—'."""
+    if value is None:
+        return '—'
+    if isinstance(value, float):
+        return f'{value:g}'
+    return str(value)
+
+
+def key_label(key: str) -> str:
+    return KEY_LABELS.get(key, key)
+
+
+@dataclasses.dataclass
+class Row:
+    """The trials that differ only in seed."""
+
+    group: dict[str, Any]
+    trials: list[TrialResult]
+
+    @property
+    def done(self) -> list[TrialResult]:
+        return [t for t in self.trials if t.status == trial_lib.DONE]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == len(self.trials)
+
+    def counts(self) -> dict[str, int]:
+        """{state: number of trials}, non-zero states only, in STATES order."""
+        counts = {state: sum(t.status == state for t in self.trials) for state in STATES}
+        return {state: n for state, n in counts.items() if n}
+
+    def status_text(self) -> str:
+        return ', '.join(f'{n} {state}' for state, n in self.counts().items())
+
+    def values(self, column: Column) -> list[float]:
+        """The column's values of the done trials that have it (never of other trials)."""
+        values = (column.value(t.summary) for t in self.done)
+        return [v for v in values if v is not None]
+
+    def label(self, skip: Iterable[str] = ()) -> str:
+        """'lstm, depth 4' (family values stand alone); for legends and notes."""
+        parts = []
+        for key, value in self.group.items():
+            if key in skip:
+                continue
+            parts.append(
+                format_value(value)
+                if key == 'model.name'
+                else f'{key_label(key)} {format_value(value)}'
+            )
+        return ', '.join(parts)
+
+
+@dataclasses.dataclass
+class Table:
+    """A sweep's results, ready to render. `metrics[0]` is the headline (plotted) metric."""
+
+    workdir: str
+    source: str
+    trials: list[TrialResult]
+    group_keys: list[str]
+    rows: list[Row]
+    columns: list[Column]
+    metrics: list[str]
+    select_metric: str | None
+    ci: bool = False
+    resamples: int = DEFAULT_RESAMPLES
+    info_keys: list[str] = dataclasses.field(default_factory=list)  # sweep.json extras: width.
+
+    def stats(self, row: Row, column: Column) -> Stats:
+        return describe(row.values(column), ci=self.ci, resamples=self.resamples)
+
+    def counts(self) -> dict[str, int]:
+        counts = {s: sum(t.status == s for t in self.trials) for s in STATES}
+        return {state: n for state, n in counts.items() if n}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def group_keys(trials: Sequence[TrialResult]) -> list[str]:
+    """Override keys that vary across the sweep (or are always grouped), seed excepted."""
+    seen: list[str] = []
+    for t in trials:
+        seen += [k for k in t.overrides if k not in seen]
+    keys = []
+    for key in seen:
+        if key == 'seed':
+            continue
+        values = {_canonical(t.overrides.get(key)) for t in trials}
+        if len(values) > 1 or key in ALWAYS_GROUP:
+            keys.append(key)
+    order = list(KEY_LABELS)
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), seen.index(k)))
+
+
+def group_rows(trials: Sequence[TrialResult], keys: Sequence[str]) -> list[Row]:
+    """Rows in the order the sweep first lists them (its author's order)."""
+    rows: dict[str, Row] = {}
+    for t in sorted(trials, key=lambda t: t.index):
+        group = {key: t.overrides.get(key) for key in keys}
+        rows.setdefault(_canonical(group), Row(group, [])).trials.append(t)
+    return list(rows.values())
+
+
+def _select_metric(trials: Sequence[TrialResult]) -> str | None:
+    names = [t.summary.get('select_metric') for t in trials if t.summary]
+    names = [n for n in names if n]
+    return max(set(names), key=names.count) if names else None
+
+
+def _sweep_family(workdir: str, trials: Sequence[TrialResult]) -> str | None:
+    """The model family of a sweep that does not vary it: from a summary, else a config.json."""
+    for t in trials:
+        if t.summary and isinstance(t.summary.get('model'), str):
+            return t.summary['model']
+    for t in trials:
+        config, _ = _read_json(os.path.join(workdir, t.id, 'config.json'))
+        name = ((config or {}).get('model') or {}).get('name')
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def resolve_metrics(metrics: Sequence[str] | None, select_metric: str | None) -> list[str]:
+    """The requested metrics, or the sweep's select_metric first and then the others."""
+    if metrics:
+        metrics = [m.strip() for m in metrics if m.strip()]
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise ResultsError(
+                f'--metric: unknown metric(s) {", ".join(unknown)}; choose from '
+                f'{", ".join(METRICS)}.'
+            )
+        return list(dict.fromkeys(metrics))
+    first = [select_metric] if select_metric in METRICS else []
+    return first + [m for m in METRICS if m not in first]
+
+
+def collect(
+    workdir: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    ci: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> Table:
+    """Reads a sweep workdir into a Table (no files written)."""
+    record, trials = load_sweep(workdir)
+    if resamples < 1:
+        raise ResultsError(f'--resamples must be >= 1, got {resamples}.')
+    select_metric = _select_metric(trials)
+    metrics = resolve_metrics(metrics, select_metric)
+    keys = group_keys(trials)
+    rows = group_rows(trials, keys)
+    family = None if 'model.name' in keys else _sweep_family(workdir, trials)
+    if family is not None:  # One-family sweep: still say which family, as the first column.
+        keys = ['model.name', *keys]
+        for row in rows:
+            row.group = {'model.name': family, **row.group}
+    summaries = [t.summary for t in trials]
+    columns = [
+        c for c in candidate_columns(metrics) if any(c.value(s) is not None for s in summaries)
+    ]
+    info_keys = ['width'] if any('width' in t.record for t in trials) else []
+    return Table(
+        workdir=workdir,
+        source=str(record.get('source') or os.path.basename(os.path.abspath(workdir))),
+        trials=trials,
+        group_keys=keys,
+        rows=rows,
+        columns=columns,
+        metrics=metrics,
+        select_metric=select_metric,
+        ci=ci,
+        resamples=resamples,
+        info_keys=info_keys,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering.
+# --------------------------------------------------------------------------------------------
+
+
+def _num(value: float, fmt: str) -> str:
+    text = format(value, fmt)
+    return text[1:] if text.startswith('-') and float(text) == 0 else text  # No '-0.000'.
+
+
+def format_cell(stats: Stats, column: Column, row: Row) -> str:
+    """'0.912 ± 0.004 (3) [0.907, 0.917] †', or the row's status if it has no done trial."""
+    if not row.done:
+        return '/'.join(row.counts())
+    if stats.n == 0:
+        return '–'
+    fmt = column.fmt
+    text = _num(stats.mean, fmt)
+    if column.metric or (stats.std or 0) > 0:  # Else a fact of the architecture: one number.
+        if stats.std is not None:
+            text += f' ± {_num(stats.std, fmt)}'
+        text += f' ({stats.n})'
+        if stats.ci is not None:
+            text += f' [{_num(stats.ci[0], fmt)}, {_num(stats.ci[1], fmt)}]'
+    if column.metric and not row.complete:
+        text += f' {INCOMPLETE_MARK}'
+    return text
+
+
+def _info(row: Row, key: str) -> str:
+    values = sorted({format_value(t.record.get(key)) for t in row.trials})
+    return '/'.join(values)
+
+
+def header(table: Table) -> list[str]:
+    return [
+        *(key_label(k) for k in table.group_keys),
+        *table.info_keys,
+        'status',
+        *(c.label for c in table.columns),
+    ]
+
+
+def body(table: Table) -> list[list[str]]:
+    """The formatted cells, one list per row (shared by Markdown and LaTeX)."""
+    return [
+        [
+            *(format_value(row.group[k]) for k in table.group_keys),
+            *(_info(row, k) for k in table.info_keys),
+            row.status_text(),
+            *(format_cell(table.stats(row, c), c, row) for c in table.columns),
+        ]
+        for row in table.rows
+    ]
+
+
+def legend(table: Table) -> str:
+    """What the cells mean; printed under every rendering of the table."""
+    ci = (
+        f' [{CI_LEVEL:.0%} percentile-bootstrap CI of the mean, {table.resamples} resamples]'
+        if table.ci
+        else ''
+    )
+    select = f'validation {table.select_metric}' if table.select_metric else 'validation'
+    return (
+        f'Cells: mean ± sample std (n){ci} over seeds, done trials only. '
+        f'{INCOMPLETE_MARK}: the row has trials that are not done (see status); its cells '
+        'average the done ones only. A row with no done trial shows their status. '
+        f'Metrics at the best step by {select}; train = a subset of the training split '
+        'evaluated at that step; gap = train − val accuracy and val − train loss.'
+    )
+
+
+def _md_escape(text: str) -> str:
+    return text.replace('|', '\\|')
+
+
+def to_markdown(table: Table) -> str:
+    head = header(table)
+    numeric = len(table.group_keys) + len(table.info_keys) + 1
+    align = [':--'] * numeric + ['--:'] * len(table.columns)
+    lines = [
+        '| ' + ' | '.join(_md_escape(h) for h in head) + ' |',
+        '| ' + ' | '.join(align) + ' |',
+    ]
+    lines += ['| ' + ' | '.join(_md_escape(c) for c in cells) + ' |' for cells in body(table)]
+    return '\n'.join(lines) + '\n\n' + legend(table) + '\n'
+
+
+_TEX_SPECIAL = {
+    '\\': r'\textbackslash{}',
+    '&': r'\&',
+    '%': r'\%',
+    '$': r'\$',
+    '#': r'\#',
+    '_': r'\_',
+    '{': r'\{',
+    '}': r'\}',
+    '~': r'\textasciitilde{}',
+    '^': r'\textasciicircum{}',
+    '±': r'$\pm$',
+    '†': r'$^\dagger$',
+    '−': r'$-$',
+    '–': '--',
+    '—': '---',
+}
+
+
+def tex_escape(text: str) -> str:
+    """Text safe in a LaTeX tabular, with our few non-ASCII symbols typeset."""
+    return ''.join(_TEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs tabular (\\usepackage{booktabs}) to \\input into a table environment."""
+    head = header(table)
+    spec = 'l' * (len(table.group_keys) + len(table.info_keys) + 1) + 'r' * len(table.columns)
+    lines = [
+        f'% {tex_escape(table.source)}: generated by ecgdepth/results.py; needs booktabs.',
+        *(f'% {line}' for line in _wrap(tex_escape(legend(table)), 96)),
+        f'\\begin{{tabular}}{{{spec}}}',
+        '\\toprule',
+        ' & '.join(tex_escape(h) for h in head) + r' \\',
+        '\\midrule',
+    ]
+    lines += [' & '.join(tex_escape(c) for c in cells) + r' \\' for cells in body(table)]
+    lines += ['\\bottomrule', '\\end{tabular}']
+    return '\n'.join(lines) + '\n'
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ''
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f'{line} {word}' if line else word
+    return lines + ([line] if line else [])
+
+
+def _number(value: float | None) -> str:
+    return '' if value is None else repr(value)
+
+
+def to_csv(table: Table) -> str:
+    """Numbers unformatted (repr: round-trips exactly); empty where undefined."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    head = [*table.group_keys, *table.info_keys, 'status']
+    head += [f'n_{state}' for state in STATES] + ['n_trials']
+    for column in table.columns:
+        head += [f'{column.name}_mean', f'{column.name}_std', f'{column.name}_n']
+        if table.ci:
+            head += [f'{column.name}_ci_low', f'{column.name}_ci_high']
+    writer.writerow(head)
+    for row in table.rows:
+        counts = row.counts()
+        cells = [
+            *('' if row.group[k] is None else row.group[k] for k in table.group_keys),
+            *(_info(row, k) for k in table.info_keys),
+            row.status_text(),
+            *(counts.get(state, 0) for state in STATES),
+            len(row.trials),
+        ]
+        for column in table.columns:
+            stats = table.stats(row, column)
+            cells += [_number(stats.mean), _number(stats.std), stats.n]
+            if table.ci:
+                ci = stats.ci or (None, None)
+                cells += [_number(ci[0]), _number(ci[1])]
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The report.
+# --------------------------------------------------------------------------------------------
+
+
+def trial_notes(table: Table) -> list[str]:
+    """One Markdown bullet per trial that is not done: which, what state, why."""
+    notes = []
+    for row in table.rows:
+        for t in row.trials:
+            if t.status == trial_lib.DONE:
+                continue
+            seed = f', seed {t.seed}' if t.seed is not None else ''
+            where = row.label() or 'all'
+            notes.append(f'- `{t.id}` ({where}{seed}): **{t.status}**. {t.note or ""}'.rstrip())
+    return notes
+
+
+def report_markdown(table: Table, table_md: str, figures: Sequence[Any], out_dir: str) -> str:
+    """report.md: what a person opens first; figure paths are relative to out_dir."""
+    counts = ', '.join(f'{n} {state}' for state, n in table.counts().items())
+    grouped = ', '.join(f'{key_label(k)} (`{k}`)' for k in table.group_keys) or 'nothing'
+    lines = [
+        f'# Sweep report: {table.source}',
+        '',
+        f'- Workdir: `{os.path.abspath(table.workdir)}`',
+        f'- Trials: {len(table.trials)} ({counts})',
+        f'- Rows group trials by {grouped}; seeds are aggregated.',
+        f'- Generated {time.strftime("%Y-%m-%d %H:%M:%S %Z")} by `python -m ecgdepth.results`.',
+        '- Files: [table.md](table.md), [table.csv](table.csv), [table.tex](table.tex).',
+        '',
+        '## Results',
+        '',
+        table_md.rstrip(),
+        '',
+    ]
+    if figures:
+        lines += ['## Figures', '']
+        for i, figure in enumerate(figures, 1):
+            png, pdf = (os.path.relpath(p, out_dir) for p in (figure.png, figure.pdf))
+            lines += [
+                f'![{figure.caption.split(":")[0]}]({png})',
+                '',
+                f'*Figure {i}.* {figure.caption} ([PDF]({pdf}))',
+                '',
+            ]
+    notes = trial_notes(table)
+    lines += ['## Trials not done', '']
+    lines += notes if notes else ['All trials are done.']
+    return '\n'.join(lines) + '\n'
+
+
+@dataclasses.dataclass
+class Report:
+    table: Table
+    markdown: str  # The table with its legend, as printed.
+    directory: str
+    path: str  # report.md
+    figures: list
+
+
+def write_report(table: Table, out_dir: str, *, plots: bool = True) -> Report:
+    """Writes table.md/.csv/.tex, the figures and report.md into out_dir, each atomically."""
+    table_md = to_markdown(table)
+    files.write_text(os.path.join(out_dir, 'table.md'), table_md)
+    files.write_text(os.path.join(out_dir, 'table.csv'), to_csv(table))
+    files.write_text(os.path.join(out_dir, 'table.tex'), to_latex(table))
+    figures = []
+    if plots:
+        from ecgdepth import plots as plots_lib  # matplotlib only when figures are wanted.
+
+        figures = plots_lib.make_figures(table, os.path.join(out_dir, 'figures'))
+    path = os.path.join(out_dir, 'report.md')
+    files.write_text(path, report_markdown(table, table_md, figures, out_dir))
+    return Report(table, table_md, out_dir, path, figures)
+
+
+def run(
+    workdir: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    out: str | None = None,
+    ci: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+    plots: bool = True,
+) -> Report:
+    """collect + write_report: what the command line does."""
+    table = collect(workdir, metrics=metrics, ci=ci, resamples=resamples)
+    return write_report(table, out or os.path.join(workdir, 'report'), plots=plots)
+
+
+def main(argv: list[str]) -> None:
+    from absl import app, flags
+
+    if len(argv) != 2:
+        raise app.UsageError(
+            'Usage: python -m ecgdepth.results WORKDIR [--metric=...] [--out=DIR] [--ci]; '
+            f'got arguments {argv[1:]}.'
+        )
+    flag = flags.FLAGS
+    try:
+        report = run(
+            argv[1],
+            metrics=flag.metric,
+            out=flag.out,
+            ci=flag.ci,
+            resamples=flag.resamples,
+            plots=flag.plots,
+        )
+    except ResultsError as error:
+        raise app.UsageError(str(error)) from None
+    print(report.markdown)
+    print(f'Report: {report.path}')
+
+
+if __name__ == '__main__':
+    from absl import app, flags
+
+    # Defined here, not at import: importing this module must not claim global flag names.
+    flags.DEFINE_list(
+        'metric',
+        None,
+        'Metrics for the table (accuracy, macro_f1, loss); the first is plotted. Default: the '
+        "sweep's select_metric, then the others.",
+    )
+    flags.DEFINE_string('out', None, 'Output directory (default WORKDIR/report).')
+    flags.DEFINE_bool('ci', False, 'Add a percentile-bootstrap 95% CI of the mean to each cell.')
+    flags.DEFINE_integer('resamples', DEFAULT_RESAMPLES, 'Bootstrap resamples.', lower_bound=1)
+    flags.DEFINE_bool('plots', True, 'Write figures (--noplots: tables and report only).')
+    app.run(main)

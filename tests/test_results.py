@@ -1,0 +1,451 @@
+"""Result tables, figures and the report: fabricated sweep workdirs (every trial state, every
+optional diagnostic), plus one tiny real sweep whose table is checked against its summaries."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from ecgdepth import files, plots, results
+
+# Four trials of about two seconds each: dilated CNN at depths 1 and 2, two seeds.
+TINY = (
+    'runlocal,depth=1,width=4,data.num_train=64,data.num_validation=32,data.num_test=32,'
+    'data.window=250,train.num_steps=4,train.batch_size=16,train.log_every=2,'
+    'train.eval_every=4,optim.warmup_steps=1,train.eval_train_examples=16'
+)
+SWEEP_FILE = f"""from configs import dilated_cnn
+from ecgdepth import sweep
+
+
+def family_arg(arg=None):
+    return {TINY!r}
+
+
+def get_config(arg=None):
+    return dilated_cnn.get_config({TINY!r})
+
+
+def get_sweep(arg=None):
+    return sweep.product({{'model.depth': [1, 2], 'seed': [0, 1]}})
+"""
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def make_summary(acc, f1=None, loss=1.0, params=100, *, status='done', **extra):
+    """A summary.json as the trainer writes it (only the fields the report reads)."""
+    f1 = acc - 0.05 if f1 is None else f1
+    split = lambda a, f, lo: {'accuracy': a, 'macro_f1': f, 'loss': lo, 'per_class': {}}  # noqa: E731
+    summary = {
+        'status': status,
+        'params': params,
+        'model': 'lstm',
+        'select_metric': 'macro_f1',
+        'best_step': 10,
+        'train': split(acc + 0.05, f1 + 0.05, loss - 0.1),
+        'val': split(acc, f1, loss),
+        'test': split(acc - 0.01, f1 - 0.01, loss + 0.02),
+        'gap': {'accuracy': 0.05, 'loss': 0.1},
+    }
+    summary.update(extra)
+    return summary
+
+
+def fabricate(workdir, trials, source='fake.py:runlocal'):
+    """A sweep workdir. trials: (overrides, status or None for no directory, summary, error)."""
+    entries = []
+    for index, (overrides, status, summary, error) in enumerate(trials):
+        tid = f'trial{index}-' + '-'.join(f'{v}' for v in overrides.values())
+        entries.append({'index': index, 'id': tid, 'overrides': overrides, 'config_hash': 'x'})
+        if status is None:
+            continue
+        directory = os.path.join(workdir, tid)
+        files.write_json(
+            os.path.join(directory, 'status.json'),
+            {'id': tid, 'index': index, 'status': status, 'error': error, 'overrides': overrides},
+        )
+        if summary is not None:
+            files.write_json(os.path.join(directory, 'summary.json'), summary)
+    files.write_json(
+        os.path.join(workdir, 'sweep.json'),
+        {'source': source, 'num_trials': len(entries), 'trials': entries},
+    )
+    return entries
+
+
+def lstm(depth, seed, **more):
+    return {'model.name': 'lstm', 'model.depth': depth, **more, 'seed': seed}
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def row_of(table, **group):
+    matches = [r for r in table.rows if all(r.group.get(k) == v for k, v in group.items())]
+    assert len(matches) == 1, (group, [r.group for r in table.rows])
+    return matches[0]
+
+
+def cell(table, row, name):
+    column = next(c for c in table.columns if c.name == name)
+    return results.format_cell(table.stats(row, column), column, row)
+
+
+def assert_figure(figure):
+    assert os.path.getsize(figure.png) > 1024, figure.png
+    assert os.path.getsize(figure.pdf) > 0, figure.pdf
+
+
+# --------------------------------------------------------------------------------- real sweep
+
+
+def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_dir):
+    sweep_path = tmp_path / 'tiny_sweep.py'
+    sweep_path.write_text(SWEEP_FILE)
+    workdir = str(tmp_path / 'sweep')
+    env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'ECGDEPTH_DATA_DIR': data_dir}
+    env.pop('SLURM_ARRAY_TASK_ID', None)
+    with tempfile.TemporaryFile('w+') as log:  # A file, not a pipe nobody reads.
+        proc = subprocess.run(
+            [sys.executable, 'launch.py', f'--config={sweep_path}', f'--workdir={workdir}',
+             '--sweep'],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600,
+        )  # fmt: skip
+        log.seek(0)
+        assert proc.returncode == 0, log.read()[-3000:]
+    cli = subprocess.run(
+        [sys.executable, '-m', 'ecgdepth.results', workdir, '--ci'],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    report_path = os.path.join(workdir, 'report', 'report.md')
+    assert cli.stdout.rstrip().endswith(f'Report: {report_path}')
+    assert '| family | depth | status | params |' in cli.stdout
+
+    # Independently: group the summaries by depth and take mean and sample std.
+    sweep = json.load(open(os.path.join(workdir, 'sweep.json')))
+    by_depth = {}
+    for entry in sweep['trials']:
+        summary = json.load(open(os.path.join(workdir, entry['id'], 'summary.json')))
+        by_depth.setdefault(entry['overrides']['model.depth'], []).append(summary)
+    assert sorted(by_depth) == [1, 2] and all(len(s) == 2 for s in by_depth.values())
+    rows = {int(r['model.depth']): r for r in read_csv(os.path.join(workdir, 'report/table.csv'))}
+    table = results.collect(workdir)
+    checked = 0
+    for depth, summaries in by_depth.items():
+        assert rows[depth]['status'] == '2 done' and rows[depth]['n_done'] == '2'
+        for split in ('train', 'val', 'test'):
+            for metric in ('accuracy', 'macro_f1', 'loss'):
+                values = [s[split][metric] for s in summaries]
+                name = f'{split}_{metric}'
+                assert float(rows[depth][f'{name}_mean']) == pytest.approx(np.mean(values), 1e-12)
+                assert float(rows[depth][f'{name}_std']) == pytest.approx(
+                    np.std(values, ddof=1), rel=1e-9, abs=1e-15
+                )
+                assert rows[depth][f'{name}_n'] == '2'
+                low, high = (
+                    float(rows[depth][f'{name}_ci_low']),
+                    float(rows[depth][f'{name}_ci_high']),
+                )
+                assert min(values) - 1e-12 <= low <= np.mean(values) <= high <= max(values) + 1e-12
+                text = f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} (2)'
+                assert text.replace('-0.000', '0.000') in cli.stdout
+                got = cell(table, row_of(table, **{'model.depth': depth}), name)
+                assert got.startswith(text.replace('-0.000', '0.000'))
+                checked += 1
+        gaps = [s['gap']['accuracy'] for s in summaries]
+        assert float(rows[depth]['gap_accuracy_mean']) == pytest.approx(np.mean(gaps), 1e-12)
+        assert float(rows[depth]['params_mean']) == summaries[0]['params']
+    assert checked == 18
+
+    figures = os.path.join(workdir, 'report', 'figures')
+    for name in ('macro_f1_vs_depth', 'gap_vs_depth', 'macro_f1_vs_params'):
+        assert os.path.getsize(os.path.join(figures, f'{name}.png')) > 1024
+        assert os.path.getsize(os.path.join(figures, f'{name}.pdf')) > 0
+    assert not os.path.exists(os.path.join(figures, 'grad_norm_per_layer.png'))
+    report = open(report_path).read()
+    assert f'# Sweep report: {sweep_path}' in report
+    assert '![' in report and '(figures/macro_f1_vs_depth.png)' in report
+    assert 'All trials are done.' in report
+    assert '\\toprule' in open(os.path.join(workdir, 'report', 'table.tex')).read()
+
+
+# --------------------------------------------------------------------------------- fabricated
+
+
+def test_diverged_failed_and_missing_trials_are_marked_never_averaged(tmp_path):
+    workdir = str(tmp_path)
+    fabricate(
+        workdir,
+        [
+            (lstm(1, 0), 'done', make_summary(0.80), None),
+            (lstm(1, 1), 'done', make_summary(0.90), None),
+            # Its val accuracy would drag the mean to 0.6 if it were averaged.
+            (lstm(1, 2), 'diverged', make_summary(0.10, status='diverged', diverged_step=7), None),
+            (lstm(2, 0), 'done', make_summary(0.70), None),
+            (lstm(2, 1), None, None, None),  # Listed in sweep.json, never started.
+            (lstm(4, 0), 'diverged', make_summary(0.2, status='diverged', diverged_step=3), None),
+            (lstm(4, 1), 'diverged', None, None),
+            (lstm(8, 0), 'failed', None, 'ValueError: bad shape\nTraceback (most recent call)'),
+            (lstm(8, 1), None, None, None),
+        ],
+    )
+    report = results.run(workdir, out=str(tmp_path / 'out'))
+    table = report.table
+    assert table.group_keys == ['model.name', 'model.depth']
+    assert table.counts() == {'done': 3, 'diverged': 3, 'failed': 1, 'missing': 2}
+
+    d1 = row_of(table, **{'model.depth': 1})
+    assert d1.status_text() == '2 done, 1 diverged'
+    assert cell(table, d1, 'val_accuracy') == '0.850 ± 0.071 (2) †'
+    assert cell(table, d1, 'params') == '100'  # Architecture facts are not marked.
+    d2 = row_of(table, **{'model.depth': 2})
+    assert d2.status_text() == '1 done, 1 missing'
+    assert cell(table, d2, 'val_accuracy') == '0.700 (1) †'
+    d4 = row_of(table, **{'model.depth': 4})
+    assert cell(table, d4, 'val_accuracy') == 'diverged'
+    assert cell(table, d4, 'params') == 'diverged'
+    d8 = row_of(table, **{'model.depth': 8})
+    assert cell(table, d8, 'test_loss') == 'failed/missing'
+    assert d8.status_text() == '1 failed, 1 missing'
+
+    rows = {r['model.depth']: r for r in read_csv(str(tmp_path / 'out' / 'table.csv'))}
+    assert float(rows['1']['val_accuracy_mean']) == pytest.approx(0.85)
+    assert rows['1']['n_diverged'] == '1' and rows['1']['val_accuracy_n'] == '2'
+    assert rows['2']['val_accuracy_std'] == ''  # Undefined for one value, not 0.
+    assert rows['4']['val_accuracy_mean'] == '' and rows['4']['val_accuracy_n'] == '0'
+    assert rows['8']['n_failed'] == '1' and rows['8']['n_missing'] == '1'
+
+    text = open(report.path).read()
+    assert 'Trials: 9 (3 done, 3 diverged, 1 failed, 2 missing)' in text
+    assert '**diverged**. diverged at step 7' in text
+    assert '**failed**. ValueError: bad shape' in text
+    assert 'Traceback' not in text  # The error's first line only.
+    assert text.count('no trial directory: never started') == 2
+    assert '0.850 ± 0.071 (2) †' in text and 'diverged' in report.markdown
+    # Figures still drawn from the done trials.
+    assert {f.name for f in report.figures} >= {'macro_f1_vs_depth', 'gap_vs_depth'}
+    for figure in report.figures:
+        assert_figure(figure)
+
+
+def test_regularisation_sweep_groups_by_varying_keys_except_seed(tmp_path):
+    workdir = str(tmp_path)
+    trials = []
+    for family in ('dilated_cnn', 'lstm'):
+        for dropout in (0.0, 0.2):
+            for wd in (0.0, 0.01):
+                for seed in (0, 1, 2):
+                    overrides = {
+                        'model.name': family,
+                        'model.dropout': dropout,
+                        'optim.weight_decay': wd,
+                        'loss.label_smoothing': 0.1,  # Constant: not a row key.
+                        'seed': seed,
+                    }
+                    acc = 0.8 + dropout / 10 + seed / 100
+                    trials.append((overrides, 'done', make_summary(acc), None))
+    fabricate(workdir, trials)
+    table = results.collect(workdir, metrics=['accuracy'])
+    assert table.group_keys == ['model.name', 'model.dropout', 'optim.weight_decay']
+    assert len(table.rows) == 8 and all(len(r.trials) == 3 for r in table.rows)
+    assert [c.name for c in table.columns] == [
+        'params', 'train_accuracy', 'val_accuracy', 'test_accuracy', 'gap_accuracy', 'gap_loss',
+    ]  # fmt: skip
+    row = row_of(table, **{'model.name': 'lstm', 'model.dropout': 0.2, 'optim.weight_decay': 0.0})
+    assert cell(table, row, 'val_accuracy') == '0.830 ± 0.010 (3)'
+    assert results.header(table)[:4] == ['family', 'dropout', 'weight decay', 'status']
+    # The main plot axis is the first numeric varying key; lines per family and weight decay.
+    assert plots.main_axis(table) == 'model.dropout'
+    figures = plots.make_figures(table, str(tmp_path / 'figures'))
+    assert [f.name for f in figures] == [
+        'accuracy_vs_dropout',
+        'gap_vs_dropout',
+        'accuracy_vs_params',
+    ]
+    for figure in figures:
+        assert_figure(figure)
+
+
+def test_diagnostics_add_columns_and_figures_only_when_present(tmp_path):
+    workdir = str(tmp_path)
+    trials = []
+    for family in ('dilated_cnn', 'lstm'):
+        for depth in (1, 2, 4, 8):
+            for seed in (0, 1):
+                layers = np.geomspace(1.0, 10.0**-depth, depth + 2) * (1 + seed / 10)
+                lags = np.exp(-np.arange(50) / (5 * depth)) + 1e-3
+                summary = make_summary(
+                    0.7 + depth / 100,
+                    params=100 * depth,
+                    receptive_field=2**depth + 1,
+                    receptive_field_s=(2**depth + 1) / 125,
+                    grad_norm_per_layer=layers.tolist(),
+                    input_sensitivity=lags.tolist(),
+                )
+                if family == 'lstm':  # Diagnostics may also sit under 'diagnostics'.
+                    summary['diagnostics'] = {'grad_norm_ratio': layers[0] / layers[-1]}
+                else:
+                    summary['grad_norm_ratio'] = layers[0] / layers[-1]
+                trials.append(({'model.name': family, 'model.depth': depth, 'seed': seed},
+                               'done', summary, None))  # fmt: skip
+    fabricate(workdir, trials)
+    report = results.run(workdir, out=str(tmp_path / 'out'), metrics=['macro_f1'])
+    table = report.table
+    names = [c.name for c in table.columns]
+    assert names[-3:] == ['receptive_field', 'receptive_field_s', 'grad_norm_ratio']
+    row = row_of(table, **{'model.name': 'lstm', 'model.depth': 4})
+    assert cell(table, row, 'receptive_field') == '17'
+    assert cell(table, row, 'receptive_field_s') == '0.136'
+    assert cell(table, row, 'grad_norm_ratio') == '1e+04 ± 0 (2)'
+    assert 'receptive field (samples)' in report.markdown
+    assert [f.name for f in report.figures] == [
+        'macro_f1_vs_depth',
+        'gap_vs_depth',
+        'macro_f1_vs_params',
+        'grad_norm_per_layer',
+        'input_sensitivity',
+    ]
+    for figure in report.figures:
+        assert_figure(figure)
+    text = open(report.path).read()
+    assert '(figures/grad_norm_per_layer.png)' in text and '*Figure 5.*' in text
+
+
+def test_bootstrap_ci_is_deterministic_contains_the_mean_and_narrows_with_seeds():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(0.9, 0.01, 3), rng.normal(0.9, 0.01, 24)
+    first = results.bootstrap_ci(few)
+    assert first == results.bootstrap_ci(few)  # Fixed seed.
+    # With 3 values each end is hit by chance 1/27 > 2.5 %: the interval is [min, max] for
+    # any seed. With 5 values the resampling shows.
+    assert first == pytest.approx((min(few), max(few)), abs=1e-12)
+    assert first == results.bootstrap_ci(few, seed=1)
+    five = rng.normal(0.9, 0.01, 5)
+    assert results.bootstrap_ci(five) != results.bootstrap_ci(five, seed=1)
+    for values in (few, many):
+        low, high = results.bootstrap_ci(values)
+        assert low < np.mean(values) < high
+        assert min(values) - 1e-12 <= low and high <= max(values) + 1e-12
+    # More seeds of the same spread: 3, 6, 12 copies of one pattern; the CI shrinks ~1/sqrt(n).
+    pattern = [0.88, 0.90, 0.91, 0.93]
+    widths = [np.diff(results.bootstrap_ci(pattern * k))[0] for k in (1, 2, 4, 8)]
+    assert widths == sorted(widths, reverse=True) and widths[-1] < 0.5 * widths[0]
+    assert results.bootstrap_ci([0.5]) == (0.5, 0.5)
+    with pytest.raises(ValueError, match='non-empty'):
+        results.bootstrap_ci([])
+    stats = results.describe(list(few), ci=True, resamples=2000)
+    assert stats.n == 3 and stats.ci == results.bootstrap_ci(few, resamples=2000)
+    assert results.describe([0.5], ci=True).ci is None  # No interval from one seed.
+
+
+def test_csv_and_latex_hold_the_values_escaped(tmp_path):
+    workdir = str(tmp_path)
+    fabricate(
+        workdir,
+        [
+            (lstm(1, 0, **{'model.dropout': 0.1}), 'done', make_summary(0.90, 0.80, 0.30), None),
+            (lstm(1, 1, **{'model.dropout': 0.1}), 'done', make_summary(0.92, 0.84, 0.34), None),
+            (lstm(1, 2, **{'model.dropout': 0.1}), 'failed', None, 'RuntimeError: 100% & done'),
+            (lstm(1, 0, **{'model.dropout': 0.3}), 'done', make_summary(0.70, 0.60, 0.50), None),
+        ],
+        source='configs/sweeps/my_sweep.py:runlocal',
+    )
+    out = str(tmp_path / 'out')
+    report = results.run(workdir, out=out, ci=True, resamples=1000, plots=False)
+    assert report.figures == [] and not os.path.exists(os.path.join(out, 'figures'))
+
+    rows = read_csv(os.path.join(out, 'table.csv'))
+    assert [r['model.dropout'] for r in rows] == ['0.1', '0.3']
+    assert float(rows[0]['val_macro_f1_mean']) == pytest.approx(0.82)
+    assert float(rows[0]['val_macro_f1_std']) == pytest.approx(np.std([0.8, 0.84], ddof=1))
+    assert float(rows[0]['val_loss_mean']) == pytest.approx(0.32)
+    assert rows[0]['status'] == '2 done, 1 failed' and rows[0]['n_trials'] == '3'
+    assert float(rows[0]['val_macro_f1_ci_low']) <= 0.82 <= float(rows[0]['val_macro_f1_ci_high'])
+    assert rows[1]['val_macro_f1_std'] == '' and rows[1]['val_macro_f1_ci_low'] == ''
+    # pandas reads it too, with the numbers as numbers.
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(open(os.path.join(out, 'table.csv')).read()))
+    assert frame['val_accuracy_mean'].tolist() == pytest.approx([0.91, 0.70])
+
+    tex = open(os.path.join(out, 'table.tex')).read()
+    assert '\\begin{tabular}{llllrrrrrrrrrrrr}' in tex
+    assert tex.count('\\toprule') == tex.count('\\midrule') == tex.count('\\bottomrule') == 1
+    assert 'configs/sweeps/my\\_sweep.py' in tex and 'macro-F1' in tex
+    assert 'val macro-F1' in tex and 'gap accuracy (train$-$val)' in tex
+    assert '0.820 $\\pm$ 0.028 (2)' in tex and '$^\\dagger$' in tex
+    body = tex.split('\\midrule')[1]
+    assert '_' not in body.replace('\\_', '') and '±' not in tex and '†' not in tex
+    assert all(line.endswith('\\\\') for line in body.strip().splitlines()[:-2])
+
+    md = open(os.path.join(out, 'table.md')).read()
+    assert md == report.markdown
+    assert '| lstm | 1 | 0.1 | 2 done, 1 failed |' in md
+    assert '0.820 ± 0.028 (2) [' in md and '] †' in md
+    report_text = open(report.path).read()
+    assert '**failed**. RuntimeError: 100% & done' in report_text
+    assert '## Figures' not in report_text
+
+
+def test_unreadable_files_and_bad_options_name_the_culprit(tmp_path):
+    with pytest.raises(results.ResultsError, match='sweep.json not found'):
+        results.collect(str(tmp_path))
+    with pytest.raises(results.ResultsError, match='does not exist'):
+        results.collect(str(tmp_path / 'nowhere'))
+    workdir = str(tmp_path)
+    entries = fabricate(
+        workdir,
+        [
+            (lstm(1, 0), 'done', make_summary(0.8), None),
+            (lstm(1, 1), 'done', make_summary(0.9), None),
+            (lstm(1, 2), 'done', None, None),  # Status says done, but no summary.
+            (lstm(1, 3), 'pending', None, None),
+            (lstm(1, 4), 'running', None, None),
+        ],
+    )
+    with open(os.path.join(workdir, entries[1]['id'], 'summary.json'), 'w') as f:
+        f.write('{"status": "do')  # Damaged from outside.
+    table = results.collect(workdir)
+    states = {t.id: (t.status, t.note) for t in table.trials}
+    assert states[entries[1]['id']][0] == 'missing'
+    assert 'summary.json is not valid JSON' in states[entries[1]['id']][1]
+    assert states[entries[2]['id']] == ('missing', 'status done but summary.json is absent')
+    assert states[entries[3]['id']] == ('pending', 'not run yet')
+    assert states[entries[4]['id']][0] == 'running'
+    assert table.rows[0].status_text() == '1 done, 1 running, 1 pending, 2 missing'
+    with pytest.raises(results.ResultsError, match=r'--metric: unknown metric\(s\) acc; choose'):
+        results.collect(workdir, metrics=['acc'])
+    files.write_json(os.path.join(workdir, 'sweep.json'), {'trials': [{'id': 'x'}]})
+    with pytest.raises(results.ResultsError, match='trial 0 lacks index, id or overrides'):
+        results.collect(workdir)
+
+
+def test_cli_rejects_missing_workdir_argument():
+    proc = subprocess.run(
+        [sys.executable, '-m', 'ecgdepth.results'], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and 'Usage: python -m ecgdepth.results WORKDIR' in proc.stderr
+
+
+def test_curve_figures_skip_silently_without_data(tmp_path):
+    workdir = str(tmp_path)
+    fabricate(workdir, [(lstm(1, 0), 'done', make_summary(0.8), None)])
+    table = results.collect(workdir)
+    assert plots.main_axis(table) is None  # One depth: no metric-vs-depth figure.
+    assert plots.grad_norm_per_layer(table, str(tmp_path / 'f')) is None
+    assert plots.input_sensitivity(table, str(tmp_path / 'f')) is None
+    assert [f.name for f in plots.make_figures(table, str(tmp_path / 'f'))] == [
+        'macro_f1_vs_params'
+    ]
