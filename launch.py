@@ -6,12 +6,17 @@ python launch.py --config=configs/dilated_cnn.py --workdir=/tmp/cnn --config.mod
 With --sweep, --config is a sweep file (get_config + get_sweep; ecgdepth/sweep.py) and every
 trial runs into WORKDIR/<trial-id>/ (ecgdepth/trial.py):
 python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth --sweep
+
+--submit=slurm submits instead, with config.cluster's resources (ecgdepth/cluster.py): a run as
+one job, a sweep as one array job of its unfinished trials; --wait blocks until they end.
 """
+
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ecgdepth import sweep, trial, validation
+from ecgdepth import cluster, distributed, sweep, trial, validation
 from ecgdepth.train import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -39,30 +44,67 @@ _CLAIM_TIMEOUT = flags.DEFINE_float(
     lower_bound=0.1,
 )
 _SWEEP_ONLY = (_WORKERS, _TASK_INDEX, _DRY_RUN, _RETRY_FAILED, _CLAIM_TIMEOUT)
+_SUBMIT = flags.DEFINE_enum(
+    'submit',
+    '',
+    cluster.SUBMIT_CHOICES,
+    "'' runs here; 'slurm' submits to SLURM with config.cluster's resources and returns.",
+)
+_WAIT = flags.DEFINE_bool('wait', False, '--submit: wait for the job(s) and report the results.')
 
 
 def run_sweep() -> int:
     """--sweep: expand and validate every trial, then run them (trial.launch_sweep)."""
     config_flag = flags.FLAGS['config']
+    # Resources (config.cluster) are not part of any trial's config: see ecgdepth/cluster.py.
+    base = cluster.without_cluster(_CONFIG.value)
+    overrides = cluster.run_overrides(config_flags.get_override_values(config_flag))
     try:
+        validation.validate_cluster(_CONFIG.value)
+        if _SUBMIT.value:
+            return submit_sweep(config_flag.config_filename, base, overrides)
         return trial.launch_sweep(
             config_flag.config_filename,
             _WORKDIR.value,
-            base=_CONFIG.value,
-            base_overrides=config_flags.get_override_values(config_flag),
+            base=base,
+            base_overrides=overrides,
             task_index=_TASK_INDEX.value,
             workers=_WORKERS.value,
             dry_run=_DRY_RUN.value,
             retry_failed=_RETRY_FAILED.value,
             stale_after=_CLAIM_TIMEOUT.value,
         )
-    except (validation.ConfigError, sweep.SweepError) as error:
+    except (validation.ConfigError, sweep.SweepError, cluster.ClusterError) as error:
         raise app.UsageError(str(error)) from None
 
 
+def submit_sweep(source: str, base, overrides) -> int:
+    """--sweep --submit=slurm: validate every trial here, submit the unfinished ones."""
+    for flag in (_WORKERS, _DRY_RUN):
+        if flag.present:
+            raise app.UsageError(
+                f'--{flag.name} runs locally; with --submit=slurm each trial is an array task '
+                '(config.cluster.array_parallelism caps how many run at once).'
+            )
+    loaded = sweep.load_sweep(source, base=base, base_overrides=overrides)
+    return cluster.submit_sweep(
+        _CONFIG.value,
+        loaded.trials,
+        _WORKDIR.value,
+        sys.argv[1:],
+        source=source,
+        task_index=_TASK_INDEX.value,
+        retry_failed=_RETRY_FAILED.value,
+        wait=_WAIT.value,
+    )
+
+
 def main(argv):
+    distributed.initialize()  # Joins a multi-process job, if any: before any JAX computation.
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    if _WAIT.value and not _SUBMIT.value:
+        raise app.UsageError('--wait only applies with --submit=slurm.')
     if _SWEEP.value:
         return run_sweep()
     used = [f'--{f.name}' for f in _SWEEP_ONLY if flags.FLAGS[f.name].present]
@@ -74,8 +116,11 @@ def main(argv):
     config = _CONFIG.value
     try:
         validation.validate_config(config)
-    except validation.ConfigError as error:
+        if _SUBMIT.value:
+            return cluster.submit_run(config, _WORKDIR.value, sys.argv[1:], wait=_WAIT.value)
+    except (validation.ConfigError, cluster.ClusterError) as error:
         raise app.UsageError(str(error)) from None
+    config = cluster.without_cluster(config)
     logging.info('Config:\n%s', config)
     summary = train_and_evaluate(config, _WORKDIR.value)
     logging.info(

@@ -108,6 +108,18 @@ def get_base_config() -> ml_collections.ConfigDict:
     train.select_metric = 'macro_f1'  # Validation metric that picks the best step.
     train.checkpoint_every = 200  # Steps between checkpoints (and at SIGTERM); 0 = none.
     train.compilation_cache_dir = ''  # Persistent XLA cache; '' = <workdir>/compilation_cache.
+
+    # Resources for launch.py --submit=slurm (ecgdepth/cluster.py). Where a run runs, not what it
+    # computes: dropped from the config that trains, so a resubmission resumes the same run.
+    config.cluster = cluster = ml_collections.ConfigDict()
+    cluster.partition = ''  # '' = the cluster's default partition.
+    cluster.time_minutes = 60  # Per job or array task; near it, a checkpoint and a requeue.
+    cluster.gpus_per_task = 0
+    cluster.cpus_per_task = 1
+    cluster.mem_gb = 4  # Per node; 0 = the cluster's default.
+    cluster.array_parallelism = 0  # Sweeps: array tasks running at once; 0 = no limit.
+    cluster.nodes = 1  # A run's processes are nodes x tasks_per_node (one JAX job if > 1).
+    cluster.tasks_per_node = 1
     return config
 
 

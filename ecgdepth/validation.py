@@ -111,6 +111,18 @@ LOSS: dict[str, Rule] = {
 
 SELECT_METRICS = ('macro_f1', 'accuracy', 'loss')
 
+# launch.py --submit=slurm resources (configs/common.py; ecgdepth/cluster.py).
+CLUSTER: dict[str, Rule] = {
+    'partition': (str, lambda v: not any(c.isspace() for c in v), 'a partition name or empty'),
+    'time_minutes': _POSITIVE_INT,
+    'gpus_per_task': _NON_NEGATIVE_INT,
+    'cpus_per_task': _POSITIVE_INT,
+    'mem_gb': _NON_NEGATIVE_INT,
+    'array_parallelism': _NON_NEGATIVE_INT,
+    'nodes': _POSITIVE_INT,
+    'tasks_per_node': _POSITIVE_INT,
+}
+
 TRAIN: dict[str, Rule] = {
     'batch_size': _POSITIVE_INT,
     'num_steps': _POSITIVE_INT,
@@ -174,6 +186,16 @@ def parse_class_weights(spec: str, num_classes: int | None = None) -> tuple[floa
     return weights
 
 
+def validate_cluster(config: ml_collections.ConfigDict) -> None:
+    """Checks config.cluster if there is one: the config that trains has none (it is dropped
+    before training, ecgdepth/cluster.py), the one launch.py submits with has."""
+    if 'cluster' not in config:
+        return
+    if not isinstance(config.cluster, ml_collections.ConfigDict):
+        raise ConfigError(f'config.cluster must be a section, got {config.cluster!r}.')
+    _check_section(config.cluster, 'config.cluster', CLUSTER)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first invalid field. Costs no compute."""
     for section in ('data', 'model', 'optim', 'loss', 'train'):
@@ -203,6 +225,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _check_section(config.optim, 'config.optim', OPTIM)
     _check_section(config.loss, 'config.loss', LOSS)
     _check_section(config.train, 'config.train', TRAIN)
+    validate_cluster(config)
     parse_class_weights(config.loss.class_weights)
     # Imported here: the dataset checks pull in TFDS, which the config files must not need.
     from ecgdepth import data as data_lib

@@ -4,6 +4,13 @@ Data are placed on the device once; each step gathers its batch from a per-epoch
 on the device, so the host only dispatches. Metrics stay on the device and are fetched every
 `log_every` steps in one transfer. The best step is chosen on validation only; the test split is
 evaluated once, with the parameters of that step.
+
+Data parallel over every device of every process (ecgdepth/distributed.py): the state and the
+train split are replicated on each device, and each step's batch indices are split along the
+mesh's 'data' axis, so every device gathers its own block of the global batch and differentiates
+it; the gradients are summed once per step (step.py). Each process loads the same dataset
+(loading is deterministic), so nothing crosses processes but those sums. Only process 0 writes
+files; every process takes part in every step, evaluation and checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +32,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 from jax.experimental.compilation_cache import compilation_cache
+from jax.sharding import Mesh
 
 from ecgdepth import data as data_lib
-from ecgdepth import files, metrics, models, validation
+from ecgdepth import distributed, files, metrics, models, validation
 from ecgdepth.checkpoint import Checkpointer
 from ecgdepth.train import optim
 from ecgdepth.train import state as state_lib
@@ -47,17 +56,28 @@ class Diverged(Exception):
         self.step = step
 
 
-def place_eval_split(arrays: dict[str, np.ndarray], batch_size: int) -> dict[str, jax.Array]:
+def place_eval_split(
+    arrays: dict[str, np.ndarray], batch_size: int, mesh: Mesh | None = None
+) -> dict[str, jax.Array]:
     """A split padded to whole batches, reshaped to (num_batches, batch, ...) and put on the
-    device; 'valid' marks the real rows (the padding rows count for nothing)."""
+    device; 'valid' marks the real rows (the padding rows count for nothing).
+
+    With a mesh, each batch is split along 'data': its size is rounded up to a multiple of the
+    mesh size (more padding rows), so every device evaluates an equal block.
+    """
     n = len(arrays['y'])
     batch_size = max(1, min(batch_size, n))
+    sharding = None
+    if mesh is not None:
+        batch_size = math.ceil(batch_size / mesh.size) * mesh.size
+        sharding = distributed.batch_sharded(mesh, leading=1)
     num_batches = math.ceil(n / batch_size)
     pad = num_batches * batch_size - n
     placed = {}
     for key, value in {**arrays, 'valid': np.ones(n, bool)}.items():
         value = np.concatenate([value, np.zeros((pad, *value.shape[1:]), value.dtype)])
-        placed[key] = jax.device_put(value.reshape(num_batches, batch_size, *value.shape[1:]))
+        value = value.reshape(num_batches, batch_size, *value.shape[1:])
+        placed[key] = jax.device_put(value, sharding)
     return placed
 
 
@@ -82,26 +102,48 @@ def resolve_class_weights(
     return parsed
 
 
-def make_train_fn(loss_spec: step_lib.LossSpec, batch_size: int, steps_per_epoch: int):
-    """The jitted update: gather this step's batch from the device-resident data, then step."""
+def _mesh_jit_kwargs(mesh: Mesh | None) -> tuple[dict, Callable]:
+    """jit's out_shardings (replicated: state and metrics) and the batch constraint for a mesh."""
+    if mesh is None:
+        return {}, lambda tree: tree
+    sharding = distributed.batch_sharded(mesh)
+    return (
+        {'out_shardings': distributed.replicated(mesh)},
+        lambda tree: jax.lax.with_sharding_constraint(tree, sharding),
+    )
 
-    @functools.partial(jax.jit, donate_argnums=0)
+
+def make_train_fn(
+    loss_spec: step_lib.LossSpec, batch_size: int, steps_per_epoch: int, mesh: Mesh | None = None
+):
+    """The jitted update: gather this step's batch from the device-resident data, then step.
+
+    With a mesh, the batch's indices are split along 'data' before the gather: each device
+    gathers only its block from its replica of the data, and the step is data parallel.
+    """
+    jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
+
+    @functools.partial(jax.jit, donate_argnums=0, **jit_kwargs)
     def train_fn(state, arrays, permutation):
         offset = (state.step % steps_per_epoch) * batch_size
-        index = jax.lax.dynamic_slice_in_dim(permutation, offset, batch_size)
-        batch = jax.tree.map(lambda a: jnp.take(a, index, axis=0), arrays)
-        return step_lib.train_step(state, batch, loss_spec=loss_spec)
+        index = shard_batch(jax.lax.dynamic_slice_in_dim(permutation, offset, batch_size))
+        batch = shard_batch(jax.tree.map(lambda a: jnp.take(a, index, axis=0), arrays))
+        return step_lib.train_step(state, batch, loss_spec=loss_spec, mesh=mesh)
 
     return train_fn
 
 
-def make_eval_fn(apply_fn, num_classes: int):
-    """Evaluates a whole padded split in one dispatch (a scan over its batches)."""
+def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None):
+    """Evaluates a whole padded split in one dispatch (a scan over its batches).
 
-    @jax.jit
+    With a mesh, each batch is split along 'data' and the sums come back replicated.
+    """
+    jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
+
+    @functools.partial(jax.jit, **jit_kwargs)
     def eval_fn(params, split: dict):
         def body(totals, batch):
-            out = step_lib.eval_step(params, apply_fn, batch, num_classes)
+            out = step_lib.eval_step(params, apply_fn, shard_batch(batch), num_classes)
             return jax.tree.map(jnp.add, totals, out), None
 
         zeros = {
@@ -148,7 +190,10 @@ def _config_json(config: ml_collections.ConfigDict) -> str:
 
 
 def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes config.json, or checks that a resumed workdir was run with the same config."""
+    """Writes config.json, or checks that a resumed workdir was run with the same config.
+
+    Every process checks (so all of them stop together); only process 0 writes.
+    """
     path = os.path.join(workdir, 'config.json')
     text = _config_json(config)
     if os.path.exists(path) and os.path.isdir(os.path.join(workdir, 'checkpoints')):
@@ -160,7 +205,8 @@ def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
                 f'{workdir} holds checkpoints of a run with a different config (differs in '
                 f'{", ".join(changed)}); use a new --workdir or delete that one to start over.'
             )
-    files.write_text(path, text)
+    if distributed.is_chief():
+        files.write_text(path, text)
 
 
 def _diff_keys(a, b, prefix: str = 'config') -> list[str]:
@@ -189,6 +235,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with the same metrics as an uninterrupted run.
     """
     validation.validate_config(config)
+    check_batch_size(config.train.batch_size, distributed.data_mesh())
     os.makedirs(workdir, exist_ok=True)
     _claim_workdir(config, workdir)
     enable_compilation_cache(
@@ -196,12 +243,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
     summary_path = os.path.join(workdir, 'summary.json')
     start = time.time()
-    files.write_json(summary_path, {'status': STATUS_RUNNING, 'start_time': start})
+    _write_json(summary_path, {'status': STATUS_RUNNING, 'start_time': start})
     try:
         with Preemption() as preemption:
             summary = _train(config, workdir, start, preemption)
     except Exception as error:
-        files.write_json(
+        _write_json(
             summary_path,
             {
                 'status': STATUS_FAILED,
@@ -211,15 +258,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             },
         )
         raise
-    files.write_json(summary_path, summary)
+    _write_json(summary_path, summary)
     logging.info('Run %s: %s', summary['status'], summary_path)
     return summary
+
+
+def _write_json(path: str, obj) -> None:
+    if distributed.is_chief():
+        files.write_json(path, obj)
+
+
+def _write_jsonl(path: str, records: list[dict]) -> None:
+    if distributed.is_chief():
+        files.write_jsonl(path, records)
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    """The global batch is split evenly over the data-parallel devices, so it must divide."""
+    if batch_size % mesh.size:
+        raise validation.ConfigError(
+            f'config.train.batch_size ({batch_size}) must be divisible by the number of '
+            f'data-parallel devices, {mesh.size} (over {jax.process_count()} process(es)): it is '
+            f'the global batch, split evenly over them; e.g. use '
+            f'{math.ceil(batch_size / mesh.size) * mesh.size}.'
+        )
 
 
 def _train(
     config: ml_collections.ConfigDict, workdir: str, start: float, preemption: Preemption
 ) -> dict:
-    dataset = data_lib.load(config.data)
+    mesh = distributed.data_mesh()
+    replicated = distributed.replicated(mesh)
+    dataset = distributed.chief_first(lambda: data_lib.load(config.data))
     train = dataset.splits['train']
     num_train, y_train = len(train['y']), train['y']
     num_classes = dataset.num_classes
@@ -243,34 +313,39 @@ def _train(
     num_steps = config.train.num_steps
     tx, lr_multiplier = optim.create_optimizer(config.optim, num_steps)
     init_rng, data_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-    state = state_lib.create_train_state(model, tx, train, init_rng)
+    state = state_lib.create_train_state(model, tx, train, init_rng, sharding=replicated)
     num_params = models.count_params(state.params)
     logging.info(
-        '%s on %s: %d parameters, %d classes, input %s, %d train examples.',
+        '%s on %s: %d parameters, %d classes, input %s, %d train examples, %d device(s).',
         config.model.name,
         dataset.name,
         num_params,
         num_classes,
         dataset.input_shape,
         num_train,
+        mesh.size,
     )
 
     batch_size = config.train.batch_size
     steps_per_epoch = num_train // batch_size
-    train_device = jax.device_put(dict(train))
+    # Every process loaded the same data; device_put to a replicated sharding then only copies
+    # each process's host arrays to its own devices.
+    train_device = jax.device_put(dict(train), replicated)
+    eval_batch_size = config.train.eval_batch_size
     eval_splits = {
-        'validation': place_eval_split(dataset.splits['validation'], config.train.eval_batch_size)
+        'validation': place_eval_split(dataset.splits['validation'], eval_batch_size, mesh)
     }
     if config.train.eval_train_examples:
         n = min(config.train.eval_train_examples, num_train)
-        eval_splits['train'] = place_eval_split(subset(train, n), config.train.eval_batch_size)
+        eval_splits['train'] = place_eval_split(subset(train, n), eval_batch_size, mesh)
 
-    train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch)
-    eval_fn = make_eval_fn(model.apply, num_classes)
+    train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch, mesh)
+    eval_fn = make_eval_fn(model.apply, num_classes, mesh)
     permute = jax.jit(
         lambda key, epoch: jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(
             jnp.int32
-        )
+        ),
+        out_shardings=replicated,  # The same order on every device of every process.
     )
 
     def evaluate(params, split: dict) -> dict:
@@ -292,7 +367,7 @@ def _train(
             state, progress = arrays['state'], Progress.from_meta(meta)
             best_params = arrays['best_params'] if progress.best_step is not None else None
             logging.info('Resuming from the checkpoint at step %d of %d.', start_step, num_steps)
-            files.write_jsonl(metrics_path, progress.records)  # Drop what came after it.
+            _write_jsonl(metrics_path, progress.records)  # Drop what came after it.
 
     def save_checkpoint(step: int) -> None:
         progress.pending = [_to_floats(m) for m in jax.device_get(progress.pending)]
@@ -302,12 +377,21 @@ def _train(
         }
         checkpointer.save(step, arrays, files.json_safe(progress.to_meta()))
 
+    def preempt(step: int) -> bool:
+        """Whether to checkpoint and stop before `step`. SIGTERM reaches each process at its own
+        step, so several processes agree (one small all-gather) where they sync anyway."""
+        if jax.process_count() == 1:
+            return preemption.requested and checkpointer is not None
+        if checkpointer is None or step % config.train.log_every:
+            return False
+        return distributed.any_process(preemption.requested)
+
     interval_start, interval_first_step = None, start_step
     status, stopped_step = STATUS_DONE, None
     permutation = None
     try:
         for step in range(start_step, num_steps):
-            if preemption.requested and checkpointer is not None:
+            if preempt(step):
                 save_checkpoint(step)
                 status, stopped_step = STATUS_PREEMPTED, step
                 logging.warning('SIGTERM: checkpointed at step %d; relaunch to resume.', step)
@@ -354,7 +438,7 @@ def _train(
                     _format_seconds(eta),
                 )
                 progress.pending = []
-                files.write_jsonl(metrics_path, progress.records)
+                _write_jsonl(metrics_path, progress.records)
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.eval_every == 0 or done == num_steps:
                 results = {
@@ -377,7 +461,7 @@ def _train(
                     results['validation']['macro_f1'],
                     progress.best_step,
                 )
-                files.write_jsonl(metrics_path, progress.records)
+                _write_jsonl(metrics_path, progress.records)
                 interval_start, interval_first_step = time.time(), done
             if checkpointer is not None and (
                 done % config.train.checkpoint_every == 0 or done == num_steps
@@ -388,7 +472,7 @@ def _train(
         logging.warning('Diverged: %s. Stopping.', error)
         status, stopped_step = STATUS_DIVERGED, error.step
         progress.records.append({'type': 'diverged', 'step': error.step})
-        files.write_jsonl(metrics_path, progress.records)
+        _write_jsonl(metrics_path, progress.records)
     finally:
         if checkpointer is not None:
             checkpointer.close()
@@ -416,7 +500,7 @@ def _train(
         return summary  # The test split waits for the finished run.
     summary['test'] = None
     if best_params is not None:
-        test_split = place_eval_split(dataset.splits['test'], config.train.eval_batch_size)
+        test_split = place_eval_split(dataset.splits['test'], eval_batch_size, mesh)
         summary['test'] = evaluate(best_params, test_split)
         if summary['train'] is not None:
             summary['gap'] = {

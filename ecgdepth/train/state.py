@@ -8,6 +8,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -24,14 +25,21 @@ class TrainState(struct.PyTreeNode):
 
 
 def create_train_state(
-    model: nn.Module, tx: optax.GradientTransformation, example: dict, rng: jax.Array
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    example: dict,
+    rng: jax.Array,
+    sharding: jax.sharding.Sharding | None = None,
 ) -> TrainState:
     """Initialises parameters and optimiser state inside one jit, shapes first via eval_shape.
 
     `example` is a batch (any batch size) of the arrays the model reads: 'x' and, where the data
     has them, 'mask' and 'features' (side features change the head's parameter shapes).
+    `sharding` (e.g. replicated over the data mesh) places every leaf of the state as it is
+    created, so no device ever holds an unplaced copy; None keeps jit's default device.
     """
-    example = {key: jnp.asarray(value[:1]) for key, value in example.items() if key != 'y'}
+    # Host constants, not device arrays: a jit over devices of several processes can embed them.
+    example = {key: np.asarray(value[:1]) for key, value in example.items() if key != 'y'}
 
     def init(rng):
         params_rng, state_rng = jax.random.split(rng)
@@ -47,5 +55,7 @@ def create_train_state(
         )
 
     # eval_shape costs no FLOPs: a bad model config fails here before anything is allocated.
-    jax.eval_shape(init, rng)
-    return jax.jit(init)(rng)
+    shapes = jax.eval_shape(init, rng)
+    if sharding is None:
+        return jax.jit(init)(rng)
+    return jax.jit(init, out_shardings=jax.tree.map(lambda _: sharding, shapes))(rng)

@@ -1,0 +1,467 @@
+"""SLURM submission (launch.py --submit=slurm): a run as one job, a sweep as one array job.
+
+Jobs are submitted with submitit into WORKDIR/slurm/, which holds the sbatch scripts, the
+pickled tasks, each task's log (<job>_<task>_log.out/.err; array tasks <job>_<k>_0_log.*) and
+one <job>.json per submission naming the command and, for arrays, which trial each array
+task runs. Every task runs launch.py itself, with the submitter's flags minus --submit and
+--wait, in the submitter's working directory and environment (sbatch exports it):
+
+- A run is one job of config.cluster.nodes x tasks_per_node tasks; each task runs launch.py on
+  the same workdir, and with more than one task, ecgdepth/distributed.py joins them into one
+  JAX job from the SLURM environment.
+- A sweep is one array job with a task per trial still to run: not done or diverged, and not
+  failed unless --retry_failed. Array task k runs `launch.py --sweep --task_index=i_k`,
+  so the sweep's claims and status files (ecgdepth/trial.py) keep any trial from running twice,
+  even alongside local workers or an earlier submission.
+
+Resources come from config.cluster (configs/common.py). They decide where a run runs, not what
+it computes, so the section is dropped from the config that trains (`without_cluster`): a
+resubmission with, say, more time resumes the same run and keeps the sweep's trial hashes.
+
+Timeouts and preemption: submitit asks SLURM for USR2 90 s before the time limit. The task then
+stops launch.py with SIGTERM (the train loop checkpoints and exits; a sweep marks the trial
+pending) and requeues itself (at most 3 times); the rerun resumes from the checkpoint. A
+preempting cluster's SIGTERM reaches launch.py directly with the same effect; the job is then
+requeued if the cluster requeues preempted jobs, else resubmit: finished trials are skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+from ecgdepth import files
+
+SUBMIT_CHOICES = ('', 'slurm')
+LOG_FOLDER = 'slurm'  # Under the workdir.
+SECTION = 'cluster'
+STOP_GRACE_S = 75.0  # After USR2 (90 s before the limit): time launch.py gets to checkpoint.
+POLL_S = 2.0  # --wait: seconds between squeue calls.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAUNCH = os.path.join(REPO, 'launch.py')
+# Flags that concern the submission, not the run: never passed on to the tasks.
+_SUBMIT_FLAGS = ('submit', 'wait', 'task_index')
+_VALUE_FLAGS = ('submit', 'task_index')  # Take a value (`--submit slurm` is two tokens).
+
+
+class ClusterError(RuntimeError):
+    """A submission is impossible or failed; the message names the cause."""
+
+
+class TaskFailed(RuntimeError):
+    """launch.py failed inside a SLURM task (its log holds the traceback)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configs and command lines.
+# --------------------------------------------------------------------------------------------
+
+
+def without_cluster(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` minus its cluster section: what trains, and what config.json and the sweep's
+    trial hashes record (resources must not make a resubmitted run look like another run)."""
+    if SECTION not in config:
+        return config
+    new = copy.deepcopy(config)
+    locked = new.is_locked
+    new.unlock()
+    del new[SECTION]
+    if locked:
+        new.lock()
+    return new
+
+
+def run_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Command-line overrides minus cluster.* (the sweep's trials have no cluster section)."""
+    return {k: v for k, v in (overrides or {}).items() if k.split('.')[0] != SECTION}
+
+
+def task_argv(argv: Sequence[str]) -> list[str]:
+    """The submitter's flags as each task gets them: without --submit, --wait, --task_index."""
+    out: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+            continue
+        if not arg.startswith('-') or arg in ('-', '--'):
+            out.append(arg)
+            continue
+        name, has_value, _ = arg.lstrip('-').partition('=')
+        bare = name[2:] if name.startswith('no') and name[2:] in _SUBMIT_FLAGS else name
+        if bare in _SUBMIT_FLAGS:
+            skip_value = bare in _VALUE_FLAGS and not has_value
+            continue
+        out.append(arg)
+    return out
+
+
+def executor_parameters(cluster: ml_collections.ConfigDict, *, name: str, array_size: int = 0):
+    """submitit AutoExecutor parameters from config.cluster ('' / 0 fields leave the cluster's
+    default: partition, mem_gb, gpus_per_task)."""
+    params: dict[str, Any] = {
+        'name': name,
+        'timeout_min': int(cluster.time_minutes),
+        'cpus_per_task': int(cluster.cpus_per_task),
+        'nodes': int(cluster.nodes),
+        'tasks_per_node': int(cluster.tasks_per_node),
+        # PYTHONPATH: the job's python must import ecgdepth to unpickle the task.
+        'slurm_setup': [f'export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}'],
+    }
+    if cluster.partition:
+        params['slurm_partition'] = cluster.partition
+    if cluster.mem_gb:
+        params['mem_gb'] = int(cluster.mem_gb)
+    if cluster.gpus_per_task:
+        params['slurm_gpus_per_task'] = int(cluster.gpus_per_task)
+    if array_size:
+        parallel = int(cluster.array_parallelism) or array_size
+        params['slurm_array_parallelism'] = min(parallel, array_size)
+    return params
+
+
+# --------------------------------------------------------------------------------------------
+# The task each SLURM task runs.
+# --------------------------------------------------------------------------------------------
+
+
+def _ignore_usr2() -> None:
+    # launch.py must not die of submitit's USR2 (sent to every process of the step): its
+    # parent turns it into SIGTERM, which launch.py answers with a checkpoint.
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+class LaunchTask:
+    """Runs `python launch.py ARGS [extra]` in `cwd` as a child process; submitit's checkpoint
+    hook stops it with SIGTERM (it checkpoints) before the job is requeued."""
+
+    def __init__(self, args: Sequence[str], cwd: str, python: str = sys.executable):
+        self.command = [python, LAUNCH, *args]
+        self.cwd = cwd
+        self._proc: subprocess.Popen | None = None
+        self._terminated = False
+
+    def __getstate__(self):
+        return {'command': self.command, 'cwd': self.cwd, '_proc': None, '_terminated': False}
+
+    def __call__(self, *extra: str) -> int:
+        command = [*self.command, *extra]
+        print('Running:', ' '.join(command), flush=True)
+        self._proc = subprocess.Popen(command, cwd=self.cwd, preexec_fn=_ignore_usr2)
+        self._terminated = False
+        previous = signal.getsignal(signal.SIGUSR2)
+        if callable(previous):  # submitit's handler: stop every task's child, then its logic.
+
+            def on_usr2(signum, frame):
+                self._terminate()
+                previous(signum, frame)
+
+            signal.signal(signal.SIGUSR2, on_usr2)
+        try:
+            code = self._wait()
+        except BaseException:  # Requeue (SystemExit) or an error: let launch.py checkpoint.
+            self.stop()
+            raise
+        if code != 0:
+            raise TaskFailed(f'launch.py exited with code {code} (command above).')
+        return code
+
+    def _terminate(self) -> None:
+        """One SIGTERM only: a second one after the train loop's handler is gone would kill
+        launch.py before it records the trial as pending."""
+        if self._proc is not None and not self._terminated and self._proc.poll() is None:
+            self._terminated = True
+            self._proc.send_signal(signal.SIGTERM)
+
+    def _wait(self, timeout: float | None = None) -> int | None:
+        """The child's exit code, or None at the timeout. Polls: Popen.wait holds a lock that
+        a signal handler (submitit's, calling `stop`) would then wait on forever."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self._proc.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        return code
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM launch.py and give it `grace_s` to checkpoint and exit, then kill it."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._terminate()
+        if self._wait(grace_s) is None:
+            self._proc.kill()
+            self._wait(10.0)
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's hook before a requeue: launch.py checkpoints; the rerun resumes."""
+        from submitit.helpers import DelayedSubmission
+
+        self.stop()
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Submitting.
+# --------------------------------------------------------------------------------------------
+
+
+def _executor(folder: str, cluster: ml_collections.ConfigDict, **kwargs):
+    """A submitit executor for SLURM (never submitit's local fallback)."""
+    missing = [p for p in ('sbatch', 'srun', 'squeue') if shutil.which(p) is None]
+    if missing:
+        raise ClusterError(
+            f'--submit=slurm: {", ".join(missing)} not found on PATH; submit from a machine '
+            'with the SLURM client tools, or drop --submit to run here.'
+        )
+    try:
+        import submitit
+    except ImportError as error:
+        raise ClusterError(
+            f'--submit=slurm needs submitit ({error}): pip install -r requirements.txt.'
+        ) from None
+    executor = submitit.AutoExecutor(folder=folder, cluster='slurm')
+    executor.update_parameters(**executor_parameters(cluster, **kwargs))
+    return executor
+
+
+def _submit(fn):
+    """Calls fn() (a submission) and turns sbatch's failures into a ClusterError."""
+    try:
+        return fn()
+    except subprocess.CalledProcessError as error:
+        output = error.output.decode(errors='replace') if error.output else ''
+        raise ClusterError(f'sbatch failed (exit {error.returncode}): {output.strip()}') from None
+    except (OSError, RuntimeError) as error:
+        raise ClusterError(f'Submitting to SLURM failed: {error}') from None
+
+
+def _job_name(workdir: str) -> str:
+    return 'ecgdepth-' + (os.path.basename(os.path.normpath(os.path.abspath(workdir))) or 'run')
+
+
+def _record(folder: str, job_id: str, entry: dict) -> str:
+    path = os.path.join(folder, f'{job_id}.json')
+    files.write_json(path, {'job_id': job_id, 'submitted': time.time(), **entry})
+    return path
+
+
+def submit_run(
+    config: ml_collections.ConfigDict, workdir: str, argv: Sequence[str], *, wait: bool, out=None
+) -> int:
+    """One run as one job of nodes x tasks_per_node tasks, each running launch.py."""
+    out = out or sys.stdout
+    folder = os.path.join(os.path.abspath(workdir), LOG_FOLDER)
+    executor = _executor(folder, config.cluster, name=_job_name(workdir))
+    task = LaunchTask(task_argv(argv), os.getcwd())
+    job = _submit(lambda: executor.submit(task))
+    tasks = int(config.cluster.nodes) * int(config.cluster.tasks_per_node)
+    _record(folder, job.job_id, {'kind': 'run', 'command': task.command, 'tasks': tasks})
+    print(
+        f'Submitted SLURM job {job.job_id} ({tasks} task(s), '
+        f'{config.cluster.time_minutes} min) for {workdir}.\n'
+        f'Logs: {folder}/{job.job_id}_<task>_log.out and .err',
+        file=out,
+        flush=True,
+    )
+    if not wait:
+        return 0
+    wait_for([job], out=out)
+    problems = job_problems([job])
+    summary = _read_json(os.path.join(workdir, 'summary.json')) or {}
+    status = summary.get('status', 'missing')
+    print(f'Job {job.job_id} ended; run status: {status}.', file=out, flush=True)
+    for problem in problems:
+        print(problem, file=out, flush=True)
+    return 0 if status == 'done' and not problems else 1
+
+
+def pending_trials(trials: Sequence, workdir: str, *, retry_failed: bool) -> list:
+    """The trials a submission runs: not finished (done, diverged), nor failed unless retried."""
+    from ecgdepth import trial as trial_lib
+
+    chosen = []
+    for t in trials:
+        state = (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status')
+        if state in trial_lib.FINISHED or (state == trial_lib.FAILED and not retry_failed):
+            continue
+        chosen.append(t)
+    return chosen
+
+
+def submit_sweep(
+    config: ml_collections.ConfigDict,
+    trials: Sequence,
+    workdir: str,
+    argv: Sequence[str],
+    *,
+    source: str = '',
+    task_index: int | None = None,
+    retry_failed: bool = False,
+    wait: bool,
+    out=None,
+) -> int:
+    """The sweep's unfinished trials (or trial `task_index`) as one SLURM array job."""
+    from ecgdepth import trial as trial_lib
+
+    out = out or sys.stdout
+    cluster = config.cluster
+    if cluster.nodes * cluster.tasks_per_node != 1:
+        raise ClusterError(
+            f'--sweep --submit=slurm runs one process per trial, but config.cluster asks for '
+            f'nodes={cluster.nodes} x tasks_per_node={cluster.tasks_per_node} tasks; set both '
+            'to 1 (multi-process runs: submit a single run without --sweep).'
+        )
+    trial_lib.prepare_workdir(trials, workdir, source)  # Fails now if the workdir clashes.
+    selected = trial_lib.select(trials, task_index)
+    todo = pending_trials(selected, workdir, retry_failed=retry_failed)
+    if not todo:
+        print(f'Nothing to submit: the {len(selected)} selected trial(s) are finished.', file=out)
+        return 0
+    folder = os.path.join(os.path.abspath(workdir), LOG_FOLDER)
+    executor = _executor(folder, cluster, name=_job_name(workdir), array_size=len(todo))
+    task = LaunchTask(task_argv(argv), os.getcwd())
+    indices = [f'--task_index={t.index}' for t in todo]
+    jobs = _submit(lambda: executor.map_array(task, indices))
+    array_id = jobs[0].job_id.split('_')[0]
+    record = _record(
+        folder,
+        array_id,
+        {
+            'kind': 'sweep',
+            'command': task.command,
+            'array': [
+                {'array_task': k, 'trial_index': t.index, 'trial_id': t.id}
+                for k, t in enumerate(todo)
+            ],
+        },
+    )
+    parallel = executor_parameters(cluster, name='', array_size=len(todo))
+    print(
+        f'Submitted SLURM array job {array_id}: {len(todo)} task(s) for trials '
+        f'{_ranges(t.index for t in todo)} of {len(trials)}, at most '
+        f'{parallel["slurm_array_parallelism"]} at a time, {cluster.time_minutes} min each.\n'
+        f'Logs: {folder}/{array_id}_<k>_0_log.out and .err (array task k -> trial: {record})',
+        file=out,
+        flush=True,
+    )
+    if not wait:
+        return 0
+    wait_for(jobs, out=out)
+    print(f'Array job {array_id} ended.', file=out, flush=True)
+    print(trial_lib.summary_table(todo, workdir), file=out, flush=True)
+    states = [
+        (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status') for t in todo
+    ]
+    unfinished = [t.id for t, s in zip(todo, states, strict=True) if s not in trial_lib.FINISHED]
+    for problem in job_problems(jobs):
+        print(problem, file=out, flush=True)
+    if unfinished:
+        print(f'{len(unfinished)} trial(s) not finished: {", ".join(unfinished)}', file=out)
+    return 1 if unfinished else 0
+
+
+def _ranges(indices: Iterable[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
+    parts, run = [], []
+    for i in sorted(indices):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
+    return ','.join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Waiting (--wait).
+# --------------------------------------------------------------------------------------------
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def queued(job_ids: Iterable[str]) -> set[str] | None:
+    """Which of the jobs squeue still lists (pending, running, requeued...); None if squeue
+    fails. Works without SLURM accounting (sacct), which many small clusters lack."""
+    ids = sorted({j.split('_')[0] for j in job_ids})
+    result = subprocess.run(
+        ['squeue', '--noheader', '--format=%i', f'--jobs={",".join(ids)}'],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        if 'Invalid job id' in result.stderr:  # Ended and already purged.
+            return set()
+        return None
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+
+def wait_for(jobs: Sequence, *, poll_s: float = POLL_S, out=None) -> None:
+    """Blocks until SLURM no longer lists the jobs (requeued ones are waited for too)."""
+    out = out or sys.stdout
+    start = time.time()
+    print(f'Waiting for job(s) {jobs[0].job_id.split("_")[0]}...', file=out, flush=True)
+    while True:
+        listed = queued(job.job_id for job in jobs)
+        if listed is None:  # No squeue answer: fall back on submitit's result files.
+            if all(job.done() for job in jobs):
+                break
+        elif not listed:
+            break
+        time.sleep(poll_s)
+    elapsed = datetime.timedelta(seconds=round(time.time() - start))
+    print(f'Job(s) ended after {elapsed}.', file=out, flush=True)
+
+
+def job_problems(jobs: Sequence) -> list[str]:
+    """One line per job that failed or left no result, naming its log."""
+    problems = []
+    for job in jobs:
+        if not job.paths.result_pickle.exists():
+            problems.append(
+                f'Job {job.job_id} left no result (cancelled, killed or out of time?); '
+                f'see {job.paths.stdout} and {job.paths.stderr}.'
+            )
+            continue
+        if job.exception() is not None:
+            cause = _last_error(str(job.paths.stderr)) or 'see the log'
+            problems.append(f'Job {job.job_id} failed: {cause} ({job.paths.stderr}).')
+    return problems
+
+
+def _last_error(log: str) -> str | None:
+    """The last exception line in a task's log that is not submitit's or ours: the cause."""
+    try:
+        with open(log, errors='replace') as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return None
+    errors = [
+        line
+        for line in lines
+        if re.match(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*', line)
+        and not line.startswith(('ecgdepth.cluster.TaskFailed', 'TaskFailed'))
+    ]
+    return errors[-1][:500] if errors else None
