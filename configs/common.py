@@ -106,6 +106,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     train.eval_batch_size = 256
     train.eval_train_examples = 1024  # Train examples re-evaluated at each evaluation (the gap).
     train.select_metric = 'macro_f1'  # Validation metric that picks the best step.
+    train.diagnostics = True  # Gradient norms per layer, input sensitivity, FLOPs, RF.
+    train.diagnostic_examples = 64  # Fixed validation examples the diagnostics run on.
     train.checkpoint_every = 200  # Steps between checkpoints (and at SIGTERM); 0 = none.
     train.compilation_cache_dir = ''  # Persistent XLA cache; '' = <workdir>/compilation_cache.
 

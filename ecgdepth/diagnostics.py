@@ -112,3 +112,45 @@ def summarise_sensitivity(sensitivity: np.ndarray, sample_rate: float) -> dict:
         **{f'sensitivity_{k}': v for k, v in spans.items()},
         **{f'sensitivity_{k}_s': v / sample_rate for k, v in spans.items()},
     }
+
+
+class Probe:
+    """The per-evaluation diagnostics of one run, compiled once.
+
+    Runs on a fixed set of validation examples, so successive evaluations (and a resumed run)
+    measure the same thing: per-layer gradient norms and input sensitivity.
+    """
+
+    def __init__(self, model: nn.Module, batch: dict, sample_rate: float):
+        self.model, self.batch, self.sample_rate = model, batch, sample_rate
+        inputs = {key: batch[key] for key in ('mask', 'features') if key in batch}
+
+        def loss(params):
+            logits = model.apply({'params': params}, batch['x'], **inputs)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, batch['y']).mean()
+
+        def layer_norms(params):
+            grads = jax.grad(loss)(params)
+            return jnp.stack([optax.tree.norm(g) for g in models.per_layer_params(model, grads)])
+
+        def sensitivity(params):
+            def predicted_logit(x):
+                logits = model.apply({'params': params}, x, **inputs)
+                chosen = jax.lax.stop_gradient(logits.argmax(-1))
+                return jnp.take_along_axis(logits, chosen[:, None], axis=1).sum()
+
+            grads = jax.grad(predicted_logit)(batch['x'])
+            return jnp.sqrt((grads**2).sum(-1)).mean(0)[::-1]
+
+        self._layer_norms = jax.jit(layer_norms)
+        self._sensitivity = jax.jit(sensitivity)
+
+    def __call__(self, params) -> dict:
+        norms = [float(n) for n in np.asarray(self._layer_norms(params))]
+        ratio = norms[0] / norms[-1] if norms[-1] > 0 else float('inf')
+        sensitivity = np.asarray(self._sensitivity(params))
+        return {
+            'grad_norm_per_layer': norms,
+            'grad_norm_ratio': ratio,
+            **summarise_sensitivity(sensitivity, self.sample_rate),
+        }

@@ -131,6 +131,8 @@ TRAIN: dict[str, Rule] = {
     'eval_batch_size': _POSITIVE_INT,
     'eval_train_examples': _NON_NEGATIVE_INT,
     'select_metric': _choice(*SELECT_METRICS),
+    'diagnostics': _BOOL,
+    'diagnostic_examples': _POSITIVE_INT,
     'checkpoint_every': _NON_NEGATIVE_INT,
     'compilation_cache_dir': (str, None, 'a path string'),
 }

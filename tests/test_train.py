@@ -239,3 +239,24 @@ def test_masks_and_side_features_flow_through_training(family, tmp_path, monkeyp
     summary = loop.train_and_evaluate(config, str(tmp_path))
     assert summary['status'] == 'done'
     assert summary['val']['accuracy'] > 0.9  # Only the side feature carries the label.
+
+
+def test_diagnostics_are_recorded_at_init_and_each_evaluation(data_dir, tmp_path):
+    config = small_config('dilated_cnn', 3, data_dir)
+    config.model.dilation_cycle = 2
+    summary = loop.train_and_evaluate(config, str(tmp_path / 'on'))
+    records = files.read_jsonl(tmp_path / 'on' / 'metrics.jsonl')
+    initial = [r for r in records if r['type'] == 'diagnostics']
+    assert [r['step'] for r in initial] == [0]
+    assert len(initial[0]['grad_norm_per_layer']) == 3
+    for record in (r for r in records if r['type'] == 'eval'):
+        assert len(record['diagnostics']['grad_norm_per_layer']) == 3
+    assert summary['receptive_field'] == 1 + 2 * (1 + 2 + 1)  # k=3, dilations 1, 2, 1.
+    assert summary['receptive_field_s'] == pytest.approx(summary['receptive_field'] / 125.0)
+    assert summary['flops_per_example'] > 0
+    assert summary['grad_norm_per_layer_init'] == initial[0]['grad_norm_per_layer']
+    assert 0 <= summary['sensitivity_span50'] <= summary['sensitivity_span90'] < 250
+    config.train.diagnostics = False
+    plain = loop.train_and_evaluate(config, str(tmp_path / 'off'))
+    assert 'grad_norm_per_layer' not in plain and 'receptive_field' not in plain
+    assert plain['val'] == summary['val']  # Diagnostics never change the training.

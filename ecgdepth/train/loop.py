@@ -35,8 +35,9 @@ from jax.experimental.compilation_cache import compilation_cache
 from jax.sharding import Mesh
 
 from ecgdepth import data as data_lib
-from ecgdepth import distributed, files, metrics, models, validation
+from ecgdepth import diagnostics, distributed, files, metrics, models, validation
 from ecgdepth.checkpoint import Checkpointer
+from ecgdepth.data import subsample
 from ecgdepth.train import optim
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
@@ -354,6 +355,27 @@ def _train(
         result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
         return result
 
+    static_diagnostics, probe = {}, None
+    if config.train.diagnostics:
+        validation_split = dataset.splits['validation']
+        static_diagnostics = {
+            'flops_per_example': diagnostics.flops_per_example(
+                model, state.params, subset(validation_split, 1)
+            ),
+            **diagnostics.receptive_field(
+                config.model, dataset.sample_rate, dataset.input_shape[0]
+            ),
+        }
+        if jax.process_count() == 1:
+            chosen = subsample.random_indices(
+                len(validation_split['y']), config.train.diagnostic_examples
+            )
+            probe = diagnostics.Probe(
+                model, subsample.take(validation_split, chosen), dataset.sample_rate
+            )
+        else:
+            logging.warning('Per-evaluation diagnostics run in single-process jobs only.')
+
     metrics_path = os.path.join(workdir, 'metrics.jsonl')
     progress = Progress()
     best_params = None
@@ -368,6 +390,9 @@ def _train(
             best_params = arrays['best_params'] if progress.best_step is not None else None
             logging.info('Resuming from the checkpoint at step %d of %d.', start_step, num_steps)
             _write_jsonl(metrics_path, progress.records)  # Drop what came after it.
+
+    if probe is not None and start_step == 0:
+        progress.records.append({'type': 'diagnostics', 'step': 0, **probe(state.params)})
 
     def save_checkpoint(step: int) -> None:
         progress.pending = [_to_floats(m) for m in jax.device_get(progress.pending)]
@@ -446,12 +471,15 @@ def _train(
                 }
                 if not math.isfinite(results['validation']['loss']):
                     raise Diverged(done, 'validation')
+                if probe is not None:
+                    results['diagnostics'] = probe(state.params)
                 progress.records.append({'type': 'eval', 'step': done, **results})
                 value = _select_value(results['validation'], config.train.select_metric)
                 if progress.best_step is None or value > progress.best_value:
                     progress.best_value, progress.best_step = value, done
                     progress.best_val = results['validation']
                     progress.best_train = results.get('train')
+                    progress.best_diagnostics = results.get('diagnostics')
                     best_params = jax.tree.map(jnp.copy, state.params)
                 logging.info(
                     'eval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
@@ -492,7 +520,12 @@ def _train(
         'final_train': progress.last_train,
         'wall_time_s': time.time() - start,
         'steps_per_s': progress.steps_per_s(),
+        **static_diagnostics,
+        **(progress.best_diagnostics or {}),  # At the best step.
     }
+    initial = [r for r in progress.records if r['type'] == 'diagnostics' and r['step'] == 0]
+    if initial:
+        summary['grad_norm_per_layer_init'] = initial[0]['grad_norm_per_layer']
     if status == STATUS_DIVERGED:
         summary['diverged_step'] = stopped_step
     if status == STATUS_PREEMPTED:
@@ -532,6 +565,7 @@ class Progress:
     best_value: float = -math.inf
     best_val: dict | None = None
     best_train: dict | None = None
+    best_diagnostics: dict | None = None
     train_seconds: float = 0.0
     timed_steps: int = 0
 
