@@ -35,9 +35,8 @@ def flops_per_example(model: nn.Module, params, batch: dict) -> float | None:
     if getattr(model, 'scan', False):
         params = models.unscan_params(model, params)
         model = model.clone(scan=False)
-    inputs = {key: batch[key] for key in ('mask', 'features') if key in batch}
     fn = jax.jit(lambda p, x, extra: model.apply({'params': p}, x, **extra))
-    analysis = fn.lower(params, batch['x'], inputs).cost_analysis()
+    analysis = fn.lower(params, batch['x'], _model_inputs(batch)).cost_analysis()
     if isinstance(analysis, Sequence):  # Some versions return one dict per program.
         analysis = analysis[0] if analysis else None
     if not analysis or 'flops' not in analysis:
@@ -68,15 +67,38 @@ def layer_grad_norms(model: nn.Module, grads) -> list[float]:
     return [float(optax.tree.norm(layer)) for layer in models.per_layer_params(model, grads)]
 
 
-def loss_gradients(model: nn.Module, params, batch: dict):
-    """Gradient of the mean (unweighted) cross-entropy on `batch` with respect to the params."""
-    inputs = {key: batch[key] for key in ('mask', 'features') if key in batch}
+def _model_inputs(batch: dict) -> dict:
+    return {key: batch[key] for key in ('mask', 'features') if key in batch}
 
-    def loss(p):
-        logits = model.apply({'params': p}, batch['x'], **inputs)
+
+def _loss_fn(model: nn.Module, batch: dict):
+    """params -> mean (unweighted) cross-entropy on `batch`."""
+
+    def loss(params):
+        logits = model.apply({'params': params}, batch['x'], **_model_inputs(batch))
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch['y']).mean()
 
-    return jax.jit(jax.grad(loss))(params)
+    return loss
+
+
+def _sensitivity_fn(model: nn.Module, batch: dict):
+    """params -> mean over examples of |d logit_pred / d x_t| (norm over channels), by lag."""
+
+    def sensitivity(params):
+        def predicted_logit(x):
+            logits = model.apply({'params': params}, x, **_model_inputs(batch))
+            chosen = jax.lax.stop_gradient(logits.argmax(-1))
+            return jnp.take_along_axis(logits, chosen[:, None], axis=1).sum()
+
+        grads = jax.grad(predicted_logit)(batch['x'])  # (batch, time, channels)
+        return jnp.sqrt((grads**2).sum(-1)).mean(0)[::-1]
+
+    return sensitivity
+
+
+def loss_gradients(model: nn.Module, params, batch: dict):
+    """Gradient of the mean (unweighted) cross-entropy on `batch` with respect to the params."""
+    return jax.jit(jax.grad(_loss_fn(model, batch)))(params)
 
 
 def input_sensitivity(model: nn.Module, params, batch: dict) -> np.ndarray:
@@ -84,16 +106,7 @@ def input_sensitivity(model: nn.Module, params, batch: dict) -> np.ndarray:
 
     Lag 0 is the last sample of the window. Padding (mask False) contributes nothing.
     """
-    inputs = {key: batch[key] for key in ('mask', 'features') if key in batch}
-
-    def predicted_logit(x):
-        logits = model.apply({'params': params}, x, **inputs)
-        chosen = jax.lax.stop_gradient(logits.argmax(-1))
-        return jnp.take_along_axis(logits, chosen[:, None], axis=1).sum()
-
-    grads = jax.jit(jax.grad(predicted_logit))(batch['x'])  # (batch, time, channels)
-    per_step = jnp.sqrt((grads**2).sum(-1))
-    return np.asarray(per_step.mean(0))[::-1]
+    return np.asarray(jax.jit(_sensitivity_fn(model, batch))(params))
 
 
 def sensitivity_span(sensitivity: np.ndarray, fraction: float) -> int:
@@ -122,28 +135,15 @@ class Probe:
     """
 
     def __init__(self, model: nn.Module, batch: dict, sample_rate: float):
-        self.model, self.batch, self.sample_rate = model, batch, sample_rate
-        inputs = {key: batch[key] for key in ('mask', 'features') if key in batch}
-
-        def loss(params):
-            logits = model.apply({'params': params}, batch['x'], **inputs)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, batch['y']).mean()
+        self.sample_rate = sample_rate
+        loss = _loss_fn(model, batch)
 
         def layer_norms(params):
             grads = jax.grad(loss)(params)
             return jnp.stack([optax.tree.norm(g) for g in models.per_layer_params(model, grads)])
 
-        def sensitivity(params):
-            def predicted_logit(x):
-                logits = model.apply({'params': params}, x, **inputs)
-                chosen = jax.lax.stop_gradient(logits.argmax(-1))
-                return jnp.take_along_axis(logits, chosen[:, None], axis=1).sum()
-
-            grads = jax.grad(predicted_logit)(batch['x'])
-            return jnp.sqrt((grads**2).sum(-1)).mean(0)[::-1]
-
         self._layer_norms = jax.jit(layer_norms)
-        self._sensitivity = jax.jit(sensitivity)
+        self._sensitivity = jax.jit(_sensitivity_fn(model, batch))
 
     def __call__(self, params) -> dict:
         norms = [float(n) for n in np.asarray(self._layer_norms(params))]
