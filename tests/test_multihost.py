@@ -32,6 +32,8 @@ OVERRIDES = {
     'train.eval_every': 5,
     'train.checkpoint_every': 5,
     'train.eval_train_examples': 64,
+    # Per-evaluation diagnostics run in single-process jobs only; this compares the training.
+    'train.diagnostics': False,
 }
 TIMING = {'steps_per_s', 'wall_time_s'}
 _STARTED: list[subprocess.Popen] = []

@@ -170,10 +170,16 @@ def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_
     assert checked == 18
 
     figures = os.path.join(workdir, 'report', 'figures')
-    for name in ('macro_f1_vs_depth', 'gap_vs_depth', 'macro_f1_vs_params'):
+    # Every run records its diagnostics, so the per-layer and sensitivity figures appear too.
+    for name in (
+        'macro_f1_vs_depth',
+        'gap_vs_depth',
+        'macro_f1_vs_params',
+        'grad_norm_per_layer',
+        'input_sensitivity',
+    ):
         assert os.path.getsize(os.path.join(figures, f'{name}.png')) > 1024
         assert os.path.getsize(os.path.join(figures, f'{name}.pdf')) > 0
-    assert not os.path.exists(os.path.join(figures, 'grad_norm_per_layer.png'))
     report = open(report_path).read()
     assert f'# Sweep report: {sweep_path}' in report
     assert '![' in report and '(figures/macro_f1_vs_depth.png)' in report
