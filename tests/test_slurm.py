@@ -393,7 +393,8 @@ def test_a_timed_out_array_task_checkpoints_requeues_and_resumes(tmp_path, slurm
         trial_id = read(workdir / 'sweep.json')['trials'][2]['id']
         metrics = workdir / trial_id / 'metrics.jsonl'
         wait_until(
-            lambda: os.path.exists(metrics) and len(open(metrics).readlines()) >= 2,
+            # Two logged training intervals: the loop is well under way (not compiling).
+            lambda: os.path.exists(metrics) and open(metrics).read().count('"type": "train"') >= 2,
             60,
             'the trial to train',
         )
