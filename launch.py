@@ -43,7 +43,13 @@ _CLAIM_TIMEOUT = flags.DEFINE_float(
     'Sweep: seconds without a heartbeat after which a claimed trial is taken over.',
     lower_bound=0.1,
 )
-_SWEEP_ONLY = (_WORKERS, _TASK_INDEX, _DRY_RUN, _RETRY_FAILED, _CLAIM_TIMEOUT)
+_VMAP_SEEDS = flags.DEFINE_bool(
+    'vmap_seeds',
+    False,
+    'Sweep: trials that differ only in their seed run as one vmapped program each '
+    '(config.train.vmap_seeds); each seed still gets its own results.',
+)
+_SWEEP_ONLY = (_WORKERS, _TASK_INDEX, _DRY_RUN, _RETRY_FAILED, _CLAIM_TIMEOUT, _VMAP_SEEDS)
 _SUBMIT = flags.DEFINE_enum(
     'submit',
     '',
@@ -73,6 +79,7 @@ def run_sweep() -> int:
             dry_run=_DRY_RUN.value,
             retry_failed=_RETRY_FAILED.value,
             stale_after=_CLAIM_TIMEOUT.value,
+            vmap=_VMAP_SEEDS.value,
         )
     except (validation.ConfigError, sweep.SweepError, cluster.ClusterError) as error:
         raise app.UsageError(str(error)) from None
@@ -86,7 +93,7 @@ def submit_sweep(source: str, base, overrides) -> int:
                 f'--{flag.name} runs locally; with --submit=slurm each trial is an array task '
                 '(config.cluster.array_parallelism caps how many run at once).'
             )
-    loaded = sweep.load_sweep(source, base=base, base_overrides=overrides)
+    loaded = sweep.load_sweep(source, base=base, base_overrides=overrides, vmap=_VMAP_SEEDS.value)
     return cluster.submit_sweep(
         _CONFIG.value,
         loaded.trials,

@@ -110,6 +110,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     train.diagnostic_examples = 64  # Fixed validation examples the diagnostics run on.
     train.checkpoint_every = 200  # Steps between checkpoints (and at SIGTERM); 0 = none.
     train.compilation_cache_dir = ''  # Persistent XLA cache; '' = <workdir>/compilation_cache.
+    # Seeds seed, seed+1, ... trained as one vmapped program (one compile, one step for all),
+    # each into <workdir>/seed_<s>/; a lever for accelerators (launch.py --sweep --vmap_seeds).
+    train.vmap_seeds = 1
 
     # Resources for launch.py --submit=slurm (ecgdepth/cluster.py). Where a run runs, not what it
     # computes: dropped from the config that trains, so a resubmission resumes the same run.

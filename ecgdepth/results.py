@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ecgdepth import files
+from ecgdepth import sweep as sweep_lib
 from ecgdepth import trial as trial_lib
 from ecgdepth.sweep import SweepError
 
@@ -189,8 +190,37 @@ def load_sweep(workdir: str) -> tuple[dict, list[TrialResult]]:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not {'index', 'id', 'overrides'} <= set(entry):
             raise ResultsError(f'{path}: trial {i} lacks index, id or overrides: {entry!r}.')
-        trials.append(load_trial(workdir, entry))
+        trials.extend(seed_members(workdir, load_trial(workdir, entry)))
     return record, trials
+
+
+def seed_members(workdir: str, result: TrialResult) -> list[TrialResult]:
+    """A vmapped-seeds trial as one result per seed (each with its own summary), so tables
+    count and average seeds alike however they ran; any other trial as itself."""
+    count = result.overrides.get(sweep_lib.VMAP_KEY)
+    if not isinstance(count, int) or count < 2:
+        return [result]
+    base = {k: v for k, v in result.overrides.items() if k != sweep_lib.VMAP_KEY}
+    first = base.get('seed', 0)
+    members = []
+    for seed in range(first, first + count):
+        member = dataclasses.replace(
+            result, id=f'{result.id}/seed_{seed}', overrides={**base, 'seed': seed}
+        )
+        if result.status in (trial_lib.DONE, trial_lib.DIVERGED):
+            path = os.path.join(workdir, result.id, f'seed_{seed}', SUMMARY_FILE)
+            summary, error = _read_json(path)
+            state = (summary or {}).get('status')
+            member.summary = summary
+            if state not in (trial_lib.DONE, trial_lib.DIVERGED):
+                member.status = MISSING
+                member.note = error or f'{path}: status {state!r} in a finished trial'
+            else:
+                member.status, member.note = state, None
+                if state == trial_lib.DIVERGED:
+                    member.note = f'diverged at step {summary.get("diverged_step")}'
+        members.append(member)
+    return members
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from ecgdepth.validation import ConfigError
 Overrides = dict[str, Any]
 
 ISO_KEY = 'iso_params'  # Marker override: solve model.width for this parameter budget.
+VMAP_KEY = 'train.vmap_seeds'  # Set by vmap_seeds(): several seeds as one vmapped trial.
 ISO_TOLERANCE = 0.05  # Relative distance to the budget an iso-parameter width must reach.
 MAX_WIDTH = 65536  # validation.MODEL_COMMON['width'] upper bound.
 MASKED_DATASETS = ('cinc2017',)  # Datasets whose examples carry a padding mask.
@@ -70,6 +71,7 @@ _ID_PARTS = (
     ('loss.label_smoothing', 'ls'),
     ('data.train_fraction', 'tf'),
     ('seed', 's'),
+    (VMAP_KEY, 'x'),
 )
 
 
@@ -174,6 +176,36 @@ def iso_params(trials: Iterable[Mapping[str, Any]], budget: int) -> list[Overrid
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise SweepError(f'iso_params: budget must be an integer >= 1, got {budget!r}.')
     return [{**trial, ISO_KEY: budget} for trial in _as_trials(list(trials), 'iso_params')]
+
+
+def vmap_seeds(trials: Iterable[Mapping[str, Any]]) -> list[Overrides]:
+    """Trials that differ only in their seed, merged into one trial training those seeds as one
+    vmapped program: {'seed': s0, 'train.vmap_seeds': n} for seeds s0 .. s0+n-1 (each seed's
+    results land in <trial>/seed_<s>/, exactly as its own run would give them).
+
+    Order is kept (a group sits where its first seed was); seeds must be consecutive integers.
+    """
+    groups: dict[str, list[Overrides]] = {}
+    for trial in _as_trials(list(trials), 'vmap_seeds'):
+        if VMAP_KEY in trial:
+            raise SweepError(f'vmap_seeds: trial {trial!r} already sets {VMAP_KEY}.')
+        rest = {k: v for k, v in trial.items() if k != 'seed'}
+        groups.setdefault(_canonical(rest), []).append(trial)
+    merged = []
+    for members in groups.values():
+        seeds = sorted(m.get('seed', 0) for m in members)
+        if len(members) == 1:
+            merged.append(members[0])
+            continue
+        if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) or seeds != list(
+            range(seeds[0], seeds[0] + len(seeds))
+        ):
+            raise SweepError(
+                f'vmap_seeds: the seeds {seeds} of {members[0]!r} are not consecutive integers, '
+                'so they cannot run as seed, seed+1, ...; sweep consecutive seeds.'
+            )
+        merged.append({**members[0], 'seed': seeds[0], VMAP_KEY: len(seeds)})
+    return merged
 
 
 # --------------------------------------------------------------------------------------------
@@ -654,9 +686,11 @@ def load_sweep(
     *,
     base: ml_collections.ConfigDict | None = None,
     base_overrides: Mapping[str, Any] | None = None,
+    vmap: bool = False,
 ) -> Sweep:
     """Loads 'path.py:arg' and expands its trials. `base` defaults to the file's get_config(arg)
-    (launch.py passes the flag's config, which already holds --config.x=y overrides)."""
+    (launch.py passes the flag's config, which already holds --config.x=y overrides). `vmap`
+    merges trials that differ only in their seed into vmapped-seeds trials (vmap_seeds())."""
     path, arg = split_source(source)
     module = load_module(path)
     if not hasattr(module, 'get_sweep'):
@@ -674,6 +708,8 @@ def load_sweep(
         overrides_list = module.get_sweep(arg)
     except ValueError as error:
         raise SweepError(f'{source}: get_sweep failed: {error}') from None
+    if vmap:
+        overrides_list = vmap_seeds(overrides_list)
     trials = expand(
         overrides_list, base, family_arg=family_arg, base_overrides=base_overrides, source=source
     )

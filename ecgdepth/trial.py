@@ -662,10 +662,11 @@ def launch_sweep(
     base: ml_collections.ConfigDict | None = None,
     base_overrides: dict | None = None,
     task_index: int | None = None,
+    vmap: bool = False,
     **kwargs,
 ) -> int:
     """launch.py --sweep: load and validate every trial, pick the task, run. Exit code."""
-    loaded = sweep_lib.load_sweep(source, base=base, base_overrides=base_overrides)
+    loaded = sweep_lib.load_sweep(source, base=base, base_overrides=base_overrides, vmap=vmap)
     if task_index is None:
         task_index = task_index_from_env()
     return run_sweep(loaded.trials, workdir, source=source, task_index=task_index, **kwargs)

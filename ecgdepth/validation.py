@@ -135,6 +135,7 @@ TRAIN: dict[str, Rule] = {
     'diagnostic_examples': _POSITIVE_INT,
     'checkpoint_every': _NON_NEGATIVE_INT,
     'compilation_cache_dir': (str, None, 'a path string'),
+    'vmap_seeds': _POSITIVE_INT,
 }
 
 

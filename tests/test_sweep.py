@@ -658,6 +658,56 @@ def test_a_killed_worker_trial_is_reclaimed_and_done_once(tmp_path, data_dir):
         assert status['attempts'] == (2 if entry['id'] == first else 1)
         assert not os.path.exists(workdir / entry['id'] / trial.CLAIM_FILE)
 
+    # The same metrics as a sweep nobody interrupted: the killed trial resumed exactly.
+    clean = tmp_path / 'clean'
+    result = launch(f'--config={source}', f'--workdir={clean}', '--sweep', data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for entry in entries:
+        assert comparable_outputs(workdir / entry['id']) == comparable_outputs(clean / entry['id'])
+
+
+def comparable_outputs(directory):
+    """A trial's summary and metrics records without their timings."""
+    timing = {'steps_per_s', 'wall_time_s', 'start_time'}
+    strip = lambda r: {k: v for k, v in r.items() if k not in timing}  # noqa: E731
+    summary = json.load(open(directory / 'summary.json'))
+    lines = open(directory / 'metrics.jsonl').read().splitlines()
+    return strip(summary), [strip(json.loads(line)) for line in lines]
+
+
+def test_vmap_seeds_merges_trials_that_differ_only_in_seed():
+    trials = sweep.product({'model.depth': [1, 2], 'seed': [0, 1, 2]})
+    merged = sweep.vmap_seeds(trials)
+    assert merged == [
+        {'model.depth': 1, 'seed': 0, sweep.VMAP_KEY: 3},
+        {'model.depth': 2, 'seed': 0, sweep.VMAP_KEY: 3},
+    ]
+    assert sweep.vmap_seeds([{'seed': 4}]) == [{'seed': 4}]  # One seed: left as it is.
+    with pytest.raises(SweepError, match=r'seeds \[0, 2\].*not consecutive'):
+        sweep.vmap_seeds(sweep.product({'seed': [0, 2]}))
+
+
+def test_a_vmapped_seeds_sweep_reports_each_seed(tmp_path, data_dir):
+    from ecgdepth import results
+
+    source = write_sweep(tmp_path, "sweep.product({'model.depth': [1, 2], 'seed': [0, 1]})")
+    workdir = tmp_path / 'w'
+    args = (f'--config={source}', f'--workdir={workdir}', '--sweep', '--vmap_seeds')
+    listed = launch(*args, '--dry_run', data_dir=data_dir)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert '2 trials' in listed.stdout and 'x2' in listed.stdout
+    result = launch(*args, data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    entries = json.load(open(workdir / 'sweep.json'))['trials']
+    assert [e['overrides'][sweep.VMAP_KEY] for e in entries] == [2, 2]
+    table = results.collect(str(workdir))
+    assert [row.counts()['done'] for row in table.rows] == [2, 2]
+    for entry, row in zip(entries, table.rows, strict=True):
+        for trial_result in row.trials:
+            seed = trial_result.seed
+            summary = json.load(open(workdir / entry['id'] / f'seed_{seed}' / 'summary.json'))
+            assert trial_result.summary == summary and summary['seed'] == seed
+
 
 def test_worker_payload_round_trip_keeps_the_config_and_its_hash():
     config = sweep.apply_overrides(tiny_base(), {'model.name': 'lstm', 'optim.weight_decay': 0})

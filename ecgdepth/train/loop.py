@@ -16,7 +16,6 @@ files; every process takes part in every step, evaluation and checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -47,14 +46,6 @@ STATUS_DONE = 'done'
 STATUS_DIVERGED = 'diverged'
 STATUS_FAILED = 'failed'
 STATUS_PREEMPTED = 'preempted'  # SIGTERM: checkpointed, resumes when relaunched.
-
-
-class Diverged(Exception):
-    """A non-finite loss: the run stops and is recorded as diverged, not crashed."""
-
-    def __init__(self, step: int, where: str):
-        super().__init__(f'non-finite {where} loss at step {step}')
-        self.step = step
 
 
 def place_eval_split(
@@ -115,34 +106,41 @@ def _mesh_jit_kwargs(mesh: Mesh | None) -> tuple[dict, Callable]:
 
 
 def make_train_fn(
-    loss_spec: step_lib.LossSpec, batch_size: int, steps_per_epoch: int, mesh: Mesh | None = None
+    loss_spec: step_lib.LossSpec,
+    batch_size: int,
+    steps_per_epoch: int,
+    mesh: Mesh | None = None,
+    stacked: bool = False,
 ):
     """The jitted update: gather this step's batch from the device-resident data, then step.
 
     With a mesh, the batch's indices are split along 'data' before the gather: each device
     gathers only its block from its replica of the data, and the step is data parallel.
+    `stacked`: the state and permutation carry a leading seed axis and the update is vmapped
+    over it (one program and one dispatch for every seed; the data are shared).
     """
     jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
 
-    @functools.partial(jax.jit, donate_argnums=0, **jit_kwargs)
-    def train_fn(state, arrays, permutation):
+    def update(state, arrays, permutation):
         offset = (state.step % steps_per_epoch) * batch_size
         index = shard_batch(jax.lax.dynamic_slice_in_dim(permutation, offset, batch_size))
         batch = shard_batch(jax.tree.map(lambda a: jnp.take(a, index, axis=0), arrays))
         return step_lib.train_step(state, batch, loss_spec=loss_spec, mesh=mesh)
 
-    return train_fn
+    if stacked:
+        update = jax.vmap(update, in_axes=(0, None, 0))
+    return jax.jit(update, donate_argnums=0, **jit_kwargs)
 
 
-def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None):
+def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None, stacked: bool = False):
     """Evaluates a whole padded split in one dispatch (a scan over its batches).
 
     With a mesh, each batch is split along 'data' and the sums come back replicated.
+    `stacked`: the parameters carry a leading seed axis, and so do the sums.
     """
     jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
 
-    @functools.partial(jax.jit, **jit_kwargs)
-    def eval_fn(params, split: dict):
+    def evaluate(params, split: dict):
         def body(totals, batch):
             out = step_lib.eval_step(params, apply_fn, shard_batch(batch), num_classes)
             return jax.tree.map(jnp.add, totals, out), None
@@ -155,7 +153,9 @@ def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None):
         totals, _ = jax.lax.scan(body, zeros, split)
         return totals
 
-    return eval_fn
+    if stacked:
+        evaluate = jax.vmap(evaluate, in_axes=(0, None))
+    return jax.jit(evaluate, **jit_kwargs)
 
 
 def _select_value(result: dict, metric: str) -> float:
@@ -237,6 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     validation.validate_config(config)
     check_batch_size(config.train.batch_size, distributed.data_mesh())
+    check_vmap_seeds(config.train.vmap_seeds, distributed.data_mesh())
     os.makedirs(workdir, exist_ok=True)
     _claim_workdir(config, workdir)
     enable_compilation_cache(
@@ -249,15 +250,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         with Preemption() as preemption:
             summary = _train(config, workdir, start, preemption)
     except Exception as error:
-        _write_json(
-            summary_path,
-            {
-                'status': STATUS_FAILED,
-                'error': f'{type(error).__name__}: {error}',
-                'traceback': traceback.format_exc(),
-                'wall_time_s': time.time() - start,
-            },
-        )
+        failed = {
+            'status': STATUS_FAILED,
+            'error': f'{type(error).__name__}: {error}',
+            'traceback': traceback.format_exc(),
+            'wall_time_s': time.time() - start,
+        }
+        _write_json(summary_path, failed)
+        if config.train.vmap_seeds > 1:
+            for k in range(config.train.vmap_seeds):
+                directory = member_dir(workdir, config.seed + k)
+                if os.path.isdir(directory):
+                    _write_json(os.path.join(directory, 'summary.json'), failed)
         raise
     _write_json(summary_path, summary)
     logging.info('Run %s: %s', summary['status'], summary_path)
@@ -267,6 +271,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 def _write_json(path: str, obj) -> None:
     if distributed.is_chief():
         files.write_json(path, obj)
+
+
+def _write_text(path: str, text: str) -> None:
+    if distributed.is_chief():
+        files.write_text(path, text)
 
 
 def _write_jsonl(path: str, records: list[dict]) -> None:
@@ -282,6 +291,48 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
             f'data-parallel devices, {mesh.size} (over {jax.process_count()} process(es)): it is '
             f'the global batch, split evenly over them; e.g. use '
             f'{math.ceil(batch_size / mesh.size) * mesh.size}.'
+        )
+
+
+def _member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
+    """The config a separate run of one vmapped seed would have: its seed, vmap_seeds=1."""
+    member = config.copy_and_resolve_references()
+    member.seed = seed
+    member.train.vmap_seeds = 1
+    return member
+
+
+def member_dir(workdir: str, seed: int) -> str:
+    """Where seed `seed` of a vmapped-seeds run writes its config, metrics and summary."""
+    return os.path.join(workdir, f'seed_{seed}')
+
+
+@dataclasses.dataclass
+class Member:
+    """One seed of a run: its own outputs and bookkeeping. A plain run has one member writing
+    to the workdir itself; `train.vmap_seeds=N` has N, each under workdir/seed_<s>/."""
+
+    index: int  # Position along the stacked state's leading axis.
+    seed: int
+    workdir: str
+    progress: Progress
+
+    @property
+    def metrics_path(self) -> str:
+        return os.path.join(self.workdir, 'metrics.jsonl')
+
+    @property
+    def live(self) -> bool:
+        return self.progress.diverged_step is None
+
+
+def check_vmap_seeds(vmap_seeds: int, mesh: Mesh) -> None:
+    """Vmapped seeds share one device: with several, train seeds as separate trials."""
+    if vmap_seeds > 1 and mesh.size > 1:
+        raise validation.ConfigError(
+            f'config.train.vmap_seeds ({vmap_seeds}) > 1 runs every seed on one device, but '
+            f'this job has {mesh.size} data-parallel devices: run the seeds as separate '
+            'trials (launch.py --sweep without --vmap_seeds), or use one device.'
         )
 
 
@@ -310,14 +361,26 @@ def _train(
         class_weights=resolve_class_weights(config.loss.class_weights, y_train, num_classes),
     )
 
+    # Seeds config.seed, config.seed + 1, ...: stacked along a leading axis when there are
+    # several, each keyed exactly as its own run would be (same init, data order, dropout).
+    num_seeds = config.train.vmap_seeds
+    stacked = num_seeds > 1
+    seeds = [config.seed + k for k in range(num_seeds)]
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds])
+    init_rng, data_rng = (keys[:, 0], keys[:, 1]) if stacked else (keys[0, 0], keys[0, 1])
+
+    def member_view(tree, k: int):
+        return jax.tree.map(lambda a: a[k], tree) if stacked else tree
+
     model = models.build_model(config.model, num_classes)
     num_steps = config.train.num_steps
     tx, lr_multiplier = optim.create_optimizer(config.optim, num_steps)
-    init_rng, data_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-    state = state_lib.create_train_state(model, tx, train, init_rng, sharding=replicated)
-    num_params = models.count_params(state.params)
+    state = state_lib.create_train_state(
+        model, tx, train, init_rng, sharding=replicated, stacked=stacked
+    )
+    num_params = models.count_params(member_view(state.params, 0))
     logging.info(
-        '%s on %s: %d parameters, %d classes, input %s, %d train examples, %d device(s).',
+        '%s on %s: %d parameters, %d classes, input %s, %d train examples, %d device(s)%s.',
         config.model.name,
         dataset.name,
         num_params,
@@ -325,7 +388,24 @@ def _train(
         dataset.input_shape,
         num_train,
         mesh.size,
+        f', seeds {seeds} as one vmapped program' if stacked else '',
     )
+
+    members = [
+        Member(k, seed, member_dir(workdir, seed) if stacked else workdir, Progress())
+        for k, seed in enumerate(seeds)
+    ]
+    if stacked:
+        for member in members:
+            os.makedirs(member.workdir, exist_ok=True)
+            _write_text(
+                os.path.join(member.workdir, 'config.json'),
+                _config_json(_member_config(config, member.seed)),
+            )
+            _write_json(
+                os.path.join(member.workdir, 'summary.json'),
+                {'status': STATUS_RUNNING, 'start_time': start},
+            )
 
     batch_size = config.train.batch_size
     steps_per_epoch = num_train // batch_size
@@ -340,27 +420,34 @@ def _train(
         n = min(config.train.eval_train_examples, num_train)
         eval_splits['train'] = place_eval_split(subset(train, n), eval_batch_size, mesh)
 
-    train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch, mesh)
-    eval_fn = make_eval_fn(model.apply, num_classes, mesh)
+    train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch, mesh, stacked)
+    eval_fn = make_eval_fn(model.apply, num_classes, mesh, stacked)
+
+    def permutation(key, epoch):
+        return jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(jnp.int32)
+
     permute = jax.jit(
-        lambda key, epoch: jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(
-            jnp.int32
-        ),
+        jax.vmap(permutation, in_axes=(0, None)) if stacked else permutation,
         out_shardings=replicated,  # The same order on every device of every process.
     )
 
-    def evaluate(params, split: dict) -> dict:
+    def evaluate(params, split: dict) -> list[dict]:
+        """Metrics of each member's params on a placed split."""
         totals = jax.device_get(eval_fn(params, split))
-        result = metrics.classification_metrics(totals['confusion'], dataset.class_names)
-        result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
-        return result
+        results = []
+        for member in members:
+            t = member_view(totals, member.index)
+            result = metrics.classification_metrics(t['confusion'], dataset.class_names)
+            result['loss'] = float(t['loss_sum'] / max(t['count'], 1.0))
+            results.append(result)
+        return results
 
     static_diagnostics, probe = {}, None
     if config.train.diagnostics:
         validation_split = dataset.splits['validation']
         static_diagnostics = {
             'flops_per_example': diagnostics.flops_per_example(
-                model, state.params, subset(validation_split, 1)
+                model, member_view(state.params, 0), subset(validation_split, 1)
             ),
             **diagnostics.receptive_field(
                 config.model, dataset.sample_rate, dataset.input_shape[0]
@@ -376,8 +463,7 @@ def _train(
         else:
             logging.warning('Per-evaluation diagnostics run in single-process jobs only.')
 
-    metrics_path = os.path.join(workdir, 'metrics.jsonl')
-    progress = Progress()
+    pending: list = []  # Step metrics not yet logged (device arrays; a seed axis if stacked).
     best_params = None
     checkpointer = None
     start_step = 0
@@ -386,21 +472,36 @@ def _train(
         restored = checkpointer.restore({'state': state, 'best_params': state.params})
         if restored is not None:
             start_step, arrays, meta = restored
-            state, progress = arrays['state'], Progress.from_meta(meta)
-            best_params = arrays['best_params'] if progress.best_step is not None else None
+            state = arrays['state']
+            metas = meta['members'] if stacked else [meta]
+            for member, member_meta in zip(members, metas, strict=True):
+                member.progress = Progress.from_meta(member_meta)
+            if any(m.progress.best_step is not None for m in members):
+                best_params = arrays['best_params']
+            pending = _stack_pending([m.progress.pending for m in members], stacked)
             logging.info('Resuming from the checkpoint at step %d of %d.', start_step, num_steps)
-            _write_jsonl(metrics_path, progress.records)  # Drop what came after it.
+            for member in members:  # Drop what came after it.
+                member.progress.pending = []
+                _write_jsonl(member.metrics_path, member.progress.records)
 
     if probe is not None and start_step == 0:
-        progress.records.append({'type': 'diagnostics', 'step': 0, **probe(state.params)})
+        for member in members:
+            member.progress.records.append(
+                {'type': 'diagnostics', 'step': 0, **probe(member_view(state.params, member.index))}
+            )
 
     def save_checkpoint(step: int) -> None:
-        progress.pending = [_to_floats(m) for m in jax.device_get(progress.pending)]
+        fetched = jax.device_get(pending)
+        for member in members:
+            member.progress.pending = [_member_floats(m, member.index, stacked) for m in fetched]
         arrays = {
             'state': state,
             'best_params': state.params if best_params is None else best_params,
         }
-        checkpointer.save(step, arrays, files.json_safe(progress.to_meta()))
+        metas = [files.json_safe(m.progress.to_meta()) for m in members]
+        checkpointer.save(step, arrays, {'members': metas} if stacked else metas[0])
+        for member in members:
+            member.progress.pending = []
 
     def preempt(step: int) -> bool:
         """Whether to checkpoint and stop before `step`. SIGTERM reaches each process at its own
@@ -411,147 +512,253 @@ def _train(
             return False
         return distributed.any_process(preemption.requested)
 
+    def diverge(member: Member, step: int, where: str) -> None:
+        logging.warning(
+            'Seed %d diverged: non-finite %s loss at step %d.', member.seed, where, step
+        )
+        member.progress.diverged_step = step
+        member.progress.records.append({'type': 'diverged', 'step': step})
+        _write_jsonl(member.metrics_path, member.progress.records)
+
     interval_start, interval_first_step = None, start_step
-    status, stopped_step = STATUS_DONE, None
-    permutation = None
+    stopped_step = None
+    permutation_now = None
     try:
         for step in range(start_step, num_steps):
+            if not any(m.live for m in members):
+                break
             if preempt(step):
                 save_checkpoint(step)
-                status, stopped_step = STATUS_PREEMPTED, step
+                stopped_step = step
                 logging.warning('SIGTERM: checkpointed at step %d; relaunch to resume.', step)
                 break
-            if step % steps_per_epoch == 0 or permutation is None:
-                permutation = permute(data_rng, step // steps_per_epoch)
-            state, step_metrics = train_fn(state, train_device, permutation)
-            progress.pending.append(step_metrics)
+            if step % steps_per_epoch == 0 or permutation_now is None:
+                permutation_now = permute(data_rng, step // steps_per_epoch)
+            state, step_metrics = train_fn(state, train_device, permutation_now)
+            pending.append(step_metrics)
             done = step + 1
             if interval_start is None:  # Exclude compilation from the speed.
                 jax.block_until_ready(step_metrics)
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.log_every == 0 or done == num_steps:
-                fetched = [_to_floats(m) for m in jax.device_get(progress.pending)]
-                progress.train_seconds += time.time() - interval_start
-                progress.timed_steps += done - interval_first_step
-                for offset, values in enumerate(fetched):
-                    if not math.isfinite(values['loss']):
-                        raise Diverged(done - len(fetched) + offset + 1, 'training')
-                progress.last_train = {
-                    k: float(np.mean([v[k] for v in fetched])) for k in fetched[0]
-                }
-                steps_per_s = progress.steps_per_s() or float('nan')
-                lr = float(optim.current_learning_rate(state.opt_state, lr_multiplier, done - 1))
-                progress.records.append(
-                    {
-                        'type': 'train',
-                        'step': done,
-                        **progress.last_train,
-                        'learning_rate': lr,
-                        'steps_per_s': steps_per_s,
+                fetched = jax.device_get(pending)
+                elapsed = time.time() - interval_start
+                lr = float(
+                    optim.current_learning_rate(
+                        member_view(state.opt_state, 0), lr_multiplier, done - 1
+                    )
+                )
+                for member in members:
+                    if not member.live:
+                        continue
+                    progress = member.progress
+                    values = [_member_floats(m, member.index, stacked) for m in fetched]
+                    progress.train_seconds += elapsed
+                    progress.timed_steps += done - interval_first_step
+                    bad = [i for i, v in enumerate(values) if not math.isfinite(v['loss'])]
+                    if bad:
+                        diverge(member, done - len(values) + bad[0] + 1, 'training')
+                        continue
+                    progress.last_train = {
+                        k: float(np.mean([v[k] for v in values])) for k in values[0]
                     }
-                )
-                eta = (num_steps - done) / steps_per_s if steps_per_s > 0 else float('nan')
-                logging.info(
-                    'step %d/%d  loss %.4f  acc %.3f  |g| %.3g  lr %.2e  %.1f steps/s  ETA %s',
-                    done,
-                    num_steps,
-                    progress.last_train['loss'],
-                    progress.last_train['accuracy'],
-                    progress.last_train['grad_norm'],
-                    lr,
-                    steps_per_s,
-                    _format_seconds(eta),
-                )
-                progress.pending = []
-                _write_jsonl(metrics_path, progress.records)
+                    steps_per_s = progress.steps_per_s() or float('nan')
+                    progress.records.append(
+                        {
+                            'type': 'train',
+                            'step': done,
+                            **progress.last_train,
+                            'learning_rate': lr,
+                            'steps_per_s': steps_per_s,
+                        }
+                    )
+                    eta = (num_steps - done) / steps_per_s if steps_per_s > 0 else float('nan')
+                    logging.info(
+                        '%sstep %d/%d  loss %.4f  acc %.3f  |g| %.3g  lr %.2e  %.1f steps/s  '
+                        'ETA %s',
+                        f'seed {member.seed}: ' if stacked else '',
+                        done,
+                        num_steps,
+                        progress.last_train['loss'],
+                        progress.last_train['accuracy'],
+                        progress.last_train['grad_norm'],
+                        lr,
+                        steps_per_s,
+                        _format_seconds(eta),
+                    )
+                    _write_jsonl(member.metrics_path, progress.records)
+                pending = []
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.eval_every == 0 or done == num_steps:
                 results = {
                     name: evaluate(state.params, split) for name, split in eval_splits.items()
                 }
-                if not math.isfinite(results['validation']['loss']):
-                    raise Diverged(done, 'validation')
-                if probe is not None:
-                    results['diagnostics'] = probe(state.params)
-                progress.records.append({'type': 'eval', 'step': done, **results})
-                value = _select_value(results['validation'], config.train.select_metric)
-                if progress.best_step is None or value > progress.best_value:
-                    progress.best_value, progress.best_step = value, done
-                    progress.best_val = results['validation']
-                    progress.best_train = results.get('train')
-                    progress.best_diagnostics = results.get('diagnostics')
-                    best_params = jax.tree.map(jnp.copy, state.params)
-                logging.info(
-                    'eval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
-                    done,
-                    results['validation']['loss'],
-                    results['validation']['accuracy'],
-                    results['validation']['macro_f1'],
-                    progress.best_step,
-                )
-                _write_jsonl(metrics_path, progress.records)
+                improved = []
+                for member in members:
+                    if not member.live:
+                        continue
+                    progress = member.progress
+                    result = {name: r[member.index] for name, r in results.items()}
+                    if not math.isfinite(result['validation']['loss']):
+                        diverge(member, done, 'validation')
+                        continue
+                    if probe is not None:
+                        result['diagnostics'] = probe(member_view(state.params, member.index))
+                    progress.records.append({'type': 'eval', 'step': done, **result})
+                    value = _select_value(result['validation'], config.train.select_metric)
+                    if progress.best_step is None or value > progress.best_value:
+                        progress.best_value, progress.best_step = value, done
+                        progress.best_val = result['validation']
+                        progress.best_train = result.get('train')
+                        progress.best_diagnostics = result.get('diagnostics')
+                        improved.append(member.index)
+                    logging.info(
+                        '%seval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
+                        f'seed {member.seed}: ' if stacked else '',
+                        done,
+                        result['validation']['loss'],
+                        result['validation']['accuracy'],
+                        result['validation']['macro_f1'],
+                        progress.best_step,
+                    )
+                    _write_jsonl(member.metrics_path, progress.records)
+                if improved:
+                    best_params = _keep_best(best_params, state.params, improved, stacked)
                 interval_start, interval_first_step = time.time(), done
             if checkpointer is not None and (
                 done % config.train.checkpoint_every == 0 or done == num_steps
             ):
                 save_checkpoint(done)
                 interval_start, interval_first_step = time.time(), done
-    except Diverged as error:
-        logging.warning('Diverged: %s. Stopping.', error)
-        status, stopped_step = STATUS_DIVERGED, error.step
-        progress.records.append({'type': 'diverged', 'step': error.step})
-        _write_jsonl(metrics_path, progress.records)
     finally:
         if checkpointer is not None:
             checkpointer.close()
 
-    summary = {
-        'status': status,
-        'params': num_params,
-        'model': config.model.name,
-        'dataset': dataset.name,
-        'num_classes': num_classes,
-        'class_names': list(dataset.class_names),
-        'num_steps': num_steps,
-        'best_step': progress.best_step,
-        'select_metric': config.train.select_metric,
-        'val': progress.best_val,
-        'train': progress.best_train,
-        'final_train': progress.last_train,
-        'wall_time_s': time.time() - start,
-        'steps_per_s': progress.steps_per_s(),
-        **static_diagnostics,
-        **(progress.best_diagnostics or {}),  # At the best step.
-    }
-    initial = [r for r in progress.records if r['type'] == 'diagnostics' and r['step'] == 0]
-    if initial:
-        summary['grad_norm_per_layer_init'] = initial[0]['grad_norm_per_layer']
-    if status == STATUS_DIVERGED:
-        summary['diverged_step'] = stopped_step
-    if status == STATUS_PREEMPTED:
-        summary['preempted_step'] = stopped_step
-        return summary  # The test split waits for the finished run.
-    summary['test'] = None
-    if best_params is not None:
+    test_results = None
+    if stopped_step is None and best_params is not None:
         test_split = place_eval_split(dataset.splits['test'], eval_batch_size, mesh)
-        summary['test'] = evaluate(best_params, test_split)
-        if summary['train'] is not None:
-            summary['gap'] = {
-                'loss': progress.best_val['loss'] - progress.best_train['loss'],
-                'accuracy': progress.best_train['accuracy'] - progress.best_val['accuracy'],
+        test_results = evaluate(best_params, test_split)
+    summaries = []
+    for member in members:
+        progress = member.progress
+        status = STATUS_DONE
+        if stopped_step is not None:
+            status = STATUS_PREEMPTED
+        elif not member.live:
+            status = STATUS_DIVERGED
+        summary = {
+            'status': status,
+            'params': num_params,
+            'model': config.model.name,
+            'dataset': dataset.name,
+            'num_classes': num_classes,
+            'class_names': list(dataset.class_names),
+            'num_steps': num_steps,
+            'best_step': progress.best_step,
+            'select_metric': config.train.select_metric,
+            'val': progress.best_val,
+            'train': progress.best_train,
+            'final_train': progress.last_train,
+            'wall_time_s': time.time() - start,
+            'steps_per_s': progress.steps_per_s(),
+            **static_diagnostics,
+            **(progress.best_diagnostics or {}),  # At the best step.
+        }
+        if stacked:
+            summary.update(seed=member.seed, vmap_seeds=num_seeds)
+        initial = [r for r in progress.records if r['type'] == 'diagnostics' and r['step'] == 0]
+        if initial:
+            summary['grad_norm_per_layer_init'] = initial[0]['grad_norm_per_layer']
+        if status == STATUS_DIVERGED:
+            summary['diverged_step'] = progress.diverged_step
+        if status == STATUS_PREEMPTED:
+            summary['preempted_step'] = stopped_step
+        else:  # The test split waits for the finished run.
+            summary['test'] = None
+            if progress.best_step is not None:
+                summary['test'] = test_results[member.index]
+                if summary['train'] is not None:
+                    summary['gap'] = {
+                        'loss': progress.best_val['loss'] - progress.best_train['loss'],
+                        'accuracy': progress.best_train['accuracy'] - progress.best_val['accuracy'],
+                    }
+            logging.info(
+                '%sBest step %s on validation %s: val %s, test %s.',
+                f'Seed {member.seed}: ' if stacked else '',
+                progress.best_step,
+                config.train.select_metric,
+                _brief(summary['val']),
+                _brief(summary['test']),
+            )
+        summaries.append(summary)
+    if not stacked:
+        return summaries[0]
+    for member, summary in zip(members, summaries, strict=True):
+        _write_json(os.path.join(member.workdir, 'summary.json'), summary)
+    return _group_summary(config, workdir, members, summaries, start)
+
+
+def _group_summary(config, workdir, members, summaries, start) -> dict:
+    """The summary of a vmapped-seeds run: its status and where each seed's summary is.
+
+    'preempted' if it stopped early, 'diverged' if every seed did, else 'done' (each seed's own
+    summary.json says whether it diverged).
+    """
+    statuses = [s['status'] for s in summaries]
+    if STATUS_PREEMPTED in statuses:
+        status = STATUS_PREEMPTED
+    elif all(s == STATUS_DIVERGED for s in statuses):
+        status = STATUS_DIVERGED
+    else:
+        status = STATUS_DONE
+    group = {
+        'status': status,
+        'select_metric': config.train.select_metric,
+        'params': summaries[0]['params'],
+        'best_step': None,
+        'wall_time_s': time.time() - start,
+        'vmap_seeds': len(members),
+        'members': [
+            {
+                'seed': m.seed,
+                'dir': os.path.relpath(m.workdir, workdir),
+                'status': s['status'],
+                'best_step': s['best_step'],
             }
-    logging.info(
-        'Best step %s on validation %s: val %s, test %s.',
-        progress.best_step,
-        config.train.select_metric,
-        _brief(summary['val']),
-        _brief(summary['test']),
-    )
-    return summary
+            for m, s in zip(members, summaries, strict=True)
+        ],
+    }
+    if status == STATUS_PREEMPTED:
+        group['preempted_step'] = summaries[0]['preempted_step']
+    if status == STATUS_DIVERGED:
+        group['diverged_step'] = min(s['diverged_step'] for s in summaries)
+    return group
 
 
-def _to_floats(metrics: dict) -> dict[str, float]:
-    return {key: float(value) for key, value in metrics.items()}
+def _member_floats(step_metrics: dict, index: int, stacked: bool) -> dict[str, float]:
+    """One seed's values of one step's (fetched) metrics."""
+    return {
+        key: float(np.asarray(value)[index] if stacked else value)
+        for key, value in step_metrics.items()
+    }
+
+
+def _stack_pending(per_member: list[list[dict]], stacked: bool) -> list:
+    """Checkpointed per-seed pending step metrics back into the loop's (stacked) form."""
+    if not stacked:
+        return list(per_member[0])
+    return [
+        {key: np.asarray([m[i][key] for m in per_member]) for key in per_member[0][i]}
+        for i in range(len(per_member[0]))
+    ]
+
+
+def _keep_best(best_params, params, improved: list[int], stacked: bool):
+    """A copy of the params of the seeds that improved, the others' best kept."""
+    if not stacked or best_params is None:
+        return jax.tree.map(jnp.copy, params)
+    index = jnp.asarray(improved)
+    return jax.tree.map(lambda b, p: b.at[index].set(p[index]), best_params, params)
 
 
 @dataclasses.dataclass
@@ -568,6 +775,7 @@ class Progress:
     best_diagnostics: dict | None = None
     train_seconds: float = 0.0
     timed_steps: int = 0
+    diverged_step: int | None = None
 
     def steps_per_s(self) -> float | None:
         return self.timed_steps / self.train_seconds if self.train_seconds > 0 else None

@@ -30,6 +30,7 @@ def create_train_state(
     example: dict,
     rng: jax.Array,
     sharding: jax.sharding.Sharding | None = None,
+    stacked: bool = False,
 ) -> TrainState:
     """Initialises parameters and optimiser state inside one jit, shapes first via eval_shape.
 
@@ -37,6 +38,8 @@ def create_train_state(
     has them, 'mask' and 'features' (side features change the head's parameter shapes).
     `sharding` (e.g. replicated over the data mesh) places every leaf of the state as it is
     created, so no device ever holds an unplaced copy; None keeps jit's default device.
+    `stacked`: `rng` holds one key per seed (a leading axis), and so does every leaf of the
+    state: member k is exactly the state `rng[k]` alone would give (vmapped seeds).
     """
     # Host constants, not device arrays: a jit over devices of several processes can embed them.
     example = {key: np.asarray(value[:1]) for key, value in example.items() if key != 'y'}
@@ -54,6 +57,8 @@ def create_train_state(
             tx=tx,
         )
 
+    if stacked:
+        init = jax.vmap(init)
     # eval_shape costs no FLOPs: a bad model config fails here before anything is allocated.
     shapes = jax.eval_shape(init, rng)
     if sharding is None:
