@@ -1,0 +1,356 @@
+"""The findings report: fabricated sweep workdirs that make each hypothesis's rule come out
+supported, not supported and inconclusive, the experiment detection, and the CLI's files."""
+
+import json
+import os
+
+import pytest
+
+from ecgdepth import files, findings
+
+SEEDS = (0, 1, 2)
+OPTS = findings.Options(resamples=2000)  # Fewer resamples: the tests stay fast.
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def nest(flat):
+    """{'model.depth': 4} -> {'model': {'depth': 4}}: config.json as the trainer writes it."""
+    out = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = key.split('.')
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def summary(val_acc=0.9, *, params=1000, gap=0.05, loss=0.3, f1=None, **extra):
+    """A summary.json with the fields the findings read."""
+    split = lambda a, lo: {'accuracy': a, 'macro_f1': a if f1 is None else f1, 'loss': lo}  # noqa: E731
+    return {
+        'status': 'done',
+        'params': params,
+        'select_metric': 'macro_f1',
+        'train': split(val_acc + gap, loss),
+        'val': split(val_acc, loss + 0.1),
+        'test': split(val_acc, loss + 0.1),
+        'final_train': {'loss': loss, 'accuracy': val_acc},
+        'gap': {'accuracy': gap, 'loss': 0.1},
+        **extra,
+    }
+
+
+def write_sweep(workdir, trials, *, experiment=None, source='sweep.py:runlocal', config=None):
+    """A sweep workdir: trials are (overrides, summary or None = never started)."""
+    entries = []
+    for index, (overrides, result) in enumerate(trials):
+        tid = f'trial{index}'
+        entries.append({'index': index, 'id': tid, 'overrides': overrides, 'config_hash': 'x'})
+        if result is None:
+            continue
+        directory = os.path.join(workdir, tid)
+        files.write_json(os.path.join(directory, 'status.json'), {'status': result['status']})
+        files.write_json(os.path.join(directory, 'summary.json'), result)
+        flat = {**(config or {}), **overrides}
+        if experiment:
+            flat['experiment'] = experiment
+        files.write_json(os.path.join(directory, 'config.json'), nest(flat))
+    files.write_json(os.path.join(workdir, 'sweep.json'), {'source': source, 'trials': entries})
+    return workdir
+
+
+def seeds(case):
+    return (0,) if case == 'inconclusive' else SEEDS
+
+
+def finding(workdir, letter):
+    results, skipped = findings.collect([workdir], OPTS)
+    assert not skipped, skipped
+    return next(f for f in results if f.letter == letter)
+
+
+def effect(f, key):
+    return next(e for e in f.effects if e.key == key and e.votes)
+
+
+# --------------------------------------------------------------------------------- sweeps
+
+
+def sweep_a(workdir, case):
+    """Plain CNN reaching 0.97 once depth >= span (supported) or at every depth (not)."""
+    trials = []
+    for span in (2, 8):
+        for depth in (1, 2, 4, 8, 16):
+            for seed in seeds(case):
+                deep_enough = depth >= span or case == 'not supported'
+                acc = 0.97 + seed / 1000 if deep_enough else 0.6
+                overrides = {
+                    'model.name': 'dilated_cnn',
+                    'model.dilation': 'none',
+                    'data.motif_k': span,
+                    'model.depth': depth,
+                    'seed': seed,
+                }
+                trials.append((overrides, summary(acc, receptive_field=1 + 2 * depth)))
+        for depth in (1, 2):
+            for seed in seeds(case):
+                overrides = {'model.name': 'lstm', 'data.motif_k': span, 'model.depth': depth,
+                             'seed': seed}  # fmt: skip
+                trials.append((overrides, summary(0.98 - seed / 1000)))
+    config = {'data.name': 'synthetic', 'data.variant': 'motif'}
+    return write_sweep(workdir, trials, experiment='receptive_field', config=config)
+
+
+def sweep_b(workdir, case):
+    """Plain deep LSTM stacks fail to fit and residual + layer norm recovers (supported), or
+    every stack fits and the gradient through time stays flat (not supported)."""
+    trials = []
+    for depth in (1, 8):
+        for residual in (False, True):
+            for seed in seeds(case):
+                fails = case != 'not supported' and depth == 8 and not residual
+                loss = (1.0 if fails else 0.1) + seed / 100
+                extra = {'grad_norm_per_layer': [1e-3 if fails else 1.0, 1.0]}
+                if case == 'not supported':
+                    extra['grad_norm_per_time'] = [1.0] * 50
+                overrides = {'model.residual': residual, 'model.layer_norm': residual,
+                             'model.depth': depth, 'seed': seed}  # fmt: skip
+                trials.append((overrides, summary(loss=loss, **extra)))
+    config = {'model.name': 'lstm', 'model.cell': 'lstm', 'data.window': 50}
+    return write_sweep(workdir, trials, experiment='trainability', config=config)
+
+
+def sweep_c(workdir, case):
+    """The gap grows with depth and shrinks with regularisation (supported), or stays put."""
+    trials = []
+    for family in ('dilated_cnn', 'lstm'):
+        for depth in (1, 8):
+            for dropout, wd in ((0.0, 0.0), (0.3, 0.01)):
+                for seed in seeds(case):
+                    gap = 0.02 + (0.02 * depth if dropout == 0 else 0.0) + seed / 1000
+                    if case == 'not supported':
+                        gap = 0.05
+                    overrides = {'model.name': family, 'model.depth': depth,
+                                 'model.dropout': dropout, 'optim.weight_decay': wd,
+                                 'seed': seed}  # fmt: skip
+                    trials.append((overrides, summary(gap=gap, params=1000 * depth)))
+    return write_sweep(workdir, trials, source='configs/experiments/overfitting.py:runlocal')
+
+
+def params_of(family, depth, width=16, k=3, scale=1):
+    per_layer = (
+        (8 * width * width + 4 * width) * scale if family == 'lstm' else k * width**2 + width
+    )
+    return 100 + per_layer * depth
+
+
+def sweep_d(workdir, case):
+    """The CNN leads by 0.2 at matched width and 0.05 at matched params (supported); the
+    LSTM's per-layer parameters 4x off the analytic ratio (not supported); no iso trials
+    (inconclusive)."""
+    trials = []
+    for family in ('dilated_cnn', 'lstm'):
+        for depth in (1, 4):
+            for seed in SEEDS:
+                scale = 4 if case == 'not supported' else 1
+                f1 = (0.9 if family == 'dilated_cnn' else 0.7) + seed / 1000
+                trials.append(
+                    (
+                        {'model.name': family, 'model.depth': depth, 'seed': seed},
+                        summary(f1=f1, params=params_of(family, depth, scale=scale)),
+                    )
+                )
+                if case == 'inconclusive':
+                    continue
+                f1 = (0.85 if family == 'dilated_cnn' else 0.8) + seed / 1000
+                trials.append(({'model.name': family, 'model.depth': depth, 'iso_params': 5000,
+                                'seed': seed}, summary(f1=f1, params=5000)))  # fmt: skip
+    config = {'model.width': 16, 'model.kernel_size': 3, 'model.gate': 'none'}
+    return write_sweep(workdir, trials, experiment='matched_params', config=config)
+
+
+def sweep_e(workdir, case):
+    """Additive models reach 5 % error only at depth 8, multiplicative ones at depth 1
+    (supported), or all at depth 1 (not supported); the adding control never votes."""
+    models = (
+        {'model.name': 'dilated_cnn', 'model.gate': 'none'},
+        {'model.name': 'dilated_cnn', 'model.gate': 'glu'},
+        {'model.name': 'mi_mlp', 'model.multiplicative': False},
+        {'model.name': 'mi_mlp', 'model.multiplicative': True},
+    )
+    trials = []
+    for variant in ('product', 'adding'):
+        for model in models:
+            additive = (
+                model.get('model.gate') == 'none' or model.get('model.multiplicative') is False
+            )
+            for depth in (1, 2, 4, 8):
+                for seed in seeds(case):
+                    slow = additive and case != 'not supported' and variant == 'product'
+                    acc = 0.97 if depth >= (8 if slow else 1) else 0.7
+                    overrides = {'data.variant': variant, **model, 'model.depth': depth,
+                                 'seed': seed}  # fmt: skip
+                    trials.append((overrides, summary(acc, params=100 * depth)))
+    config = {'data.name': 'synthetic', 'target_error': 0.05}
+    return write_sweep(workdir, trials, experiment='multiplicative', config=config)
+
+
+SWEEPS = {'a': sweep_a, 'b': sweep_b, 'c': sweep_c, 'd': sweep_d, 'e': sweep_e}
+CASES = ('supported', 'not supported', 'inconclusive')
+
+
+# --------------------------------------------------------------------------------- rules
+
+
+@pytest.mark.parametrize('letter', sorted(SWEEPS))
+@pytest.mark.parametrize('case', CASES)
+def test_each_rule_gives_each_verdict(tmp_path, letter, case):
+    f = finding(SWEEPS[letter](str(tmp_path), case), letter)
+    assert f.verdict == case, (f.reason, [(e.key, e.verdict, e.reason) for e in f.effects])
+    assert f.reason and f.rule
+    others = [g for g in findings.collect([str(tmp_path)], OPTS)[0] if g.letter != letter]
+    assert all(g.verdict == findings.INCONCLUSIVE and not g.obs for g in others)
+
+
+def test_receptive_field_effect_is_the_growth_of_the_minimal_depth(tmp_path):
+    f = finding(sweep_a(str(tmp_path), 'supported'), 'a')
+    growth = effect(f, 'a1')
+    assert growth.estimate == 6.0 and growth.ci == (6.0, 6.0) and growth.n == (3, 3)
+    assert 'plain CNN' in growth.label and '(k=8 vs k=2)' in growth.label
+    assert effect(f, 'a2').estimate == pytest.approx(0.98 - 0.001 - 0.95)
+    # The rule text is generated from the parameters the code uses.
+    opts = findings.Options(threshold=0.9)
+    assert 'validation accuracy 0.9 ' in findings.rule_a(opts)
+    assert f'lies above 0 layers' in growth.rule
+
+
+def test_censored_seeds_count_as_twice_the_deepest(tmp_path):
+    workdir = str(tmp_path)
+    sweep_a(workdir, 'supported')
+    obs = findings.load_workdir(workdir)[1]
+    rows = [o for o in obs if o.get('model.name') == 'dilated_cnn' and o.get('data.motif_k') == 8]
+    got, censored = findings.min_depth_per_seed(rows, lambda o: False, findings.depth)
+    assert got == [32.0] * 3 and censored == 3
+
+
+def test_trainability_without_time_gradients_says_why(tmp_path):
+    f = finding(sweep_b(str(tmp_path), 'supported'), 'b')
+    b3 = effect(f, 'b3')
+    assert b3.verdict == findings.INCONCLUSIVE
+    assert findings.TIME_GRAD_FIELD in b3.reason
+    assert effect(f, 'b1').estimate == pytest.approx(0.9)
+    # Gradient ratios at the deepest plain stack are reported, never voted.
+    ratio = next(e for e in f.effects if e.key == 'b.lstm.ratio.trained')
+    assert ratio.estimate == pytest.approx(-3.0) and ratio.verdict is None
+
+
+def test_time_decay_from_a_curve_or_a_slope(tmp_path):
+    trial = findings.results.TrialResult(0, 't', {}, 'done', summary={})
+    o = findings.Obs(trial, {'data.window': 11}, '')
+    trial.summary = {findings.TIME_GRAD_FIELD: [10.0**-i for i in range(11)]}
+    assert findings._time_decay(o) == pytest.approx(10.0)
+    trial.summary = {'diagnostics': {findings.TIME_GRAD_SLOPE_FIELD: -0.5}}
+    assert findings._time_decay(o) == pytest.approx(5.0)
+    trial.summary = {}
+    assert findings._time_decay(o) is None
+
+
+def test_matched_params_ratio_is_checked_against_8_over_k(tmp_path):
+    f = finding(sweep_d(str(tmp_path), 'supported'), 'd')
+    d1 = effect(f, 'd1')
+    assert d1.verdict == findings.SUPPORTED
+    assert d1.estimate == pytest.approx((8 * 16 + 4) / (3 * 16 + 1) / (8 / 3))
+    assert effect(f, 'd2').estimate == pytest.approx(0.15)
+
+
+def test_control_tasks_are_reported_but_do_not_vote(tmp_path):
+    f = finding(sweep_e(str(tmp_path), 'supported'), 'e')
+    e1 = [e for e in f.effects if e.key == 'e1']
+    assert len(e1) == 4
+    controls = [e for e in e1 if 'control' in e.label]
+    assert len(controls) == 2 and not any(e.votes for e in controls)
+    assert all(e.verdict == findings.NOT_SUPPORTED for e in controls)  # Additive is not slower.
+    assert all(e.estimate == 7.0 for e in e1 if e.votes)
+
+
+def test_too_few_seeds_and_missing_trials_are_inconclusive(tmp_path):
+    test = findings.Test()
+    assert test.decide((0.5, 1.0), 1)[0] == findings.INCONCLUSIVE
+    assert test.decide((0.5, 1.0), 2)[0] == findings.SUPPORTED
+    assert test.decide((-1.0, 0.0), 2)[0] == findings.NOT_SUPPORTED
+    assert test.decide((-1.0, 1.0), 2)[0] == findings.INCONCLUSIVE
+    assert findings.Test(inclusive=True).decide((0.0, 0.1), 3)[0] == findings.SUPPORTED
+    e = findings.measure('x', 'x', [(1.0, [1.0, 2.0]), (-1.0, [])], findings.Test())
+    assert e.verdict == findings.INCONCLUSIVE and 'no done trials' in e.reason
+    assert findings.all_of([]) == findings.INCONCLUSIVE
+    assert findings.any_of([findings.NOT_SUPPORTED, findings.SUPPORTED]) == findings.SUPPORTED
+
+
+def test_contrast_ci_matches_a_two_sample_bootstrap():
+    estimate, (low, high) = findings.contrast_ci([(1.0, [3.0, 4.0, 5.0]), (-1.0, [1.0, 1.0])])
+    assert estimate == pytest.approx(3.0)
+    assert 2.0 <= low < estimate < high <= 4.0
+    assert findings.contrast_ci([(1.0, [1.0, 2.0, 3.0])])[1] == (1.0, 3.0)
+
+
+# --------------------------------------------------------------------------------- detection
+
+
+def test_experiment_from_config_source_or_what_varies_else_skipped(tmp_path):
+    named = write_sweep(str(tmp_path / 'named'), [({'seed': 0}, summary())],
+                        experiment='trainability')  # fmt: skip
+    source = write_sweep(str(tmp_path / 'source'), [({'seed': 0}, summary())],
+                         source='configs/experiments/multiplicative.py:runlocal')  # fmt: skip
+    varied = write_sweep(str(tmp_path / 'varied'),
+                         [({'data.motif_k': k, 'seed': 0}, summary()) for k in (2, 4)])  # fmt: skip
+    unknown = write_sweep(str(tmp_path / 'unknown'),
+                          [({'model.depth': d, 'seed': 0}, summary()) for d in (1, 2)])  # fmt: skip
+    for workdir, expected in ((named, 'trainability'), (source, 'multiplicative'),
+                              (varied, 'receptive_field'), (unknown, None)):  # fmt: skip
+        record, obs = findings.load_workdir(workdir)
+        name, how = findings.infer_experiment(record, obs)
+        assert name == expected, how
+    results, skipped = findings.collect([named, unknown], OPTS)
+    assert len(skipped) == 1 and 'unknown' in skipped[0] and 'model.depth' in skipped[0]
+    assert [f.letter for f in results if f.obs] == ['b']
+
+
+def test_never_started_trials_borrow_the_config_and_count_as_missing(tmp_path):
+    workdir = str(tmp_path)
+    trials = [({'model.depth': 1, 'seed': s}, summary()) for s in SEEDS]
+    trials.append(({'model.depth': 1, 'seed': 3}, None))
+    write_sweep(workdir, trials, experiment='trainability', config={'model.name': 'lstm'})
+    f = finding(workdir, 'b')
+    assert f.counts() == {'done': 3, 'missing': 1}
+    assert all(o.get('model.name') == 'lstm' for o in f.obs)
+
+
+# --------------------------------------------------------------------------------- the CLI
+
+
+def test_cli_writes_findings_md_json_and_figures(tmp_path, capsys):
+    workdirs = [SWEEPS[letter](str(tmp_path / letter), 'supported') for letter in sorted(SWEEPS)]
+    skip = write_sweep(str(tmp_path / 'other'), [({'seed': 0}, summary())])
+    out = str(tmp_path / 'out')
+    assert findings.main([*workdirs, skip, '--out', out, '--resamples', '500']) == 0
+    printed = capsys.readouterr()
+    assert f'Findings: {out}/findings.md' in printed.out
+    assert 'Skipped `' in printed.err and 'cannot tell which hypothesis' in printed.err
+    text = open(os.path.join(out, 'findings.md')).read()
+    data = json.load(open(os.path.join(out, 'findings.json')))
+    assert sorted(data['hypotheses']) == ['a', 'b', 'c', 'd', 'e']
+    for letter, f in data['hypotheses'].items():
+        assert f['verdict'] == 'supported', (letter, f['reason'])
+        assert f'## ({letter})' in text and f['rule'] in text
+        assert f['seeds'] == 3 and f['effects']
+        assert f['figures'], letter
+        for figure in f['figures']:
+            assert os.path.getsize(os.path.join(out, figure['png'])) > 1024
+            assert os.path.getsize(os.path.join(out, figure['pdf'])) > 0
+            assert f'({figure["png"]})' in text
+    assert text.count('**Verdict: supported.**') == 5
+    assert '| id | effect | estimate | 95% CI | n | verdict | why |' in text
+    assert '### Table' in text and '| status |' in text.replace('| family |', '|')
