@@ -271,10 +271,11 @@ class Test:
             return INCONCLUSIVE, f'only {n_min} seed(s) in a group (need {MIN_SEEDS})'
         low, high = ci
         where = f'CI [{_fmt(low)}, {_fmt(high)}]'
+        above, below = ('at or above', 'below') if self.inclusive else ('above', 'at or below')
         if low > self.bound or (self.inclusive and low >= self.bound):
-            return SUPPORTED, f'{where} lies above {_fmt(self.bound)}'
+            return SUPPORTED, f'{where} lies {above} {_fmt(self.bound)}'
         if high < self.bound or (not self.inclusive and high <= self.bound):
-            return NOT_SUPPORTED, f'{where} lies below {_fmt(self.bound)}'
+            return NOT_SUPPORTED, f'{where} lies {below} {_fmt(self.bound)}'
         return INCONCLUSIVE, f'{where} straddles {_fmt(self.bound)}'
 
 
@@ -292,6 +293,7 @@ class Effect:
     verdict: str | None = None
     reason: str = ''
     votes: bool = True
+    where: str = ''  # Which family, cell or task it is about, when a sub-rule has several.
 
     def to_json(self) -> dict:
         return files.json_safe(dataclasses.asdict(self))
@@ -355,6 +357,14 @@ def any_of(verdicts: Iterable[str]) -> str:
     if SUPPORTED in verdicts:
         return SUPPORTED
     return NOT_SUPPORTED if verdicts and all(v == NOT_SUPPORTED for v in verdicts) else INCONCLUSIVE
+
+
+def tag(effects: list[Effect], start: int, where: str, votes: bool = True) -> None:
+    """Names what the effects from `start` on are about; those of non-voting variants lose
+    their vote (they are reported with their verdict)."""
+    for e in effects[start:]:
+        e.where = where
+        e.votes = e.votes and votes
 
 
 def voted(effects: Sequence[Effect], prefix: str) -> list[str]:
@@ -460,7 +470,9 @@ def _verdict(effects: Sequence[Effect], combined: str, empty: str) -> tuple[str,
     if not votes:
         return INCONCLUSIVE, empty
     deciding = [e for e in votes if e.verdict == combined] or votes
-    return combined, '; '.join(f'{e.key} {e.verdict} ({e.reason})' for e in deciding)
+    return combined, '; '.join(
+        f'{e.key}{f" [{e.where}]" if e.where else ""} {e.verdict} ({e.reason})' for e in deciding
+    )
 
 
 # ---------------------------------------------------------------------------------------- (a)
@@ -490,10 +502,11 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
 
     cnns = [v for v in ('plain CNN', 'dilated CNN') if any(variant(o) == v for o in motif)]
     for i, name in enumerate(cnns):
-        votes = i == 0
+        votes, start = i == 0, len(effects)
         label = f'min depth to reach acc {_fmt(threshold)}, longest − shortest span ({name})'
         if len(spans) < 2:
             effects.append(missing('a1', label, Test(), f'{len(spans)} motif span(s); need 2'))
+            tag(effects, start, name, votes)
             continue
         groups = []
         for coef, span in ((1.0, spans[-1]), (-1.0, spans[0])):
@@ -501,8 +514,8 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
             groups.append((coef, min_depth_per_seed(rows, reached, depth)[0]))
         effect = measure('a1', label, groups, Test(), unit=label_unit, resamples=opts.resamples)
         effect.label += f' (k={spans[-1]} vs k={spans[0]})'
-        effect.votes = votes
         effects.append(effect)
+        tag(effects, start, name, votes)
         for span in spans:  # Reported: the minimal depth per span.
             rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
             per_seed, censored = min_depth_per_seed(rows, reached, depth)
@@ -593,108 +606,95 @@ def analyse_b(obs: list[Obs], opts: Options) -> list[Effect]:
     rnn = [o for o in obs if o.get('model.name') == 'lstm']
     effects: list[Effect] = []
     cells = distinct(rnn, 'model.cell') or [REFERENCE_CELL]
-    cells = sorted(cells, key=lambda c: c != REFERENCE_CELL)
-    margin = Test(LOSS_MARGIN)
-    for cell in cells:
-        votes = cell == REFERENCE_CELL
+    for cell in sorted(cells, key=lambda c: c != REFERENCE_CELL):
+        start = len(effects)
         mine = [o for o in rnn if o.get('model.cell', 'lstm') == cell]
-        name = {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'tanh RNN'}.get(cell, cell)
-        plain = [o for o in mine if _norms(o) == (False, False)]
-        depths = distinct(plain, 'model.depth')
-        l1 = f'final train loss, deepest − shallowest plain {name}'
-        l2 = f'final train loss at the deepest depth, plain − residual/layer-norm {name}'
-        if len(depths) < 2:
-            effects.append(
-                missing('b1', l1, margin, f'{len(depths)} plain depth(s); need 2', ' nats')
-            )
-            effects.append(missing('b2', l2, margin, 'needs b1 depths', ' nats'))
-            effects[-1].votes = effects[-2].votes = votes
-            continue
-        lo, hi = depths[0], depths[-1]
-        deep = [o for o in plain if o.get('model.depth') == hi]
-        shallow = [o for o in plain if o.get('model.depth') == lo]
-        e1 = measure(
-            'b1',
-            f'{l1} (depth {hi} vs {lo})',
-            [(1.0, values(deep, *FINAL_LOSS_PATHS)), (-1.0, values(shallow, *FINAL_LOSS_PATHS))],
-            margin,
-            unit=' nats',
-            votes=votes,
-            resamples=opts.resamples,
+        effects += _cell_effects(
+            mine, {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'tanh RNN'}.get(cell, cell), opts
         )
-        effects.append(e1)
-        remedies = [
-            ('residual + layer norm', (True, True)),
-            ('residual', (True, False)),
-            ('layer norm', (False, True)),
+        tag(effects, start, cell, votes=cell == REFERENCE_CELL)
+    return effects
+
+
+REMEDIES = (
+    ('residual + layer norm', (True, True)),
+    ('residual', (True, False)),
+    ('layer norm', (False, True)),
+)
+
+
+def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
+    """b1, b2 and b3 (and the reported gradient ratios) of one recurrent cell."""
+    effects: list[Effect] = []
+    margin, loss = Test(LOSS_MARGIN), FINAL_LOSS_PATHS
+    plain = [o for o in mine if _norms(o) == (False, False)]
+    depths = distinct(plain, 'model.depth')
+    lo, hi = (depths[0], depths[-1]) if depths else (None, None)
+    deep = [o for o in plain if o.get('model.depth') == hi]
+    shallow = [o for o in plain if o.get('model.depth') == lo]
+    l1 = f'final train loss, deepest − shallowest plain {name}'
+    l2 = f'final train loss at the deepest depth, plain − residual/layer-norm {name}'
+    if len(depths) < 2:
+        why = f'{len(depths)} plain depth(s); need 2'
+        effects += [
+            missing('b1', l1, margin, why, ' nats'),
+            missing('b2', l2, margin, why, ' nats'),
         ]
+    else:
+        effects.append(
+            measure(
+                'b1',
+                f'{l1} (depth {hi} vs {lo})',
+                [(1.0, values(deep, *loss)), (-1.0, values(shallow, *loss))],
+                margin,
+                unit=' nats',
+                resamples=opts.resamples,
+            )
+        )
         remedy = None
-        for what, flags in remedies:
+        for what, flags in REMEDIES:
             rows = [o for o in mine if o.get('model.depth') == hi and _norms(o) == flags]
             if any(o.done for o in rows):
                 remedy = (what, rows)
                 break
         if remedy is None:
-            effects.append(
-                missing('b2', l2, margin, f'no residual/layer-norm {name} at depth {hi}', ' nats')
-            )
-            effects[-1].votes = votes
+            why = f'no residual/layer-norm {name} at depth {hi}'
+            effects.append(missing('b2', l2, margin, why, ' nats'))
         else:
             effects.append(
                 measure(
                     'b2',
                     f'{l2} ({remedy[0]}, depth {hi})',
-                    [
-                        (1.0, values(deep, *FINAL_LOSS_PATHS)),
-                        (-1.0, values(remedy[1], *FINAL_LOSS_PATHS)),
-                    ],
+                    [(1.0, values(deep, *loss)), (-1.0, values(remedy[1], *loss))],
                     margin,
                     unit=' nats',
-                    votes=votes,
                     resamples=opts.resamples,
                 )
             )
-        for key, when in (
-            ('grad_norm_per_layer_init', 'at init'),
-            ('grad_norm_per_layer', 'trained'),
-        ):
-            ratios = [r for r in (_log_ratio(o, key) for o in deep) if r is not None]
-            if ratios:
-                effects.append(
-                    measure(
-                        f'b.{cell}.ratio.{when}',
-                        f'log10 grad-norm ratio first/last layer, plain {name} depth {hi} ({when})',
-                        [(1.0, ratios)],
-                        None,
-                        unit=' decades',
-                        resamples=opts.resamples,
-                    )
-                )
-        decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
-        l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'
-        if decay:
+    for key, when in (('grad_norm_per_layer_init', 'at init'), ('grad_norm_per_layer', 'trained')):
+        ratios = [r for r in (_log_ratio(o, key) for o in deep) if r is not None]
+        if ratios:
+            label = f'log10 grad-norm ratio first/last layer, plain {name} depth {hi} ({when})'
             effects.append(
                 measure(
-                    'b3',
-                    l3,
-                    [(1.0, decay)],
-                    Test(TIME_DECAY_DECADES),
+                    f'b.ratio.{when}',
+                    label,
+                    [(1.0, ratios)],
+                    None,
                     unit=' decades',
-                    votes=votes,
                     resamples=opts.resamples,
                 )
             )
-        else:
-            effects.append(
-                missing(
-                    'b3',
-                    l3,
-                    Test(TIME_DECAY_DECADES),
-                    f'summaries hold neither {TIME_GRAD_FIELD} nor {TIME_GRAD_SLOPE_FIELD}',
-                    ' decades',
-                )
-            )
-            effects[-1].votes = votes
+    decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
+    l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'
+    test = Test(TIME_DECAY_DECADES)
+    if decay:
+        effects.append(
+            measure('b3', l3, [(1.0, decay)], test, unit=' decades', resamples=opts.resamples)
+        )
+    else:
+        why = f'summaries hold neither {TIME_GRAD_FIELD} nor {TIME_GRAD_SLOPE_FIELD}'
+        effects.append(missing('b3', l3, test, why, ' decades'))
     return effects
 
 
@@ -716,61 +716,99 @@ def rule_c(opts: Options) -> str:
     )
 
 
+def _extreme(obs: Sequence[Obs], key: str, last: bool) -> list[Obs]:
+    """The trials at the smallest (or largest) value of `key`; all if the key is absent."""
+    found = distinct(obs, key)
+    if not found:
+        return list(obs)
+    return [o for o in obs if o.get(key) == found[-1 if last else 0]]
+
+
 def analyse_c(obs: list[Obs], opts: Options) -> list[Effect]:
     effects: list[Effect] = []
-    base = obs
-    for key in LABEL_NOISE_KEYS:
-        if distinct(base, key):
-            base = select(base, **{key.replace('.', '__'): distinct(base, key)[0]})
-    if distinct(base, FRACTION_KEY):
-        base = select(base, **{FRACTION_KEY.replace('.', '__'): distinct(base, FRACTION_KEY)[-1]})
-    for family in distinct(base, 'model.name'):
-        mine = select(base, model__name=family)
-        low = {k: distinct(mine, k)[0] for k in REG_KEYS if distinct(mine, k)}
-        high = {k: distinct(mine, k)[-1] for k in REG_KEYS if distinct(mine, k)}
-        unreg = [o for o in mine if all(o.get(k) == v for k, v in low.items())]
-        depths = distinct(unreg, 'model.depth')
-        l1 = f'gap, deepest − shallowest, least regularised ({family})'
-        if len(depths) < 2:
-            effects.append(missing('c1', l1, Test(), f'{len(depths)} depth(s); need 2'))
-        else:
-            lo, hi = depths[0], depths[-1]
+    for family in distinct(obs, 'model.name'):
+        start = len(effects)
+        mine = select(obs, model__name=family)
+        full = _extreme(mine, FRACTION_KEY, last=True)
+        clean = full
+        for key in LABEL_NOISE_KEYS:
+            clean = _extreme(clean, key, last=False)
+        effects += _gap_effects(clean, family, opts, vote=True)
+        for key in LABEL_NOISE_KEYS:  # Reported: the same comparisons with the most noise.
+            if len(distinct(full, key)) > 1:
+                noisy = _extreme(full, key, last=True)
+                more = _gap_effects(noisy, f'{family}, {results.key_label(key)} max', opts)
+                effects += [e for e in more if e.key == 'c2']
+        if len(distinct(mine, FRACTION_KEY)) > 1:  # Reported: less data, bigger gap?
+            least = {k: distinct(mine, k)[0] for k in REG_KEYS if distinct(mine, k)}
+            unreg = [o for o in mine if all(o.get(k) == v for k, v in least.items())]
+            for key in LABEL_NOISE_KEYS:
+                unreg = _extreme(unreg, key, last=False)
+            deepest = _extreme(unreg, 'model.depth', last=True)
             effects.append(
                 measure(
-                    'c1',
-                    f'{l1} (depth {hi} vs {lo})',
+                    'c.fraction',
+                    f'gap, smallest − full training fraction, least regularised ({family})',
                     [
-                        (1.0, values(select(unreg, model__depth=hi), GAP_PATH)),
-                        (-1.0, values(select(unreg, model__depth=lo), GAP_PATH)),
+                        (1.0, values(_extreme(deepest, FRACTION_KEY, last=False), GAP_PATH)),
+                        (-1.0, values(_extreme(deepest, FRACTION_KEY, last=True), GAP_PATH)),
                     ],
-                    Test(),
+                    None,
                     resamples=opts.resamples,
                 )
             )
-        deepest = max(distinct(mine, 'model.depth') or [None], key=lambda d: d or 0)
-        l2 = f'gap, least − most regularised ({family}, depth {deepest})'
-        if low == high:
-            effects.append(missing('c2', l2, Test(), 'no regularisation axis varies'))
-            continue
-        reg = [o for o in mine if all(o.get(k) == v for k, v in high.items())]
-        at = dict(model__depth=deepest) if deepest is not None else {}
-        setting = ', '.join(
-            f'{results.key_label(k)} {results.format_value(v)}' for k, v in high.items()
-        )
+        tag(effects, start, family)
+    if not effects:
+        effects.append(missing('c1', 'gap growth with depth', Test(), 'no trials'))
+    return effects
+
+
+def _gap_effects(rows: list[Obs], where: str, opts: Options, vote: bool = False) -> list[Effect]:
+    """c1 and c2 on one family's trials (one training fraction and noise level)."""
+    effects: list[Effect] = []
+    low = {k: distinct(rows, k)[0] for k in REG_KEYS if distinct(rows, k)}
+    high = {k: distinct(rows, k)[-1] for k in REG_KEYS if distinct(rows, k)}
+    unreg = [o for o in rows if all(o.get(k) == v for k, v in low.items())]
+    depths = distinct(unreg, 'model.depth')
+    l1 = f'gap, deepest − shallowest, least regularised ({where})'
+    if len(depths) < 2:
+        effects.append(missing('c1', l1, Test(), f'{len(depths)} depth(s); need 2'))
+    else:
+        lo, hi = depths[0], depths[-1]
         effects.append(
             measure(
-                'c2',
-                f'{l2}; most = {setting}',
+                'c1',
+                f'{l1} (depth {hi} vs {lo})',
                 [
-                    (1.0, values(select(unreg, **at), GAP_PATH)),
-                    (-1.0, values(select(reg, **at), GAP_PATH)),
+                    (1.0, values(select(unreg, model__depth=hi), GAP_PATH)),
+                    (-1.0, values(select(unreg, model__depth=lo), GAP_PATH)),
                 ],
                 Test(),
                 resamples=opts.resamples,
             )
         )
-    if not effects:
-        effects.append(missing('c1', 'gap growth with depth', Test(), 'no trials'))
+    deepest = _extreme(rows, 'model.depth', last=True)
+    at = f', depth {deepest[0].get("model.depth")}' if deepest else ''
+    l2 = f'gap, least − most regularised ({where}{at})'
+    if low == high:
+        effects.append(missing('c2', l2, Test(), 'no regularisation axis varies'))
+    else:
+        setting = ', '.join(
+            f'{results.key_label(k)} {results.format_value(v)}' for k, v in high.items()
+        )
+        reg = [o for o in deepest if all(o.get(k) == v for k, v in high.items())]
+        unreg = [o for o in deepest if all(o.get(k) == v for k, v in low.items())]
+        effects.append(
+            measure(
+                'c2',
+                f'{l2}; most = {setting}',
+                [(1.0, values(unreg, GAP_PATH)), (-1.0, values(reg, GAP_PATH))],
+                Test(),
+                resamples=opts.resamples,
+            )
+        )
+    for e in effects:
+        e.votes = e.votes and vote
     return effects
 
 
@@ -845,8 +883,8 @@ def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
                     f'{label} (width {w}, k={k}: measured {measured:.3g}, analytic {analytic:.3g})',
                     '',
                     ratio,
-                    (ratio, ratio),
-                    (1,),
+                    None,  # Exact counts: no sampling error.
+                    (),
                     rule,
                     SUPPORTED if ok else NOT_SUPPORTED,
                     f'measured/analytic = {ratio:.3g}',
@@ -940,6 +978,7 @@ def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
             )
             if not a_rows or not m_rows:
                 continue
+            start = len(effects)
             effects.append(
                 measure(
                     'e1',
@@ -970,6 +1009,7 @@ def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
                     resamples=opts.resamples,
                 )
             )
+            tag(effects, start, f'{name}: {additive} vs {multiplicative}')
         lstm = [o for o in rows if variant_e(o) == 'LSTM']
         if lstm:
             effects.append(
@@ -1454,7 +1494,7 @@ def effect_row(e: Effect) -> str:
     if e.verdict and not e.votes:
         verdict += ' (not voted)'
     cells = [
-        e.key,
+        f'{e.key} [{e.where}]' if e.where else e.key,
         e.label,
         f'{_fmt(e.estimate)}{e.unit if e.estimate is not None else ""}',
         ci,
@@ -1489,9 +1529,10 @@ def finding_markdown(f: Finding, out_dir: str) -> str:
             *(effect_row(e) for e in f.effects),
             '',
         ]
-        rules = {e.key: e.rule for e in f.effects if e.rule and e.votes}
+        rules = {f'{e.key}: {e.rule}.': None for e in f.effects if e.rule}
         if rules:
-            lines += ['Sub-rules:', '', *(f'- {k}: {r}.' for k, r in rules.items()), '']
+            lines += ['Sub-rules (as evaluated; "not voted" rows are reported only):', '']
+            lines += [f'- {rule}' for rule in rules] + ['']
     if f.table_md:
         lines += ['### Table', '', f.table_md.rstrip(), '']
     if f.figures:

@@ -64,11 +64,17 @@ KEY_LABELS = {
     'iso_params': 'iso params',
     'model.kernel_size': 'kernel',
     'model.dilation': 'dilation',
+    'data.motif_k': 'motif span k',
+    'model.cell': 'cell',
+    'model.gate': 'gate',
+    'model.multiplicative': 'multiplicative',
+    'model.layer_norm': 'layer norm',
     'model.residual': 'residual',
     'model.dropout': 'dropout',
     'optim.weight_decay': 'weight decay',
     'loss.label_smoothing': 'label smoothing',
     'data.train_fraction': 'train fraction',
+    'data.label_noise': 'label noise',
     'optim.learning_rate': 'learning rate',
 }
 

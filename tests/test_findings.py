@@ -254,7 +254,7 @@ def test_trainability_without_time_gradients_says_why(tmp_path):
     assert findings.TIME_GRAD_FIELD in b3.reason
     assert effect(f, 'b1').estimate == pytest.approx(0.9)
     # Gradient ratios at the deepest plain stack are reported, never voted.
-    ratio = next(e for e in f.effects if e.key == 'b.lstm.ratio.trained')
+    ratio = next(e for e in f.effects if e.key == 'b.ratio.trained' and e.where == 'lstm')
     assert ratio.estimate == pytest.approx(-3.0) and ratio.verdict is None
 
 
