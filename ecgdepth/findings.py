@@ -558,7 +558,8 @@ def rule_b(opts: Options) -> str:
     return (
         'supported if (b1 AND b2) OR b3 (three-valued logic). Across layers — b1: the final '
         f'training loss of the deepest plain {REFERENCE_CELL.upper()} stack (no residual, no '
-        'layer norm) exceeds that of the shallowest by more than '
+        'layer norm; a diverged run counts as chance level, ln(classes)) exceeds that of the '
+        'shallowest by more than '
         f'{_fmt(LOSS_MARGIN)} nats (it fails to fit); b2: at that depth a residual and/or '
         f'layer-norm stack recovers more than {_fmt(LOSS_MARGIN)} nats of it. Across time — '
         f'b3: in the shallowest plain {REFERENCE_CELL.upper()} the norm of d loss / d h_t '
@@ -623,10 +624,22 @@ REMEDIES = (
 )
 
 
+def final_loss(o: Obs) -> float | None:
+    """The final training loss; a diverged run has failed to fit: chance level, ln(classes)."""
+    if o.trial.status == trial_lib.DIVERGED:
+        classes = results.lookup(o.summary, ('num_classes',)) or o.get('data.num_classes')
+        return math.log(classes) if isinstance(classes, (int, float)) and classes > 1 else None
+    return o.value(*FINAL_LOSS_PATHS)
+
+
+def final_losses(obs: Iterable[Obs]) -> list[float]:
+    return [v for v in (final_loss(o) for o in obs) if v is not None]
+
+
 def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     """b1, b2 and b3 (and the reported gradient ratios) of one recurrent cell."""
     effects: list[Effect] = []
-    margin, loss = Test(LOSS_MARGIN), FINAL_LOSS_PATHS
+    margin = Test(LOSS_MARGIN)
     plain = [o for o in mine if _norms(o) == (False, False)]
     depths = distinct(plain, 'model.depth')
     lo, hi = (depths[0], depths[-1]) if depths else (None, None)
@@ -645,7 +658,7 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
             measure(
                 'b1',
                 f'{l1} (depth {hi} vs {lo})',
-                [(1.0, values(deep, *loss)), (-1.0, values(shallow, *loss))],
+                [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
                 margin,
                 unit=' nats',
                 resamples=opts.resamples,
@@ -665,7 +678,7 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                 measure(
                     'b2',
                     f'{l2} ({remedy[0]}, depth {hi})',
-                    [(1.0, values(deep, *loss)), (-1.0, values(remedy[1], *loss))],
+                    [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
                     margin,
                     unit=' nats',
                     resamples=opts.resamples,
@@ -842,7 +855,7 @@ def _per_layer_params(rows: Sequence[Obs]) -> float | None:
 def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
     effects: list[Effect] = []
     width = [o for o in obs if o.get(ISO_KEY) is None]
-    iso = [o for o in obs if o.get(ISO_KEY) is not None]
+    iso = _extreme([o for o in obs if o.get(ISO_KEY) is not None], ISO_KEY, last=True)
     cnn = [o for o in width if o.get('model.name') == 'dilated_cnn']
     rnn = [o for o in width if o.get('model.name') == 'lstm']
     label = 'per-layer params LSTM / CNN at matched width, measured ÷ analytic'
@@ -890,6 +903,8 @@ def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
                     f'measured/analytic = {ratio:.3g}',
                 )
             )
+    if widths:  # d2 compares at the width d1 used (a sweep may vary it).
+        width = [o for o in width if o.get('model.width') == widths[-1]]
     label = 'CNN − LSTM test macro-F1, matched width − matched params'
     common = set(distinct(width, 'model.depth')) & set(distinct(iso, 'model.depth'))
     if not iso or not common:

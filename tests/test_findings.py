@@ -2,6 +2,7 @@
 supported, not supported and inconclusive, the experiment detection, and the CLI's files."""
 
 import json
+import math
 import os
 
 import pytest
@@ -396,3 +397,46 @@ def test_every_hypothesis_draws_its_figures(tmp_path, monkeypatch):
     for f in report.findings:
         for figure in f.figures:
             assert os.path.getsize(figure.png) > 0
+
+
+def test_diverged_deep_stacks_count_as_chance_level_loss(tmp_path):
+    workdir = str(tmp_path)
+    trials = []
+    for depth in (1, 8):
+        for residual in (False, True):
+            for seed in SEEDS:
+                result = summary(loss=0.1, num_classes=4)
+                if depth == 8 and not residual:
+                    result = {'status': 'diverged', 'num_classes': 4, 'diverged_step': 3}
+                overrides = {'model.residual': residual, 'model.depth': depth, 'seed': seed}
+                trials.append((overrides, result))
+    write_sweep(workdir, trials, experiment='trainability', config={'model.name': 'lstm'})
+    f = finding(workdir, 'b')
+    assert effect(f, 'b1').estimate == pytest.approx(math.log(4) - 0.1)
+    assert effect(f, 'b2').verdict == findings.SUPPORTED
+    assert f.verdict == findings.SUPPORTED and f.counts() == {'done': 9, 'diverged': 3}
+
+
+def test_overfitting_reports_label_noise_and_training_fraction(tmp_path):
+    workdir = str(tmp_path)
+    trials = []
+    for depth in (1, 8):
+        for dropout in (0.0, 0.5):
+            for noise in (0.0, 0.2):
+                for fraction in (0.25, 1.0):
+                    for seed in SEEDS:
+                        gap = (0.01 * depth if dropout == 0 else 0.0) + noise + (1 - fraction) / 10
+                        overrides = {'model.depth': depth, 'model.dropout': dropout,
+                                     'data.label_noise': noise, 'data.train_fraction': fraction,
+                                     'seed': seed}  # fmt: skip
+                        trials.append((overrides, summary(gap=gap + seed / 1000)))
+    write_sweep(workdir, trials, experiment='overfitting', config={'model.name': 'lstm'})
+    f = finding(workdir, 'c')
+    assert f.verdict == findings.SUPPORTED
+    # Voted on the full training set without noise: c1 = 0.01 * (8 - 1), c2 = 0.08.
+    assert effect(f, 'c1').estimate == pytest.approx(0.07)
+    assert effect(f, 'c2').estimate == pytest.approx(0.08)
+    noisy = [e for e in f.effects if 'label noise max' in e.label]
+    assert len(noisy) == 1 and not noisy[0].votes and noisy[0].estimate == pytest.approx(0.08)
+    fraction = next(e for e in f.effects if e.key == 'c.fraction')
+    assert fraction.estimate == pytest.approx(0.075) and fraction.verdict is None
