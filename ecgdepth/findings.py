@@ -1136,10 +1136,13 @@ def series(
     ]
 
 
-def line_figure(out_dir, name, caption, panels, x_label, *, scale: str | None = None):
+def line_figure(
+    out_dir, name, caption, panels, x_label, *, scale: str | None = None, sharey: bool = False
+):
     """One row of panels (title, y label, series, horizontal line or None), drawn with the
     ecgdepth.plots style; None if no panel has data."""
     import matplotlib
+    from matplotlib.ticker import NullFormatter
 
     from ecgdepth import plots
 
@@ -1150,18 +1153,17 @@ def line_figure(out_dir, name, caption, panels, x_label, *, scale: str | None = 
         labels = sorted({s.label for p in panels for s in p[2]})
         ncols, nrows = plots.legend_layout(labels, len(panels))
         fig = plots.new_figure(len(panels), legend_rows=nrows)
-        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        axes = fig.subplots(1, len(panels), sharey=sharey, squeeze=False)[0]
         for ax, (title, y_label, lines, hline) in zip(axes, panels, strict=True):
-            order = {label: i for i, label in enumerate(labels)}
-            lines = sorted(lines, key=lambda s: order[s.label])
-            plots.draw_series(ax, lines)
-            for line in ax.get_lines():  # A fixed colour per label across panels.
-                line.set_color(plots.PALETTE[order[line.get_label()] % len(plots.PALETTE)])
+            # Every label in every panel (empty where absent): one style per label throughout.
+            by_label = {s.label: s for s in lines}
+            plots.draw_series(ax, [by_label.get(k, plots.Series(k, [], [])) for k in labels])
             xs = [v for s in lines for v in s.x]
             if scale == 'log2' and all(v > 0 for v in xs):
                 plots.set_log2(ax, xs)
             elif scale == 'log10' and all(v > 0 for v in xs):
                 ax.set_xscale('log')
+                ax.xaxis.set_minor_formatter(NullFormatter())  # Labels 10^k only: no overlap.
             if hline is not None:
                 ax.axhline(hline, color='0.3', linewidth=1.5, linestyle=':', zorder=0)
             ax.set_title(title)
@@ -1205,6 +1207,7 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
             panels,
             'depth (layers)',
             scale='log2',
+            sharey=True,
         )
     ]
     panels = []
@@ -1352,13 +1355,15 @@ def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
     return out
 
 
-def _reg_label(o: Obs) -> str:
-    parts = [
-        f'{results.key_label(k)} {results.format_value(o.get(k))}'
-        for k in REG_KEYS
-        if o.get(k) is not None
-    ]
-    return f'{o.get("model.name")}, {", ".join(parts)}'
+def _reg_labeller(obs: Sequence[Obs]) -> Callable[[Obs], str]:
+    """'lstm, dropout 0.3': the family and the regularisation settings that vary."""
+    keys = [k for k in REG_KEYS if len(distinct(obs, k)) > 1]
+
+    def label(o: Obs) -> str:
+        parts = [f'{results.key_label(k)} {results.format_value(o.get(k))}' for k in keys]
+        return ', '.join([str(o.get('model.name')), *parts])
+
+    return label
 
 
 def figures_c(finding: Finding, out_dir: str, opts: Options) -> list:
@@ -1374,13 +1379,13 @@ def figures_c(finding: Finding, out_dir: str, opts: Options) -> list:
         (
             'no label noise',
             'train − val accuracy (fraction)',
-            series(clean, _reg_label, params, gap),
+            series(clean, _reg_labeller(obs), params, gap),
             0.0,
         ),
         (
             'with label noise',
             'train − val accuracy (fraction)',
-            series(noisy, _reg_label, params, gap),
+            series(noisy, _reg_labeller(obs), params, gap),
             0.0,
         ),
     ]
@@ -1407,7 +1412,7 @@ def figures_c(finding: Finding, out_dir: str, opts: Options) -> list:
                     (
                         'all depths',
                         'train − val accuracy (fraction)',
-                        series(fractions, _reg_label, lambda o: o.get(FRACTION_KEY), gap),
+                        series(fractions, _reg_labeller(obs), lambda o: o.get(FRACTION_KEY), gap),
                         0.0,
                     )
                 ],
@@ -1444,6 +1449,7 @@ def figures_d(finding: Finding, out_dir: str, opts: Options) -> list:
             panels,
             'depth (layers)',
             scale='log2',
+            sharey=True,
         ),
         line_figure(
             out_dir,
