@@ -569,8 +569,10 @@ def rule_b(opts: Options) -> str:
     )
 
 
-def _time_decay(o: Obs) -> float | None:
-    """Decades the d loss / d h_t norm falls across the window (None if not recorded)."""
+def _time_slope(o: Obs) -> tuple[float, int] | None:
+    """(d log10 |d loss / d h_t| / d lag, window length), None if not recorded."""
+    if not o.done:
+        return None
     summary = o.summary or {}
     slope = o.value((TIME_GRAD_SLOPE_FIELD,), ('diagnostics', TIME_GRAD_SLOPE_FIELD))
     curve = None
@@ -583,7 +585,13 @@ def _time_decay(o: Obs) -> float | None:
         slope = float(np.polyfit(np.arange(len(y)), y, 1)[0])
     if slope is None or not length:
         return None
-    return -slope * (length - 1)
+    return slope, int(length)
+
+
+def _time_decay(o: Obs) -> float | None:
+    """Decades the d loss / d h_t norm falls across the window (None if not recorded)."""
+    found = _time_slope(o)
+    return None if found is None else -found[0] * (found[1] - 1)
 
 
 def _log_ratio(o: Obs, key: str) -> float | None:
@@ -697,6 +705,22 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                     unit=' decades',
                     resamples=opts.resamples,
                 )
+            )
+    # Reported: the decay rate per layer (deepest plain stack) and per time step (shallowest).
+    per_layer = [
+        -r / (hi - 1)
+        for r in map(lambda o: _log_ratio(o, 'grad_norm_per_layer'), deep)
+        if r is not None and hi and hi > 1
+    ]
+    per_step = [-found[0] for found in map(_time_slope, shallow) if found is not None]
+    for key, what, rates in (
+        ('b.per_layer', f'layer (depth {hi})', per_layer),
+        ('b.per_step', f'time step (depth {lo})', per_step),
+    ):
+        if rates:
+            label = f'gradient-norm decay per {what}, plain {name}, trained'
+            effects.append(
+                measure(key, label, [(1.0, rates)], None, unit=' decades', resamples=opts.resamples)
             )
     decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
     l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'

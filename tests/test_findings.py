@@ -257,6 +257,12 @@ def test_trainability_without_time_gradients_says_why(tmp_path):
     # Gradient ratios at the deepest plain stack are reported, never voted.
     ratio = next(e for e in f.effects if e.key == 'b.ratio.trained' and e.where == 'lstm')
     assert ratio.estimate == pytest.approx(-3.0) and ratio.verdict is None
+    per_layer = next(e for e in f.effects if e.key == 'b.per_layer')
+    assert per_layer.estimate == pytest.approx(3 / 7)
+    assert not any(e.key == 'b.per_step' for e in f.effects)
+    flat = finding(sweep_b(str(tmp_path / 'flat'), 'not supported'), 'b')
+    assert effect(flat, 'b3').estimate == pytest.approx(0.0)
+    assert next(e for e in flat.effects if e.key == 'b.per_step').estimate == pytest.approx(0.0)
 
 
 def test_time_decay_from_a_curve_or_a_slope(tmp_path):
