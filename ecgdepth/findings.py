@@ -206,6 +206,8 @@ def infer_experiment(record: dict, obs: Sequence[Obs]) -> tuple[str | None, str]
     for name, keys in rules:
         if varied & keys:
             return name, f'inferred: the sweep varies {", ".join(sorted(varied & keys))}'
+    if {'model.name', 'model.depth'} <= varied:  # configs/sweeps/depth.py: (d) at matched width.
+        return 'matched_params', 'inferred: a depth sweep over model families'
     what = ', '.join(sorted(varied)) or 'nothing but the seed'
     return None, (
         f'no config.{EXPERIMENT_KEY}, no configs/experiments/ source, and the sweep varies '

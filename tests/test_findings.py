@@ -324,10 +324,16 @@ def test_experiment_from_config_source_or_what_varies_else_skipped(tmp_path):
                          source='configs/experiments/multiplicative.py:runlocal')  # fmt: skip
     varied = write_sweep(str(tmp_path / 'varied'),
                          [({'data.motif_k': k, 'seed': 0}, summary()) for k in (2, 4)])  # fmt: skip
+    depth_sweep = write_sweep(
+        str(tmp_path / 'depth'),
+        [({'model.name': m, 'model.depth': d, 'seed': 0}, summary())
+         for m in ('lstm', 'dilated_cnn') for d in (1, 2)],
+    )  # fmt: skip
     unknown = write_sweep(str(tmp_path / 'unknown'),
                           [({'model.depth': d, 'seed': 0}, summary()) for d in (1, 2)])  # fmt: skip
     for workdir, expected in ((named, 'trainability'), (source, 'multiplicative'),
-                              (varied, 'receptive_field'), (unknown, None)):  # fmt: skip
+                              (varied, 'receptive_field'), (depth_sweep, 'matched_params'),
+                              (unknown, None)):  # fmt: skip
         record, obs = findings.load_workdir(workdir)
         name, how = findings.infer_experiment(record, obs)
         assert name == expected, how
