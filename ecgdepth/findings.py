@@ -85,7 +85,8 @@ ISO_KEY = 'iso_params'
 PARAM_RATIO_TOLERANCE = 0.25  # Relative distance of the measured ratio from the analytic one.
 CELL_WEIGHTS = {'lstm': 8, 'gru': 6, 'rnn': 2}  # Square matrices per layer (input + recurrent).
 # (e) multiplicative interactions.
-ERROR_METRIC = ('val', 'accuracy')  # error = 1 - this.
+ERROR_METRIC = 'accuracy'  # error = 1 - validation <this>; a config field `target_metric`
+TARGET_METRIC_KEY = 'target_metric'  # ('accuracy' or 'macro_f1') overrides it per task.
 TARGET_ERROR = 0.1  # Default; a config field `target_error` overrides it per task.
 TARGET_KEY = 'target_error'
 CONTROL_TASKS = ('adding',)  # Tasks whose name holds these are controls: reported, not voted.
@@ -983,14 +984,26 @@ def target_of(rows: Sequence[Obs], opts: Options) -> float:
     return float(found[0]) if found else opts.target_error
 
 
+def error_path(rows: Sequence[Obs]) -> tuple[str, str]:
+    """Where the task's error is read: 1 - summary['val'][metric]."""
+    found = [o.get(TARGET_METRIC_KEY) for o in rows if o.get(TARGET_METRIC_KEY) in results.METRICS]
+    return ('val', found[0] if found else ERROR_METRIC)
+
+
+def error_of(o: Obs, path: tuple[str, str]) -> float | None:
+    value = o.value(path)
+    return None if value is None else 1 - value
+
+
 def rule_e(opts: Options) -> str:
     pairs = '; '.join(f'{a} vs {m}' for a, m in PAIRS)
     return (
         'supported if e1 is supported for every pair of additive vs multiplicative model '
         f'({pairs}) on every task present except controls (task names containing '
         f'{", ".join(repr(c) for c in CONTROL_TASKS)}: reported, not voted; three-valued AND). '
-        'e1: the smallest depth at which each seed reaches the target validation error '
-        f'(config `{TARGET_KEY}`, default {_fmt(opts.target_error)}; a seed that never does '
+        'e1: the smallest depth at which each seed reaches the target validation error, 1 − '
+        f'{ERROR_METRIC} (config `{TARGET_METRIC_KEY}` may name macro_f1; config `{TARGET_KEY}`,'
+        f' default {_fmt(opts.target_error)}; a seed that never does '
         f'counts as {CENSOR_FACTOR}x the deepest tried) is larger for the additive model. The '
         'log10 ratio of the parameter counts at those depths is reported alongside.'
     )
@@ -1000,12 +1013,12 @@ def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
     effects: list[Effect] = []
     for name in sorted({task(o) for o in obs}):
         rows = [o for o in obs if task(o) == name]
-        target = target_of(rows, opts)
+        target, path = target_of(rows, opts), error_path(rows)
         control = any(c in name for c in CONTROL_TASKS)
 
-        def reached(o: Obs, target: float = target) -> bool:
-            value = o.value(ERROR_METRIC)
-            return value is not None and 1 - value <= target
+        def reached(o: Obs, target: float = target, path: tuple = path) -> bool:
+            error = error_of(o, path)
+            return error is not None and error <= target
 
         def params(o: Obs) -> float:
             return o.value(('params',)) or math.inf
@@ -1504,11 +1517,12 @@ def figures_e(finding: Finding, out_dir: str, opts: Options) -> list:
     panels = []
     for name in sorted({task(o) for o in finding.obs}):
         rows = [o for o in finding.obs if task(o) == name]
-        error = lambda o: 1 - o.value(ERROR_METRIC) if o.value(ERROR_METRIC) is not None else None  # noqa: E731
+        path = error_path(rows)
+        error = lambda o, p=path: error_of(o, p)  # noqa: E731
         panels.append(
             (
                 name,
-                'validation error (fraction)',
+                f'validation error, 1 − {results.METRIC_LABELS[path[1]]}',
                 series(rows, variant_e, depth, error),
                 target_of(rows, opts),
             )

@@ -452,3 +452,17 @@ def test_overfitting_reports_label_noise_and_training_fraction(tmp_path):
     assert len(noisy) == 1 and not noisy[0].votes and noisy[0].estimate == pytest.approx(0.08)
     fraction = next(e for e in f.effects if e.key == 'c.fraction')
     assert fraction.estimate == pytest.approx(0.075) and fraction.verdict is None
+
+
+def test_a_task_may_name_its_error_metric(tmp_path):
+    """mitbih/beats is ~90 % one class: a config can judge it by 1 − macro-F1 instead."""
+    workdir = sweep_e(str(tmp_path), 'supported')
+    obs = [o for o in findings.load_workdir(workdir)[1] if o.get('data.variant') == 'product']
+    assert findings.error_path(obs) == ('val', 'accuracy')
+    for o in obs:
+        o.config['target_metric'] = 'macro_f1'
+        o.trial.summary['val']['macro_f1'] = 0.5  # Never reaches the target by macro-F1.
+    assert findings.error_path(obs) == ('val', 'macro_f1')
+    effects = findings.analyse_e(obs, OPTS)
+    e1 = [e for e in effects if e.key == 'e1']
+    assert e1 and all(e.verdict == findings.NOT_SUPPORTED for e in e1)  # All censored alike.
