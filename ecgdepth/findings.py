@@ -64,6 +64,9 @@ CENSOR_FACTOR = 2  # A seed that never reaches a target counts as this times the
 RF_METRIC = ('val', 'accuracy')
 RF_THRESHOLD = 0.95
 SPAN_KEY = 'data.motif_k'
+# The motif's extent in samples (two inverted beats k+1 RR apart), if recorded in summary.json
+# or the config: then accuracy just below vs just above receptive-field coverage is reported.
+SPAN_SAMPLES_FIELD = 'motif_span_samples'
 # (b) trainability.
 FINAL_LOSS_PATHS = (('final_train', 'loss'), ('train', 'loss'))
 LOSS_MARGIN = 0.05  # nats: a deep stack "fails to fit" if its final loss is this much higher.
@@ -519,6 +522,9 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
         effect.label += f' (k={spans[-1]} vs k={spans[0]})'
         effects.append(effect)
         tag(effects, start, name, votes)
+        for span in spans:  # Reported: accuracy just short of vs just covering the span.
+            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
+            effects.append(_coverage_effect(rows, name, span, opts))
         for span in spans:  # Reported: the minimal depth per span.
             rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
             per_seed, censored = min_depth_per_seed(rows, reached, depth)
@@ -552,6 +558,45 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
     effect.label += f' (depth {shallowest:g}, k={worst})'
     effects.append(effect)
     return effects
+
+
+def _receptive_field(o: Obs) -> float | None:
+    return o.value(('receptive_field',), ('diagnostics', 'receptive_field'))
+
+
+def _span_samples(rows: Sequence[Obs]) -> float | None:
+    for o in rows:
+        found = o.value((SPAN_SAMPLES_FIELD,)) if o.done else None
+        found = found if found is not None else o.get(f'data.{SPAN_SAMPLES_FIELD}')
+        if isinstance(found, (int, float)) and found > 0:
+            return float(found)
+    return None
+
+
+def _coverage_effect(rows: Sequence[Obs], name: str, span: Any, opts: Options) -> Effect:
+    """Accuracy at the shallowest depth whose theoretical receptive field covers the motif
+    minus at the deepest whose field falls short (reported, not voted)."""
+    label = f'val accuracy, RF covering − RF short of the span, {name}, k={span}'
+    samples = _span_samples(rows)
+    if samples is None:
+        return missing('a.coverage', label, None, f'no {SPAN_SAMPLES_FIELD} recorded')
+    fields = {depth(o): _receptive_field(o) for o in rows if _receptive_field(o) is not None}
+    short = [d for d, rf in fields.items() if rf < samples]
+    covers = [d for d, rf in fields.items() if rf >= samples]
+    if not short or not covers:
+        why = f'no depth {"short of" if not short else "covering"} {samples:g} samples'
+        return missing('a.coverage', label, None, why)
+    below, above = max(short), min(covers)
+    return measure(
+        'a.coverage',
+        f'{label} ({samples:g} samples: depth {above:g} vs {below:g})',
+        [
+            (1.0, values([o for o in rows if depth(o) == above], RF_METRIC)),
+            (-1.0, values([o for o in rows if depth(o) == below], RF_METRIC)),
+        ],
+        None,
+        resamples=opts.resamples,
+    )
 
 
 # ---------------------------------------------------------------------------------------- (b)
@@ -1178,8 +1223,8 @@ def series(
 def line_figure(
     out_dir, name, caption, panels, x_label, *, scale: str | None = None, sharey: bool = False
 ):
-    """One row of panels (title, y label, series, horizontal line or None), drawn with the
-    ecgdepth.plots style; None if no panel has data."""
+    """One row of panels (title, y label, series, horizontal line or None[, vertical line]),
+    drawn with the ecgdepth.plots style; None if no panel has data."""
     import matplotlib
     from matplotlib.ticker import NullFormatter
 
@@ -1193,7 +1238,7 @@ def line_figure(
         ncols, nrows = plots.legend_layout(labels, len(panels))
         fig = plots.new_figure(len(panels), legend_rows=nrows)
         axes = fig.subplots(1, len(panels), sharey=sharey, squeeze=False)[0]
-        for ax, (title, y_label, lines, hline) in zip(axes, panels, strict=True):
+        for ax, (title, y_label, lines, hline, *vline) in zip(axes, panels, strict=True):
             # Every label in every panel (empty where absent): one style per label throughout.
             by_label = {s.label: s for s in lines}
             plots.draw_series(ax, [by_label.get(k, plots.Series(k, [], [])) for k in labels])
@@ -1205,6 +1250,8 @@ def line_figure(
                 ax.xaxis.set_minor_formatter(NullFormatter())  # Labels 10^k only: no overlap.
             if hline is not None:
                 ax.axhline(hline, color='0.3', linewidth=1.5, linestyle=':', zorder=0)
+            if vline and vline[0] is not None:
+                ax.axvline(vline[0], color='0.3', linewidth=1.5, linestyle='--', zorder=0)
             ax.set_title(title)
             ax.set_xlabel(x_label)
             ax.set_ylabel(y_label)
@@ -1270,6 +1317,7 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
                 'validation accuracy (fraction)',
                 theory + measured,
                 opts.threshold,
+                _span_samples(rows),
             )
         )
     out.append(
@@ -1277,7 +1325,8 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
             out_dir,
             'a_accuracy_vs_receptive_field',
             'Validation accuracy of the CNNs vs their theoretical receptive field and the measured '
-            'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold.',
+            'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold; '
+            f'dashed: the motif span in samples (where `{SPAN_SAMPLES_FIELD}` is recorded).',
             panels,
             'receptive field (samples, log scale)',
             scale='log10',

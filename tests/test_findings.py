@@ -104,7 +104,8 @@ def sweep_a(workdir, case):
                     'model.depth': depth,
                     'seed': seed,
                 }
-                trials.append((overrides, summary(acc, receptive_field=1 + 2 * depth)))
+                rf = {'receptive_field': 1 + 2 * depth, 'motif_span_samples': 2 * span}
+                trials.append((overrides, summary(acc, **rf)))
         for depth in (1, 2):
             for seed in seeds(case):
                 overrides = {'model.name': 'lstm', 'data.motif_k': span, 'model.depth': depth,
@@ -233,6 +234,14 @@ def test_receptive_field_effect_is_the_growth_of_the_minimal_depth(tmp_path):
     assert growth.estimate == 6.0 and growth.ci == (6.0, 6.0) and growth.n == (3, 3)
     assert 'plain CNN' in growth.label and '(k=8 vs k=2)' in growth.label
     assert effect(f, 'a2').estimate == pytest.approx(0.98 - 0.001 - 0.95)
+    # Reported: accuracy at the shallowest depth whose field (1 + 2 depth) covers the span
+    # (2 k samples) minus at the deepest one short of it: k=2 depth 2 vs 1, k=8 depth 8 vs 4.
+    coverage = [e for e in f.effects if e.key == 'a.coverage']
+    assert [e.label.rsplit('(', 1)[1] for e in coverage] == [
+        '4 samples: depth 2 vs 1)',
+        '16 samples: depth 8 vs 4)',
+    ]
+    assert all(e.estimate == pytest.approx(0.371) and not e.votes for e in coverage)
     # The rule text is generated from the parameters the code uses.
     opts = findings.Options(threshold=0.9)
     assert 'validation accuracy 0.9 ' in findings.rule_a(opts)
