@@ -17,6 +17,18 @@ lies beyond a stated bound in the predicted direction (supported), entirely on t
 Sub-rules combine with three-valued AND (any 'not supported' decides) or OR. The rule text
 printed beside a verdict is generated from the same parameters the code uses.
 
+What the rules read (so experiment configs can provide it): from config.json (or the
+overrides) `experiment`, `seed`, `model.name`, `model.depth`, `model.width`, `model.dilation`,
+`model.gate`, `model.kernel_size`, `model.cell`, `model.bidirectional`, `model.residual`,
+`model.layer_norm`, `model.multiplicative`, `model.dropout`, `optim.weight_decay`,
+`data.name`, `data.variant`, `data.motif_k`, `data.window`, `data.train_fraction`,
+`data.label_noise` (if it exists), `iso_params` (the sweep marker), and the optional
+top-level `target_error` and `target_metric` of (e); from summary.json `val`/`test`
+accuracy and macro_f1, `final_train.loss` (else `train.loss`), `gap.accuracy`, `params`,
+`num_classes` (diverged runs), `receptive_field`, `sensitivity_span90`,
+`grad_norm_per_layer(_init)`, and when present `grad_norm_per_time` / `grad_time_slope`
+(TIME_GRAD_FIELD, TIME_GRAD_SLOPE_FIELD) and `motif_span_samples` (also from the config).
+
 Writes OUT/findings.md, OUT/findings.json (the same numbers, for the README's Findings
 section) and OUT/figures/*.png|pdf, each atomically; OUT defaults to <the workdirs' common
 parent>/findings.
@@ -761,14 +773,14 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
         if r is not None and hi and hi > 1
     ]
     per_step = [-found[0] for found in map(_time_slope, shallow) if found is not None]
-    for key, what, rates in (
-        ('b.per_layer', f'layer (depth {hi})', per_layer),
-        ('b.per_step', f'time step (depth {lo})', per_step),
+    for key, what, unit, rates in (
+        ('b.per_layer', f'layer (depth {hi})', ' decades/layer', per_layer),
+        ('b.per_step', f'time step (depth {lo})', ' decades/step', per_step),
     ):
         if rates:
             label = f'gradient-norm decay per {what}, plain {name}, trained'
             effects.append(
-                measure(key, label, [(1.0, rates)], None, unit=' decades', resamples=opts.resamples)
+                measure(key, label, [(1.0, rates)], None, unit=unit, resamples=opts.resamples)
             )
     decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
     l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'
