@@ -475,3 +475,10 @@ def test_a_task_may_name_its_error_metric(tmp_path):
     effects = findings.analyse_e(obs, OPTS)
     e1 = [e for e in effects if e.key == 'e1']
     assert e1 and all(e.verdict == findings.NOT_SUPPORTED for e in e1)  # All censored alike.
+
+
+def test_cli_rejects_a_workdir_that_is_not_a_sweep(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        findings.main([str(tmp_path / 'absent')])
+    assert exit_info.value.code == 2
+    assert 'does not exist' in capsys.readouterr().err
