@@ -45,6 +45,7 @@ STATES = (
     MISSING,
 )
 SUMMARY_FILE = 'summary.json'
+CONFIG_FILE = 'config.json'
 METRICS = ('accuracy', 'macro_f1', 'loss')
 METRIC_LABELS = {'accuracy': 'accuracy', 'macro_f1': 'macro-F1', 'loss': 'loss'}
 SPLITS = ('train', 'val', 'test')
@@ -64,11 +65,17 @@ KEY_LABELS = {
     'iso_params': 'iso params',
     'model.kernel_size': 'kernel',
     'model.dilation': 'dilation',
+    'data.motif_k': 'motif span k',
+    'model.cell': 'cell',
+    'model.gate': 'gate',
+    'model.multiplicative': 'multiplicative',
+    'model.layer_norm': 'layer norm',
     'model.residual': 'residual',
     'model.dropout': 'dropout',
     'optim.weight_decay': 'weight decay',
     'loss.label_smoothing': 'label smoothing',
     'data.train_fraction': 'train fraction',
+    'data.label_noise': 'label noise',
     'optim.learning_rate': 'learning rate',
 }
 
@@ -462,13 +469,19 @@ def _select_metric(trials: Sequence[TrialResult]) -> str | None:
     return max(set(names), key=names.count) if names else None
 
 
+def read_trial_config(workdir: str, trial: TrialResult) -> dict | None:
+    """The trial's config.json (written when it starts), or None if absent or unreadable."""
+    config, _ = _read_json(os.path.join(workdir, trial.id, CONFIG_FILE))
+    return config
+
+
 def _sweep_family(workdir: str, trials: Sequence[TrialResult]) -> str | None:
     """The model family of a sweep that does not vary it: from a summary, else a config.json."""
     for t in trials:
         if t.summary and isinstance(t.summary.get('model'), str):
             return t.summary['model']
     for t in trials:
-        config, _ = _read_json(os.path.join(workdir, t.id, 'config.json'))
+        config = read_trial_config(workdir, t)
         name = ((config or {}).get('model') or {}).get('name')
         if isinstance(name, str):
             return name
@@ -499,8 +512,27 @@ def collect(
 ) -> Table:
     """Reads a sweep workdir into a Table (no files written)."""
     record, trials = load_sweep(workdir)
+    source = str(record.get('source') or os.path.basename(os.path.abspath(workdir)))
+    return table_from_trials(
+        trials, workdir=workdir, source=source, metrics=metrics, ci=ci, resamples=resamples
+    )
+
+
+def table_from_trials(
+    trials: Sequence[TrialResult],
+    *,
+    workdir: str,
+    source: str,
+    metrics: Sequence[str] | None = None,
+    ci: bool = False,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> Table:
+    """A Table of any trials (one sweep's, or several sweeps' pooled by ecgdepth.findings):
+    rows group them by the overrides that vary; `workdir` is where config.json files are read
+    to name the family of a sweep that does not vary it."""
     if resamples < 1:
         raise ResultsError(f'--resamples must be >= 1, got {resamples}.')
+    trials = list(trials)
     select_metric = _select_metric(trials)
     metrics = resolve_metrics(metrics, select_metric)
     keys = group_keys(trials)
@@ -517,7 +549,7 @@ def collect(
     info_keys = ['width'] if any('width' in t.record for t in trials) else []
     return Table(
         workdir=workdir,
-        source=str(record.get('source') or os.path.basename(os.path.abspath(workdir))),
+        source=source,
         trials=trials,
         group_keys=keys,
         rows=rows,
