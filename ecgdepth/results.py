@@ -44,8 +44,18 @@ STATES = (
     MISSING,
 )
 SUMMARY_FILE = 'summary.json'
-METRICS = ('accuracy', 'macro_f1', 'loss')
-METRIC_LABELS = {'accuracy': 'accuracy', 'macro_f1': 'macro-F1', 'loss': 'loss'}
+# Classification metrics, then regression ones (config.task='regression'); a table keeps the
+# columns some summary holds.
+METRICS = ('accuracy', 'macro_f1', 'loss', 'mse', 'mae', 'r2', 'baseline_mse')
+METRIC_LABELS = {
+    'accuracy': 'accuracy',
+    'macro_f1': 'macro-F1',
+    'loss': 'loss',
+    'mse': 'MSE',
+    'mae': 'MAE',
+    'r2': 'R²',
+    'baseline_mse': 'MSE of the mean',
+}
 SPLITS = ('train', 'val', 'test')
 DEFAULT_RESAMPLES = 10_000
 CI_LEVEL = 0.95

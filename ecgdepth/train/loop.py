@@ -134,7 +134,9 @@ def make_train_fn(
     return train_fn
 
 
-def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None):
+def make_eval_fn(
+    apply_fn, num_classes: int, mesh: Mesh | None = None, task: str = 'classification'
+):
     """Evaluates a whole padded split in one dispatch (a scan over its batches).
 
     With a mesh, each batch is split along 'data' and the sums come back replicated.
@@ -143,25 +145,24 @@ def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None):
 
     @functools.partial(jax.jit, **jit_kwargs)
     def eval_fn(params, split: dict):
-        def body(totals, batch):
-            out = step_lib.eval_step(params, apply_fn, shard_batch(batch), num_classes)
-            return jax.tree.map(jnp.add, totals, out), None
+        def sums(batch):
+            return step_lib.eval_step(params, apply_fn, batch, num_classes, task)
 
-        zeros = {
-            'loss_sum': jnp.zeros(()),
-            'count': jnp.zeros(()),
-            'confusion': jnp.zeros((num_classes, num_classes)),
-        }
+        def body(totals, batch):
+            return jax.tree.map(jnp.add, totals, sums(shard_batch(batch))), None
+
+        shapes = jax.eval_shape(sums, jax.tree.map(lambda a: a[0], split))
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         totals, _ = jax.lax.scan(body, zeros, split)
         return totals
 
     return eval_fn
 
 
-def _select_value(result: dict, metric: str) -> float:
-    """Higher is better for the selection (loss is negated)."""
+def _select_value(result: dict, metric: str, task: str = 'classification') -> float:
+    """Higher is better for the selection (lower-is-better metrics are negated)."""
     value = result[metric]
-    return -value if metric == 'loss' else value
+    return value if validation.select_direction(task, metric) == 'max' else -value
 
 
 class Preemption:
@@ -291,6 +292,8 @@ def _train(
     mesh = distributed.data_mesh()
     replicated = distributed.replicated(mesh)
     dataset = distributed.chief_first(lambda: data_lib.load(config.data))
+    dataset = data_lib.for_task(dataset, config.task)
+    regression = config.task == 'regression'
     train = dataset.splits['train']
     num_train, y_train = len(train['y']), train['y']
     num_classes = dataset.num_classes
@@ -304,13 +307,17 @@ def _train(
             f'config.model.pool ({config.model.pool}) exceeds the {dataset.input_shape[0]} '
             f'samples per example of {dataset.name}.'
         )
+    num_outputs = 1 if regression else num_classes  # Regression: one output, the prediction.
     loss_spec = step_lib.LossSpec(
-        num_classes=num_classes,
+        num_classes=num_outputs,
         label_smoothing=float(config.loss.label_smoothing),
-        class_weights=resolve_class_weights(config.loss.class_weights, y_train, num_classes),
+        class_weights=None
+        if regression
+        else resolve_class_weights(config.loss.class_weights, y_train, num_classes),
+        task=config.task,
     )
 
-    model = models.build_model(config.model, num_classes)
+    model = models.build_model(config.model, num_outputs)
     num_steps = config.train.num_steps
     tx, lr_multiplier = optim.create_optimizer(config.optim, num_steps)
     init_rng, data_rng = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -336,12 +343,14 @@ def _train(
     eval_splits = {
         'validation': place_eval_split(dataset.splits['validation'], eval_batch_size, mesh)
     }
+    eval_targets = {'validation': dataset.splits['validation']['y']}  # Regression baselines.
     if config.train.eval_train_examples:
         n = min(config.train.eval_train_examples, num_train)
         eval_splits['train'] = place_eval_split(subset(train, n), eval_batch_size, mesh)
+        eval_targets['train'] = train['y'][:n]
 
     train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch, mesh)
-    eval_fn = make_eval_fn(model.apply, num_classes, mesh)
+    eval_fn = make_eval_fn(model.apply, num_outputs, mesh, config.task)
     permute = jax.jit(
         lambda key, epoch: jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(
             jnp.int32
@@ -349,8 +358,12 @@ def _train(
         out_shardings=replicated,  # The same order on every device of every process.
     )
 
-    def evaluate(params, split: dict) -> dict:
+    def evaluate(params, split: dict, targets: np.ndarray) -> dict:
         totals = jax.device_get(eval_fn(params, split))
+        if regression:
+            return metrics.regression_metrics(
+                totals['loss_sum'], totals['abs_sum'], totals['count'], targets
+            )
         result = metrics.classification_metrics(totals['confusion'], dataset.class_names)
         result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
         return result
@@ -452,11 +465,12 @@ def _train(
                 )
                 eta = (num_steps - done) / steps_per_s if steps_per_s > 0 else float('nan')
                 logging.info(
-                    'step %d/%d  loss %.4f  acc %.3f  |g| %.3g  lr %.2e  %.1f steps/s  ETA %s',
+                    'step %d/%d  loss %.4f  %s %.3f  |g| %.3g  lr %.2e  %.1f steps/s  ETA %s',
                     done,
                     num_steps,
                     progress.last_train['loss'],
-                    progress.last_train['accuracy'],
+                    'mae' if regression else 'acc',
+                    progress.last_train[loss_spec.score_name],
                     progress.last_train['grad_norm'],
                     lr,
                     steps_per_s,
@@ -467,14 +481,17 @@ def _train(
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.eval_every == 0 or done == num_steps:
                 results = {
-                    name: evaluate(state.params, split) for name, split in eval_splits.items()
+                    name: evaluate(state.params, split, eval_targets[name])
+                    for name, split in eval_splits.items()
                 }
                 if not math.isfinite(results['validation']['loss']):
                     raise Diverged(done, 'validation')
                 if probe is not None:
                     results['diagnostics'] = probe(state.params)
                 progress.records.append({'type': 'eval', 'step': done, **results})
-                value = _select_value(results['validation'], config.train.select_metric)
+                value = _select_value(
+                    results['validation'], config.train.select_metric, config.task
+                )
                 if progress.best_step is None or value > progress.best_value:
                     progress.best_value, progress.best_step = value, done
                     progress.best_val = results['validation']
@@ -482,11 +499,9 @@ def _train(
                     progress.best_diagnostics = results.get('diagnostics')
                     best_params = jax.tree.map(jnp.copy, state.params)
                 logging.info(
-                    'eval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
+                    'eval step %d  val %s  (best step %d)',
                     done,
-                    results['validation']['loss'],
-                    results['validation']['accuracy'],
-                    results['validation']['macro_f1'],
+                    _brief(results['validation']),
                     progress.best_step,
                 )
                 _write_jsonl(metrics_path, progress.records)
@@ -510,11 +525,14 @@ def _train(
         'params': num_params,
         'model': config.model.name,
         'dataset': dataset.name,
+        'task': config.task,
         'num_classes': num_classes,
         'class_names': list(dataset.class_names),
         'num_steps': num_steps,
         'best_step': progress.best_step,
         'select_metric': config.train.select_metric,
+        'select_direction': validation.select_direction(config.task, config.train.select_metric),
+        **{k: v for k, v in dataset.info.items() if k.startswith('label_noise')},
         'val': progress.best_val,
         'train': progress.best_train,
         'final_train': progress.last_train,
@@ -534,12 +552,13 @@ def _train(
     summary['test'] = None
     if best_params is not None:
         test_split = place_eval_split(dataset.splits['test'], eval_batch_size, mesh)
-        summary['test'] = evaluate(best_params, test_split)
+        summary['test'] = evaluate(best_params, test_split, dataset.splits['test']['y'])
         if summary['train'] is not None:
-            summary['gap'] = {
-                'loss': progress.best_val['loss'] - progress.best_train['loss'],
-                'accuracy': progress.best_train['accuracy'] - progress.best_val['accuracy'],
-            }
+            summary['gap'] = {'loss': progress.best_val['loss'] - progress.best_train['loss']}
+            if not regression:
+                summary['gap']['accuracy'] = (
+                    progress.best_train['accuracy'] - progress.best_val['accuracy']
+                )
     logging.info(
         'Best step %s on validation %s: val %s, test %s.',
         progress.best_step,
@@ -586,6 +605,8 @@ class Progress:
 def _brief(result: dict | None) -> str:
     if not result:
         return 'n/a'
+    if 'mse' in result:
+        return f'mse {result["mse"]:.4f} mae {result["mae"]:.4f} r2 {result["r2"]:.3f}'
     return (
         f'acc {result["accuracy"]:.3f} macro-F1 {result["macro_f1"]:.3f} loss {result["loss"]:.4f}'
     )
