@@ -66,6 +66,9 @@ def test_spec_strings_select_the_tasks_and_their_defaults():
     product = dilated_cnn.get_config('data.variant=product,data.product_lag=2,runlocal')
     assert (product.task, product.train.select_metric) == ('classification', 'macro_f1')
     validation.validate_config(product)
+    assert (adding.train.num_steps, adding.optim.learning_rate) == (300, 3e-3)  # Learnable.
+    explicit = dilated_cnn.get_config('data.variant=adding,runlocal,train.num_steps=7')
+    assert explicit.train.num_steps == 7 and explicit.data.window == 64
     chosen = dilated_cnn.get_config('data.variant=adding,train.select_metric=r2,seed=3')
     assert (chosen.train.select_metric, chosen.seed, chosen.data.window) == ('r2', 3, 1000)
     assert sweep.input_spec(adding)[1:3] == (2, 1)  # Two channels, one output.
@@ -130,7 +133,7 @@ def test_adding_problem_trains_a_dilated_cnn_well_below_the_mean_baseline(data_d
 
 
 def test_diagnostics_take_the_squared_error_of_real_valued_targets():
-    model = models.build_model(dilated_cnn.get_config('depth=1,width=4').model, 1)
+    model = models.build_model(dilated_cnn.get_config('depth=1,width=4,scan=false').model, 1)
     x = jnp.ones((3, 8, 2))
     batch = {'x': x, 'y': jnp.array([0.5, 1.0, 2.0])}
     params = model.init(jax.random.PRNGKey(0), x)['params']
@@ -231,6 +234,10 @@ def test_arrays_load_classes_masks_and_regression_targets(tmp_path):
     assert ds.splits['train']['y'].dtype == np.float32
     with pytest.raises(ValueError, match="real-valued targets .* set config.task='regression'"):
         data.for_task(ds, 'classification')
+    write_split(tmp_path / 'reg' / 'train.npz', y=np.arange(16) - 8)  # Integer targets.
+    validation.validate_config(regression)
+    ds = data.for_task(data.load(regression.data), 'regression')
+    assert ds.splits['train']['y'].dtype == np.float32 and ds.splits['train']['y'][0] == -8
 
 
 def _nan_x(n=16):

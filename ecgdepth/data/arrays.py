@@ -47,7 +47,10 @@ def _where(data_config: Any, split: str) -> str:
 def _read(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
     del mtime_ns, size  # Cache keys only: a rewritten file is read again.
     with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+        arrays = {key: npz[key] for key in npz.files}
+    for value in arrays.values():
+        value.flags.writeable = False  # Cached and shared: nobody may change it in place.
+    return arrays
 
 
 def read_file(data_config: Any, split: str) -> dict[str, np.ndarray]:
@@ -223,12 +226,12 @@ def load(data_config: Any):
     task = 'classification' if integer else 'regression'
     splits = {}
     for split, arrays in raw.items():
-        out = {
-            'x': arrays['x'].astype(np.float32),
-            'y': arrays['y'].astype(np.int32 if integer else np.float32),
+        out = {  # No copy where the file already has these dtypes.
+            'x': np.asarray(arrays['x'], np.float32),
+            'y': np.asarray(arrays['y'], np.int32 if integer else np.float32),
         }
         if 'mask' in arrays:
-            out['mask'] = arrays['mask'].astype(bool)
+            out['mask'] = arrays['mask']
         splits[split] = out
         logging.info(
             'arrays %s: %d examples of shape %s from %s',
