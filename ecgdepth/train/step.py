@@ -87,7 +87,7 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
     """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     if mesh is not None and mesh.size > 1:
-        loss, accuracy, grads = data_parallel_grads(state, batch, dropout_rng, loss_spec, mesh)
+        loss, score, grads = data_parallel_grads(state, batch, dropout_rng, loss_spec, mesh)
     else:
 
         def loss_fn(params):
@@ -101,12 +101,12 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
             return cross_entropy(logits, batch['y'], loss_spec), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        accuracy = example_scores(logits, batch['y'], loss_spec).mean()
+        score = example_scores(logits, batch['y'], loss_spec).mean()
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
         'loss': loss,
-        loss_spec.score_name: accuracy,  # 'accuracy', or 'mae' for regression.
+        loss_spec.score_name: score,  # accuracy, or mae for regression.
         'grad_norm': optax.tree.norm(grads),
         'param_norm': optax.tree.norm(params),
     }
@@ -115,7 +115,7 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
 
 
 def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: LossSpec, mesh):
-    """(loss, accuracy, grads) of the whole batch, each device differentiating only its block.
+    """(loss, score, grads) of the whole batch, each device differentiating only its block.
 
     Each device's loss is its share of the global mean, sum(w * loss) / (global sum of w), so
     the gradients' sum over devices (one psum, after the backward pass) is the gradient of the
