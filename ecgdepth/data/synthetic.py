@@ -60,10 +60,11 @@ Sequence tasks (not ECG: benchmarks of memory and of multiplicative interactions
   negated where S disagrees with the drawn label, which negates S and leaves the input
   distribution unchanged. Each input stream alone, and any sum of functions of single
   samples, carries no label information: only products of the two streams tau apart do.
-  One multiplicative unit (a gate, or the MI-MLP's bilinear term) computes each term
-  a_t * b_{t-tau} exactly and a mean readout sums them; an additive ReLU network must imitate
-  each product with several units (xy = ((x+y)^2 - (x-y)^2) / 4, each square piecewise
-  linear), i.e. with width or depth. ``noise`` and ``motif_k`` do not apply to these tasks.
+  A multiplicative unit computes each term a_t * b_{t-tau} (a bilinear term such as the
+  MI-MLP's exactly; a gate, (W x) * sigmoid(V x), up to a linear term a second gate cancels)
+  and a mean readout sums them; an additive ReLU network must imitate each product with
+  several units (xy = ((x+y)^2 - (x-y)^2) / 4, each square piecewise linear), i.e. with width
+  or depth. ``noise`` and ``motif_k`` do not apply to these tasks.
 """
 
 from __future__ import annotations
