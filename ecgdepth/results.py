@@ -807,8 +807,9 @@ if __name__ == '__main__':
     flags.DEFINE_list(
         'metric',
         None,
-        'Metrics for the table (accuracy, macro_f1, loss); the first is plotted. Default: the '
-        "sweep's select_metric, then the others.",
+        'Metrics for the table (accuracy, macro_f1, loss; regression: mse, mae, r2, '
+        "baseline_mse); the first is plotted. Default: the sweep's select_metric, then the "
+        'others.',
     )
     flags.DEFINE_string('out', None, 'Output directory (default WORKDIR/report).')
     flags.DEFINE_bool('ci', False, 'Add a percentile-bootstrap 95% CI of the mean to each cell.')
