@@ -3,9 +3,11 @@
 A family config file (configs/lstm.py, ...) calls `make_config(model_section, arg)`. `arg` is
 the short spec after the colon on the command line, e.g.
 `--config=configs/lstm.py:depth=4,width=64,runlocal`. Undotted keys name model fields, dotted
-keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, and a bare word is
-a boolean flag. Every key must already exist, and values are parsed to the type of the default,
-so a typo fails at once.
+keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, `task` and `seed`
+set the top-level fields, and a bare word is a boolean flag. Every key must already exist, and
+values are parsed to the type of the default, so a typo fails at once. A synthetic variant that
+is a regression task (`data.variant=adding`) sets `task=regression` and the selection metric
+`train.select_metric=mse` unless the spec sets them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ RUNLOCAL = {
     'optim.warmup_steps': 5,
     'model.width': 16,
 }
+_SEQUENCE_TASK_RUNLOCAL = {
+    'data.window': 64,
+    'train.num_steps': 300,
+    'train.eval_every': 100,
+    'train.checkpoint_every': 100,
+    'optim.learning_rate': 3e-3,
+}
 RUNLOCAL_DATA = {
     'synthetic': {
         'data.num_train': 512,
@@ -33,13 +42,25 @@ RUNLOCAL_DATA = {
         'data.num_test': 128,
         'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
     },
+    # Per variant, after the dataset's: the sequence tasks stay learnable in runlocal with short
+    # windows and more (cheap) steps: ~0.01 validation MSE (adding), ~85% accuracy (product).
+    'synthetic/adding': _SEQUENCE_TASK_RUNLOCAL,
+    'synthetic/product': _SEQUENCE_TASK_RUNLOCAL,
     'mitbih': {'data.max_eval_examples': 512},
     'cinc2017': {
         'data.max_eval_examples': 256,
         'data.sample_rate': 100.0,
         'data.window_seconds': 10.0,
     },
+    'arrays': {'data.max_eval_examples': 512},
 }
+# (dataset, variant) pairs that pose a regression task (ecgdepth.data.synthetic.TASKS; kept
+# here so that parsing a spec needs no TFDS import).
+REGRESSION = (('synthetic', 'adding'),)
+# Top-level scalar fields an undotted spec key names (every other undotted key is a model field).
+TOP_LEVEL = ('seed', 'task', 'experiment')
+# The selection metric each task defaults to (configs set train.select_metric for classification).
+DEFAULT_SELECT = {'classification': 'macro_f1', 'regression': 'mse'}
 
 
 def data_config(name: str) -> ml_collections.ConfigDict:
@@ -54,8 +75,12 @@ def data_config(name: str) -> ml_collections.ConfigDict:
     data.data_dir = ''  # Prepared TFDS data: '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
     data.train_fraction = 1.0  # Stratified fraction of the training split used (fixed subset).
     data.max_eval_examples = 0  # Cap on validation/test examples (fixed subset); 0 = all.
+    data.label_noise = 0.0  # Fraction of training labels flipped to another class (fixed).
+    data.label_noise_seed = 0  # Which labels flip and to what; independent of config.seed.
     if name == 'synthetic':
-        data.variant = 'rhythm'  # 'rhythm' or 'motif'.
+        # 'rhythm', 'motif' (ECG); 'adding' (regression), 'product' (multiplicative): see
+        # ecgdepth/data/synthetic.py for each exact rule.
+        data.variant = 'rhythm'
         data.seed = 0  # Generation seed (the training seed is config.seed).
         data.num_train = 4000
         data.num_validation = 1000
@@ -64,6 +89,7 @@ def data_config(name: str) -> ml_collections.ConfigDict:
         data.sample_rate = 125.0  # Hz.
         data.motif_k = 4  # motif: upright cycles between the two inverted ones.
         data.noise = 0.05  # Additive noise std, mV.
+        data.product_lag = 4  # product: label = sign of sum_t a_t * b_(t - product_lag).
         return data
     if name not in RUNLOCAL_DATA:
         raise ValueError(
@@ -79,6 +105,12 @@ def get_base_config() -> ml_collections.ConfigDict:
     """Everything that is not specific to one model family."""
     config = ml_collections.ConfigDict()
     config.seed = 0  # Parameter init, data order and dropout. The data itself has data.seed.
+    # 'classification' (cross-entropy; accuracy, macro-F1) or 'regression' (one output, MSE;
+    # mse, mae, r2): the loss, the metrics and what train.select_metric may be.
+    config.task = 'classification'
+    # The hypothesis experiment a run belongs to (configs/experiments/<name>.py sets it; '' =
+    # none): `python -m ecgdepth.findings` reads it to pick each sweep's rules.
+    config.experiment = ''
 
     config.data = data_config('synthetic')
 
@@ -105,7 +137,9 @@ def get_base_config() -> ml_collections.ConfigDict:
     train.eval_every = 200  # Steps between evaluations (and at the last step).
     train.eval_batch_size = 256
     train.eval_train_examples = 1024  # Train examples re-evaluated at each evaluation (the gap).
-    train.select_metric = 'macro_f1'  # Validation metric that picks the best step.
+    # Validation metric that picks the best step: macro_f1, accuracy (higher is better) or loss;
+    # for regression mse (the default there), mae, loss (lower is better) or r2 (higher).
+    train.select_metric = 'macro_f1'
     train.diagnostics = True  # Gradient norms per layer, input sensitivity, FLOPs, RF.
     train.diagnostic_examples = 64  # Fixed validation examples the diagnostics run on.
     train.checkpoint_every = 200  # Steps between checkpoints (and at SIGTERM); 0 = none.
@@ -210,12 +244,24 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
         raise ValueError('Config spec key data needs a value (data=NAME).')
     if dataset != 'synthetic':
         config.data = data_config(str(dataset))
-    explicit = {key if '.' in key else f'model.{key}': value for key, value in spec.items()}
+    explicit = {
+        key if '.' in key or key in TOP_LEVEL else f'model.{key}': value
+        for key, value in spec.items()
+    }
     if runlocal:
-        shrink = {**RUNLOCAL, **RUNLOCAL_DATA.get(config.data.name, {})}
+        variant = explicit.get('data.variant', config.data.get('variant'))
+        shrink = {
+            **RUNLOCAL,
+            **RUNLOCAL_DATA.get(config.data.name, {}),
+            **RUNLOCAL_DATA.get(f'{config.data.name}/{variant}', {}),
+        }
         for path, value in shrink.items():
             if path not in explicit:
                 _set(config, path, value)
     for path, value in explicit.items():
         _set(config, path, value)
+    if 'task' not in explicit and (config.data.name, config.data.get('variant')) in REGRESSION:
+        config.task = 'regression'
+    if 'train.select_metric' not in explicit and config.task != 'classification':
+        config.train.select_metric = DEFAULT_SELECT[config.task]
     return config

@@ -72,10 +72,12 @@ def _model_inputs(batch: dict) -> dict:
 
 
 def _loss_fn(model: nn.Module, batch: dict):
-    """params -> mean (unweighted) cross-entropy on `batch`."""
+    """params -> mean (unweighted) cross-entropy on `batch` (the MSE for real-valued y)."""
 
     def loss(params):
         logits = model.apply({'params': params}, batch['x'], **_model_inputs(batch))
+        if jnp.issubdtype(batch['y'].dtype, jnp.floating):  # Regression targets: the MSE.
+            return ((logits[:, 0] - batch['y']) ** 2).mean()
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch['y']).mean()
 
     return loss

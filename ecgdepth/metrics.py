@@ -1,4 +1,5 @@
-"""Classification metrics from a confusion matrix (rows: true class, columns: predicted)."""
+"""Classification metrics from a confusion matrix (rows: true class, columns: predicted), and
+regression metrics from summed errors."""
 
 from __future__ import annotations
 
@@ -48,3 +49,23 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) ->
 def _none_if_nan(value: float) -> float | None:
     """JSON has no NaN: an undefined rate is written as null."""
     return None if np.isnan(value) else float(value)
+
+
+def regression_metrics(squared_sum: float, abs_sum: float, count: float, targets) -> dict:
+    """MSE, MAE, R² and the MSE of always predicting the split's mean (`baseline_mse`, the
+    target variance: the score a model that learnt nothing gets; R² = 1 - mse / baseline_mse).
+
+    The sums come from the device; the targets (host, float64) give the baseline exactly.
+    """
+    count = float(count)
+    mse = float(squared_sum) / count if count else float('nan')
+    targets = np.asarray(targets, np.float64)
+    baseline = float(np.var(targets)) if len(targets) else float('nan')
+    r2 = 1.0 - mse / baseline if baseline > 0 else float('nan')
+    return {
+        'loss': mse,
+        'mse': mse,
+        'mae': float(abs_sum) / count if count else float('nan'),
+        'r2': r2,
+        'baseline_mse': baseline,
+    }

@@ -58,7 +58,11 @@ LOG2_KEYS = ('model.depth', 'model.width', 'iso_params')
 METRIC_AXIS = {
     'accuracy': 'accuracy (fraction)',
     'macro_f1': 'macro-F1 (fraction)',
-    'loss': 'cross-entropy loss (nats)',
+    'loss': 'loss (cross-entropy, nats; MSE for regression)',
+    'mse': 'mean squared error',
+    'mae': 'mean absolute error',
+    'r2': 'R² (1 − MSE / target variance)',
+    'baseline_mse': 'MSE of predicting the mean',
 }
 SPLIT_TITLES = {'train': 'train subset', 'val': 'validation', 'test': 'test'}
 AXIS_LABELS = {

@@ -46,8 +46,18 @@ STATES = (
 )
 SUMMARY_FILE = 'summary.json'
 CONFIG_FILE = 'config.json'
-METRICS = ('accuracy', 'macro_f1', 'loss')
-METRIC_LABELS = {'accuracy': 'accuracy', 'macro_f1': 'macro-F1', 'loss': 'loss'}
+# Classification metrics, then regression ones (config.task='regression'); a table keeps the
+# columns some summary holds.
+METRICS = ('accuracy', 'macro_f1', 'loss', 'mse', 'mae', 'r2', 'baseline_mse')
+METRIC_LABELS = {
+    'accuracy': 'accuracy',
+    'macro_f1': 'macro-F1',
+    'loss': 'loss',
+    'mse': 'MSE',
+    'mae': 'MAE',
+    'r2': 'R²',
+    'baseline_mse': 'MSE of the mean',
+}
 SPLITS = ('train', 'val', 'test')
 DEFAULT_RESAMPLES = 10_000
 CI_LEVEL = 0.95
@@ -859,8 +869,9 @@ if __name__ == '__main__':
     flags.DEFINE_list(
         'metric',
         None,
-        'Metrics for the table (accuracy, macro_f1, loss); the first is plotted. Default: the '
-        "sweep's select_metric, then the others.",
+        'Metrics for the table (accuracy, macro_f1, loss; regression: mse, mae, r2, '
+        "baseline_mse); the first is plotted. Default: the sweep's select_metric, then the "
+        'others.',
     )
     flags.DEFINE_string('out', None, 'Output directory (default WORKDIR/report).')
     flags.DEFINE_bool('ci', False, 'Add a percentile-bootstrap 95% CI of the mean to each cell.')

@@ -457,7 +457,11 @@ def input_spec(config: ml_collections.ConfigDict) -> InputSpec:
         from ecgdepth.data import synthetic
 
         params = synthetic.params_from_config(data)
-        return InputSpec(int(params['window']), 1, len(synthetic.CLASS_NAMES[params['variant']]), 0)
+        variant = params['variant']
+        outputs = (
+            1 if synthetic.TASKS[variant] == 'regression' else len(synthetic.CLASS_NAMES[variant])
+        )
+        return InputSpec(int(params['window']), synthetic.CHANNELS[variant], outputs, 0)
     if name == 'mitbih':
         from ecgdepth.data import mitbih
 
@@ -470,13 +474,24 @@ def input_spec(config: ml_collections.ConfigDict) -> InputSpec:
 
         params = cinc2017.params_from_config(data)
         return InputSpec(cinc2017.window_length(params), 1, len(cinc2017.CLASS_NAMES), 0)
+    if name == 'arrays':
+        from ecgdepth.data import arrays
+
+        _, time, channels = arrays.read_file(data, 'train')['x'].shape
+        if config.get('task') == 'regression':
+            return InputSpec(time, channels, 1, 0)
+        return InputSpec(time, channels, arrays.load(data).num_classes, 0)
     raise ConfigError(
-        f'config.data.name {name!r}: input_spec knows synthetic, mitbih and cinc2017 only.'
+        f'config.data.name {name!r}: input_spec knows synthetic, mitbih, cinc2017 and arrays only.'
     )
 
 
 def has_mask(config: ml_collections.ConfigDict) -> bool:
     """Whether examples of config.data carry a padding mask (it adds MI-MLP input channels)."""
+    if config.data.get('name') == 'arrays':
+        from ecgdepth.data import arrays
+
+        return 'mask' in arrays.read_file(config.data, 'train')
     return config.data.get('name') in MASKED_DATASETS
 
 

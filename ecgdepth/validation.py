@@ -33,6 +33,16 @@ def _choice(*choices: str) -> Rule:
     return (str, lambda v: v in choices, 'one of ' + ', '.join(repr(c) for c in choices))
 
 
+# The hypothesis experiments (configs/experiments/; ecgdepth/findings.py), '' for none.
+EXPERIMENTS = (
+    '',
+    'receptive_field',
+    'trainability',
+    'overfitting',
+    'matched_params',
+    'multiplicative',
+)
+
 MODEL_COMMON: dict[str, Rule] = {
     'depth': (int, lambda v: 1 <= v <= 4096, 'an integer in [1, 4096]'),
     'width': (int, lambda v: 1 <= v <= 65536, 'an integer in [1, 65536]'),
@@ -72,13 +82,15 @@ DATA_COMMON: dict[str, Rule] = {
     'data_dir': (str, None, 'a path string'),
     'train_fraction': ((int, float), lambda v: 0.0 < v <= 1.0, 'a number in (0, 1]'),
     'max_eval_examples': _NON_NEGATIVE_INT,
+    'label_noise': _PROBABILITY,
+    'label_noise_seed': _NON_NEGATIVE_INT,
 }
 
 # Per-dataset field rules. Datasets listed here are checked strictly (no unknown fields); every
 # dataset's own check (ecgdepth.data.CHECKS) then validates values and cross-field rules.
 DATASET_FIELDS: dict[str, dict[str, Rule]] = {
     'synthetic': {
-        'variant': _choice('rhythm', 'motif'),
+        'variant': _choice('rhythm', 'motif', 'adding', 'product'),
         'seed': _NON_NEGATIVE_INT,
         'num_train': _POSITIVE_INT,
         'num_validation': _POSITIVE_INT,
@@ -87,9 +99,20 @@ DATASET_FIELDS: dict[str, dict[str, Rule]] = {
         'sample_rate': _POSITIVE,
         'motif_k': _POSITIVE_INT,
         'noise': _NON_NEGATIVE,
+        'product_lag': _POSITIVE_INT,
+    },
+    'arrays': {
+        'train_path': (str, None, 'a path to a .npz file'),
+        'validation_path': (str, None, 'a path to a .npz file'),
+        'test_path': (str, None, 'a path to a .npz file'),
+        'class_names': (str, None, 'comma-separated names or empty'),
+        'num_classes': _NON_NEGATIVE_INT,
+        'sample_rate': _POSITIVE,
     },
 }
-DATASET_NAMES = ('synthetic', 'mitbih', 'cinc2017')
+DATASET_NAMES = ('synthetic', 'mitbih', 'cinc2017', 'arrays')
+
+TASKS = ('classification', 'regression')
 
 OPTIM: dict[str, Rule] = {
     'name': _choice('adamw', 'sgd'),
@@ -109,7 +132,23 @@ LOSS: dict[str, Rule] = {
     'class_weights': (str, None, "'none', 'balanced' or comma-separated numbers"),
 }
 
-SELECT_METRICS = ('macro_f1', 'accuracy', 'loss')
+# The validation metrics that may pick the best step, per task, and which way is better.
+SELECT_METRICS: dict[str, dict[str, str]] = {
+    'classification': {'macro_f1': 'max', 'accuracy': 'max', 'loss': 'min'},
+    'regression': {'mse': 'min', 'mae': 'min', 'r2': 'max', 'loss': 'min'},
+}
+
+
+def select_direction(task: str, metric: str) -> str:
+    """'max' or 'min': whether a higher or a lower value of `metric` is the better step."""
+    try:
+        return SELECT_METRICS[task][metric]
+    except KeyError:
+        raise ConfigError(
+            f'config.train.select_metric={metric!r} is not a {task} metric; choose one of '
+            f'{", ".join(repr(m) for m in SELECT_METRICS.get(task, {}))}.'
+        ) from None
+
 
 # launch.py --submit=slurm resources (configs/common.py; ecgdepth/cluster.py).
 CLUSTER: dict[str, Rule] = {
@@ -130,7 +169,7 @@ TRAIN: dict[str, Rule] = {
     'eval_every': _POSITIVE_INT,
     'eval_batch_size': _POSITIVE_INT,
     'eval_train_examples': _NON_NEGATIVE_INT,
-    'select_metric': _choice(*SELECT_METRICS),
+    'select_metric': _choice(*dict.fromkeys(m for ms in SELECT_METRICS.values() for m in ms)),
     'diagnostics': _BOOL,
     'diagnostic_examples': _POSITIVE_INT,
     'checkpoint_every': _NON_NEGATIVE_INT,
@@ -206,6 +245,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f'config.{section} is missing.')
     if not isinstance(config.get('seed'), int) or isinstance(config.seed, bool) or config.seed < 0:
         raise ConfigError(f'config.seed must be an integer >= 0, got {config.get("seed")!r}.')
+    experiment = config.get('experiment', '')
+    if experiment not in EXPERIMENTS:
+        raise ConfigError(
+            f'config.experiment must be one of {", ".join(map(repr, EXPERIMENTS))}, '
+            f'got {experiment!r}.'
+        )
+    task = config.get('task')
+    if task not in TASKS:
+        raise ConfigError(
+            f'config.task must be one of {", ".join(map(repr, TASKS))}, got {task!r}.'
+        )
 
     name = config.model.get('name')
     if name not in MODEL_FAMILIES:
@@ -238,8 +288,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f'config.data.name {data_name!r} is not available in this install.')
     try:
         check(config.data)
+        data_lib.TASK_CHECKS[data_name](config.data, task)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    select_direction(task, config.train.select_metric)
+    if task == 'regression':
+        if config.loss.class_weights != 'none' or config.loss.label_smoothing:
+            raise ConfigError(
+                'config.loss.class_weights and config.loss.label_smoothing apply to classes; '
+                "with config.task='regression' leave them at 'none' and 0."
+            )
+        if config.data.label_noise:
+            raise ConfigError(
+                f'config.data.label_noise={config.data.label_noise} flips class labels; '
+                "it needs config.task='classification'."
+            )
 
     if config.optim.warmup_steps >= config.train.num_steps and config.train.num_steps > 1:
         raise ConfigError(

@@ -27,7 +27,8 @@ SPLIT_KEYS = ('x', 'y', 'mask', 'features')
 class Dataset:
     """All splits of one dataset as arrays.
 
-    splits[split] = {'x': float32 (N, T, C), 'y': int32 (N,)} plus, where the dataset has them,
+    splits[split] = {'x': float32 (N, T, C), 'y': int32 (N,)} (float32 targets when `task` is
+    'regression'; `class_names` is then empty) plus, where the dataset has them,
     'mask': bool (N, T) (True = real signal, False = padding) and 'features': float32 (N, F)
     side features named by `feature_names` (e.g. RR intervals of a beat).
     """
@@ -38,6 +39,7 @@ class Dataset:
     name: str
     feature_names: tuple[str, ...] = ()
     info: dict[str, Any] = dataclasses.field(default_factory=dict)  # Provenance and counts.
+    task: str = 'classification'  # Or 'regression': y holds real-valued targets.
 
     def __post_init__(self):
         for split, arrays in self.splits.items():
@@ -124,10 +126,53 @@ def _check_mitbih(data_config: Any) -> None:
     mitbih.params_from_config(data_config)
 
 
+def _load_arrays(data_config: Any) -> Dataset:
+    from ecgdepth.data import arrays
+
+    return arrays.load(data_config)
+
+
+def _check_arrays(data_config: Any) -> None:
+    from ecgdepth.data import arrays
+
+    arrays.check(data_config)
+
+
+def _task_synthetic(data_config: Any, task: str) -> None:
+    from ecgdepth.data import synthetic
+
+    variant = synthetic.params_from_config(data_config)['variant']
+    wanted = synthetic.TASKS[variant]
+    if task != wanted:
+        raise ValueError(
+            f'config.data.variant={variant!r} is a {wanted} task but config.task is {task!r}; '
+            f'set config.task={wanted!r} (spec key task={wanted}).'
+        )
+
+
+def _task_classification(name: str) -> Callable[[Any, str], None]:
+    def check(data_config: Any, task: str) -> None:
+        del data_config
+        if task != 'classification':
+            raise ValueError(
+                f'config.data.name={name!r} is a classification dataset but config.task is '
+                f"{task!r}; set config.task='classification'."
+            )
+
+    return check
+
+
+def _task_arrays(data_config: Any, task: str) -> None:
+    from ecgdepth.data import arrays
+
+    arrays.check_task(data_config, task)
+
+
 DATASETS: dict[str, Callable[[Any], Dataset]] = {
     'synthetic': _load_synthetic,
     'cinc2017': _load_cinc2017,
     'mitbih': _load_mitbih,
+    'arrays': _load_arrays,
 }
 
 # Dataset-specific checks that need no data (e.g. a motif must fit its window): run by the
@@ -136,27 +181,62 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     'synthetic': _check_synthetic,
     'cinc2017': _check_cinc2017,
     'mitbih': _check_mitbih,
+    'arrays': _check_arrays,
+}
+
+# Whether a dataset can pose config.task ('classification' or 'regression'): run by the config
+# validator after CHECKS. Each raises ValueError naming the config fields to change.
+TASK_CHECKS: dict[str, Callable[[Any, str], None]] = {
+    'synthetic': _task_synthetic,
+    'cinc2017': _task_classification('cinc2017'),
+    'mitbih': _task_classification('mitbih'),
+    'arrays': _task_arrays,
 }
 
 
 def load(data_config: Any) -> Dataset:
-    """Dispatches on ``data_config.name`` to the registered loader."""
+    """Dispatches on ``data_config.name`` to the registered loader, then takes the training
+    fraction and evaluation cap and flips ``label_noise`` of the training labels."""
     name = data_config.get('name', None) if hasattr(data_config, 'get') else None
     if name not in DATASETS:
         raise ValueError(f'Unknown dataset config.data.name={name!r}; choices: {sorted(DATASETS)}')
     dataset = DATASETS[name](data_config)
     from ecgdepth.data import subsample
 
-    return subsample.limit(
+    dataset = subsample.limit(
         dataset,
         train_fraction=data_config.get('train_fraction', 1.0),
         max_eval_examples=data_config.get('max_eval_examples', 0),
+    )
+    return subsample.flip_labels(
+        dataset,
+        fraction=data_config.get('label_noise', 0.0),
+        seed=data_config.get('label_noise_seed', 0),
+    )
+
+
+def for_task(dataset: Dataset, task: str) -> Dataset:
+    """The dataset as `task` poses it. Integer labels may be regressed on as numbers (user
+    arrays of counts, say); real-valued targets never become classes."""
+    if dataset.task == task:
+        return dataset
+    if task == 'regression' and dataset.task == 'classification':
+        splits = {
+            split: {**arrays, 'y': arrays['y'].astype(np.float32)}
+            for split, arrays in dataset.splits.items()
+        }
+        return dataclasses.replace(dataset, splits=splits, class_names=(), task='regression')
+    raise ValueError(
+        f'{dataset.name} has real-valued targets (a regression task), but config.task is '
+        f"{task!r}; set config.task='regression'."
     )
 
 
 __all__ = [
     'CHECKS',
     'DATASETS',
+    'TASK_CHECKS',
+    'for_task',
     'SPLIT_KEYS',
     'read_tfds_split',
     'DATA_DIR_ENV',

@@ -1,8 +1,10 @@
-"""Deterministic subsets of a loaded dataset: a training-data fraction and an evaluation cap.
+"""Deterministic changes to a loaded dataset: a training-data fraction, an evaluation cap and
+training-label noise.
 
-The training fraction is the knob of the overfitting ablations; the evaluation cap keeps
-`runlocal` runs on large datasets quick. Both use a fixed seed, independent of the training
-seed, so that runs with different seeds see the same examples.
+The training fraction and the label noise are knobs of the overfitting ablations (a model that
+memorises flipped labels is overfitting, whatever its validation score); the evaluation cap
+keeps `runlocal` runs on large datasets quick. All use fixed seeds, independent of the training
+seed, so that runs with different seeds see the same examples and the same flipped labels.
 """
 
 from __future__ import annotations
@@ -37,13 +39,19 @@ def take(arrays: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarr
 
 
 def limit(dataset, train_fraction: float = 1.0, max_eval_examples: int = 0):
-    """The dataset with train subsampled (stratified) and validation/test capped."""
+    """The dataset with train subsampled (stratified by class; at random for real-valued
+    targets) and validation/test capped."""
     if train_fraction >= 1.0 and not max_eval_examples:
         return dataset
     splits = dict(dataset.splits)
     if train_fraction < 1.0:
         train = splits['train']
-        splits['train'] = take(train, stratified_indices(train['y'], train_fraction))
+        if np.issubdtype(train['y'].dtype, np.integer):
+            index = stratified_indices(train['y'], train_fraction)
+        else:
+            n = len(train['y'])
+            index = random_indices(n, max(1, round(train_fraction * n)))
+        splits['train'] = take(train, index)
     for name in ('validation', 'test'):
         splits[name] = take(splits[name], random_indices(len(splits[name]['y']), max_eval_examples))
     info = {
@@ -51,4 +59,36 @@ def limit(dataset, train_fraction: float = 1.0, max_eval_examples: int = 0):
         'train_fraction': train_fraction,
         'max_eval_examples': max_eval_examples,
     }
+    return dataclasses.replace(dataset, splits=splits, info=info)
+
+
+def flip_labels(dataset, fraction: float = 0.0, seed: int = 0):
+    """The dataset with round(fraction * N) training labels, chosen at random from `seed`, each
+    replaced by a different class drawn uniformly. Validation and test keep their labels.
+
+    Records what was done in `dataset.info`: label_noise (the fraction asked for),
+    label_noise_seed, label_noise_flipped (a count) and label_noise_flipped_fraction.
+    """
+    if not fraction:
+        return dataset
+    if dataset.task != 'classification' or dataset.num_classes < 2:
+        raise ValueError(
+            f'config.data.label_noise={fraction} flips class labels, but {dataset.name} is not '
+            'a classification dataset with two or more classes.'
+        )
+    train = dict(dataset.splits['train'])
+    y = train['y'].copy()
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(y), size=round(fraction * len(y)), replace=False)
+    shift = rng.integers(1, dataset.num_classes, size=len(flipped))
+    y[flipped] = (y[flipped] + shift) % dataset.num_classes
+    train['y'] = y
+    info = {
+        **dataset.info,
+        'label_noise': fraction,
+        'label_noise_seed': seed,
+        'label_noise_flipped': int(np.sum(y != dataset.splits['train']['y'])),
+        'label_noise_flipped_fraction': float(np.mean(y != dataset.splits['train']['y'])),
+    }
+    splits = {**dataset.splits, 'train': train}
     return dataclasses.replace(dataset, splits=splits, info=info)

@@ -44,6 +44,27 @@ Variants
   is ambiguous across that range, so the beats have to be counted.
   The window must hold the pattern: ``motif_min_window(k, sample_rate)`` samples at least
   (k=4 at 125 Hz: 528, i.e. >= 4.2 s; 748 keeps heart rates <= 100 bpm), else ValueError.
+
+Sequence tasks (not ECG: benchmarks of memory and of multiplicative interactions)
+--------------------------------------------------------------------------------
+``adding`` (regression; Hochreiter & Schmidhuber 1997, as in Bai et al.'s TCN benchmarks):
+  two channels. Channel 0 holds values drawn uniformly from [0, 1); channel 1 is a two-hot
+  marker: 1 at one position drawn uniformly from the first half of the window
+  (``t < window // 2``) and at one drawn from the second half, 0 elsewhere. The target is the
+  sum of the two marked values (float32, computed from the stored float32 values). Always
+  predicting the mean (1) scores an MSE of 1/6 = 0.167, the baseline a model must beat.
+``product`` (2 classes, exactly balanced) -- the multiplicative task:
+  two channels a and b of i.i.d. standard normal samples. With tau = ``product_lag``,
+  the label is 1 (``positive``) iff S = sum_{t=tau}^{T-1} a_t * b_{t-tau} > 0 (S computed in
+  float64 from the stored float32 values), else 0 (``negative``). Balance is exact: a is
+  negated where S disagrees with the drawn label, which negates S and leaves the input
+  distribution unchanged. Each input stream alone, and any sum of functions of single
+  samples, carries no label information: only products of the two streams tau apart do.
+  A multiplicative unit computes each term a_t * b_{t-tau} (a bilinear term such as the
+  MI-MLP's exactly; a gate, (W x) * sigmoid(V x), up to a linear term a second gate cancels)
+  and a mean readout sums them; an additive ReLU network must imitate each product with
+  several units (xy = ((x+y)^2 - (x-y)^2) / 4, each square piecewise linear), i.e. with width
+  or depth. ``noise`` and ``motif_k`` do not apply to these tasks.
 """
 
 from __future__ import annotations
@@ -60,11 +81,22 @@ from absl import logging
 from ecgdepth.data import tfds_prep
 
 SPLITS = ('train', 'validation', 'test')
-VARIANTS = ('rhythm', 'motif')
+VARIANTS = ('rhythm', 'motif', 'adding', 'product')
 CLASS_NAMES = {
     'rhythm': ('normal', 'afib', 'vpb', 'brady_tachy'),
     'motif': ('no_motif', 'motif'),
+    'adding': (),  # Regression: a real-valued target, no classes.
+    'product': ('negative', 'positive'),
 }
+CHANNELS = {'rhythm': 1, 'motif': 1, 'adding': 2, 'product': 2}
+# The task each variant poses (config.task must match it).
+TASKS = {
+    'rhythm': 'classification',
+    'motif': 'classification',
+    'adding': 'regression',
+    'product': 'classification',
+}
+ECG_VARIANTS = ('rhythm', 'motif')
 
 # Generation parameters, their defaults; the names are fixed (trainer uses config.data.<name>).
 DEFAULTS: dict[str, Any] = {
@@ -77,6 +109,7 @@ DEFAULTS: dict[str, Any] = {
     'sample_rate': 125.0,
     'motif_k': 4,
     'noise': 0.05,
+    'product_lag': 4,
 }
 
 # Beat kinds recorded in the metadata.
@@ -104,6 +137,12 @@ _MOTIF_MAX_BPM = 150.0  # the motif's heart-rate lower bound may not exceed this
 def config_name(params: Mapping[str, Any]) -> str:
     """Cache-directory name encoding every parameter that changes the generated data."""
     p = {**DEFAULTS, **params}
+    if p['variant'] not in ECG_VARIANTS:  # Sample rate and noise do not change these data.
+        name = (
+            f'{p["variant"]}-n{int(p["num_train"])}-{int(p["num_validation"])}'
+            f'-{int(p["num_test"])}-w{int(p["window"])}-s{int(p["seed"])}'
+        )
+        return name + (f'-lag{int(p["product_lag"])}' if p['variant'] == 'product' else '')
     name = (
         f'{p["variant"]}-n{int(p["num_train"])}-{int(p["num_validation"])}-{int(p["num_test"])}'
         f'-w{int(p["window"])}-fs{float(p["sample_rate"])!r}-s{int(p["seed"])}'
@@ -130,6 +169,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         'sample_rate': float(p['sample_rate']),
         'motif_k': int(p['motif_k']),
         'noise': float(p['noise']),
+        'product_lag': int(p['product_lag']),
     }
     if p['variant'] not in VARIANTS:
         raise ValueError(f'config.data.variant must be one of {VARIANTS}, got {p["variant"]!r}')
@@ -144,6 +184,15 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f'config.data.motif_k must be >= 1, got {p["motif_k"]}')
     if p['noise'] < 0:
         raise ValueError(f'config.data.noise must be >= 0, got {p["noise"]}')
+    if p['product_lag'] < 1:
+        raise ValueError(f'config.data.product_lag must be >= 1, got {p["product_lag"]}')
+    if p['variant'] == 'product' and p['product_lag'] >= p['window']:
+        raise ValueError(
+            f'config.data.product_lag ({p["product_lag"]}) must be smaller than '
+            f'config.data.window ({p["window"]}): no pair of samples is that far apart.'
+        )
+    if p['variant'] == 'adding' and p['window'] < 2:
+        raise ValueError(f'config.data.window must be >= 2 for adding, got {p["window"]}')
     duration = p['window'] / p['sample_rate']
     if p['variant'] == 'rhythm' and duration < 2.0:
         raise ValueError(
@@ -184,10 +233,16 @@ def generate(params: Mapping[str, Any], split: str, num: int | None = None):
     ``polarity`` (+1/-1), ``valid``; plus per-example ``heart_rate`` (bpm, nominal) and, for
     the motif variant, ``gap`` (upright beats between the two inverted ones).
     ``num`` overrides the split size (tests, plots); the data then differ from the stored split.
+    The sequence tasks return x (N, window, 2), y float32 targets (adding) or int32 labels
+    (product), and meta ``markers`` (adding: the two marked positions) or ``score`` (product: S).
     """
     p = validate_params(params)
     n = p[f'num_{split}'] if num is None else int(num)
     rng = split_rng(p['seed'], split)
+    if p['variant'] == 'adding':
+        return _adding(rng, n, p['window'])
+    if p['variant'] == 'product':
+        return _product(rng, n, p['window'], p['product_lag'])
     fs, window = p['sample_rate'], p['window']
     duration = window / fs
     num_classes = len(CLASS_NAMES[p['variant']])
@@ -210,6 +265,37 @@ def generate(params: Mapping[str, Any], split: str, num: int | None = None):
     keys = ('r_time', 'kind', 'polarity', 'valid', 'heart_rate', 'gap')
     meta = {k: beats[k] for k in keys if k in beats}
     return x.astype(np.float32)[..., None], y, meta
+
+
+def _adding(rng, n: int, window: int):
+    """The adding problem (module docstring); meta['markers'] holds the two marked positions."""
+    values = rng.uniform(0.0, 1.0, (n, window)).astype(np.float32)
+    half = window // 2
+    markers = np.stack([rng.integers(0, half, n), rng.integers(half, window, n)], axis=1)
+    x = np.zeros((n, window, 2), np.float32)
+    x[..., 0] = values
+    rows = np.arange(n)[:, None]
+    x[rows, markers, 1] = 1.0
+    y = values[rows, markers].sum(axis=1, dtype=np.float32)
+    return x, y, {'markers': markers}
+
+
+def product_score(x: np.ndarray, lag: int) -> np.ndarray:
+    """S = sum_t a_t * b_{t-lag} of each example of x (N, T, 2), in float64: the label rule."""
+    a, b = x[..., 0].astype(np.float64), x[..., 1].astype(np.float64)
+    return (a[:, lag:] * b[:, :-lag]).sum(axis=1)
+
+
+def _product(rng, n: int, window: int, lag: int):
+    """The multiplicative task (module docstring); meta['score'] holds S."""
+    y = rng.permutation(np.arange(n) % 2).astype(np.int32)
+    x = rng.standard_normal((n, window, 2)).astype(np.float32)
+    score = product_score(x, lag)
+    flip = (score > 0) != (y == 1)
+    x[flip, :, 0] *= -1.0  # Exact in float32, so S is exactly negated.
+    score[flip] *= -1.0
+    y = (score > 0).astype(np.int32)  # S == 0 (probability 0) would be labelled 0.
+    return x, y, {'score': score}
 
 
 def _empty_beats(n: int, duration: float) -> dict[str, np.ndarray]:
@@ -460,6 +546,7 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
     sample_rate: float = DEFAULTS['sample_rate']
     motif_k: int = DEFAULTS['motif_k']
     noise: float = DEFAULTS['noise']
+    product_lag: int = DEFAULTS['product_lag']
 
     @classmethod
     def create(cls, **params: Any) -> SyntheticEcgConfig:
@@ -472,6 +559,13 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 
 def _describe(p: Mapping[str, Any]) -> str:
+    if p['variant'] == 'adding':
+        return 'Adding problem: the target is the sum of the two marked values.'
+    if p['variant'] == 'product':
+        return (
+            f'Multiplicative: label 1 iff sum_t a_t * b_(t-{p["product_lag"]}) > 0 '
+            'over the two channels.'
+        )
     if p['variant'] == 'motif':
         return (
             f'Motif: label 1 iff exactly k={p["motif_k"]} upright beats lie between the two '
@@ -495,13 +589,19 @@ class SyntheticEcg(tfds_prep.LocalBuilder, skip_registration=True):
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
+        if TASKS[cfg.variant] == 'regression':
+            label = tfds.features.Scalar(dtype=np.float32)
+        else:
+            label = tfds.features.ClassLabel(names=CLASS_NAMES[cfg.variant])
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
             features=tfds.features.FeaturesDict(
                 {
-                    'signal': tfds.features.Tensor(shape=(cfg.window, 1), dtype=np.float32),
-                    'label': tfds.features.ClassLabel(names=CLASS_NAMES[cfg.variant]),
+                    'signal': tfds.features.Tensor(
+                        shape=(cfg.window, CHANNELS[cfg.variant]), dtype=np.float32
+                    ),
+                    'label': label,
                 }
             ),
             supervised_keys=('signal', 'label'),
@@ -525,7 +625,8 @@ class SyntheticEcg(tfds_prep.LocalBuilder, skip_registration=True):
     def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
         x, y, _ = generate(self.builder_config.params, split)
         for i in range(len(y)):
-            yield i, {'signal': x[i], 'label': int(y[i])}
+            label = float(y[i]) if y.dtype.kind == 'f' else int(y[i])
+            yield i, {'signal': x[i], 'label': label}
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,11 +658,13 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> SyntheticEcg:
 
 
 def read_split(builder: SyntheticEcg, split: str) -> dict[str, np.ndarray]:
-    """Reads a whole split into {'x': float32 (N, T, C), 'y': int32 (N,)}."""
+    """Reads a whole split into {'x': float32 (N, T, C), 'y': int32 (N,) or float32 targets}."""
     from ecgdepth.data import read_tfds_split
 
     columns = read_tfds_split(builder, split)
-    return {'x': columns['signal'].astype(np.float32), 'y': columns['label'].astype(np.int32)}
+    regression = TASKS[builder.builder_config.variant] == 'regression'
+    y = columns['label'].astype(np.float32 if regression else np.int32)
+    return {'x': columns['signal'].astype(np.float32), 'y': y}
 
 
 def load(data_config: Any):
@@ -573,8 +676,20 @@ def load(data_config: Any):
     builder = load_builder(params, data_dir)
     splits = {split: read_split(builder, split) for split in SPLITS}
     names = CLASS_NAMES[params['variant']]
+    task = TASKS[params['variant']]
     for split, arrays in splits.items():
         x, y = arrays['x'], arrays['y']
+        if task == 'regression':
+            logging.info(
+                'synthetic/%s %s: %d windows of shape %s; target mean %.3f, var %.3f',
+                params['variant'],
+                split,
+                len(y),
+                x.shape[1:],
+                float(y.mean()),
+                float(y.var()),
+            )
+            continue
         counts = np.bincount(y, minlength=len(names))
         logging.info(
             'synthetic/%s %s: %d windows of shape %s; per class %s',
@@ -589,4 +704,5 @@ def load(data_config: Any):
         class_names=names,
         sample_rate=params['sample_rate'],
         name=f'synthetic/{params["variant"]}',
+        task=task,
     )

@@ -132,7 +132,13 @@ def make_train_fn(
     return jax.jit(update, donate_argnums=0, **jit_kwargs)
 
 
-def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None, stacked: bool = False):
+def make_eval_fn(
+    apply_fn,
+    num_classes: int,
+    mesh: Mesh | None = None,
+    stacked: bool = False,
+    task: str = 'classification',
+):
     """Evaluates a whole padded split in one dispatch (a scan over its batches).
 
     With a mesh, each batch is split along 'data' and the sums come back replicated.
@@ -141,15 +147,14 @@ def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None, stacked: 
     jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
 
     def evaluate(params, split: dict):
-        def body(totals, batch):
-            out = step_lib.eval_step(params, apply_fn, shard_batch(batch), num_classes)
-            return jax.tree.map(jnp.add, totals, out), None
+        def sums(batch):
+            return step_lib.eval_step(params, apply_fn, batch, num_classes, task)
 
-        zeros = {
-            'loss_sum': jnp.zeros(()),
-            'count': jnp.zeros(()),
-            'confusion': jnp.zeros((num_classes, num_classes)),
-        }
+        def body(totals, batch):
+            return jax.tree.map(jnp.add, totals, sums(shard_batch(batch))), None
+
+        shapes = jax.eval_shape(sums, jax.tree.map(lambda a: a[0], split))
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         totals, _ = jax.lax.scan(body, zeros, split)
         return totals
 
@@ -158,10 +163,10 @@ def make_eval_fn(apply_fn, num_classes: int, mesh: Mesh | None = None, stacked: 
     return jax.jit(evaluate, **jit_kwargs)
 
 
-def _select_value(result: dict, metric: str) -> float:
-    """Higher is better for the selection (loss is negated)."""
+def _select_value(result: dict, metric: str, task: str = 'classification') -> float:
+    """Higher is better for the selection (lower-is-better metrics are negated)."""
     value = result[metric]
-    return -value if metric == 'loss' else value
+    return value if validation.select_direction(task, metric) == 'max' else -value
 
 
 class Preemption:
@@ -342,6 +347,8 @@ def _train(
     mesh = distributed.data_mesh()
     replicated = distributed.replicated(mesh)
     dataset = distributed.chief_first(lambda: data_lib.load(config.data))
+    dataset = data_lib.for_task(dataset, config.task)
+    regression = config.task == 'regression'
     train = dataset.splits['train']
     num_train, y_train = len(train['y']), train['y']
     num_classes = dataset.num_classes
@@ -355,10 +362,14 @@ def _train(
             f'config.model.pool ({config.model.pool}) exceeds the {dataset.input_shape[0]} '
             f'samples per example of {dataset.name}.'
         )
+    num_outputs = 1 if regression else num_classes  # Regression: one output, the prediction.
     loss_spec = step_lib.LossSpec(
-        num_classes=num_classes,
+        num_classes=num_outputs,
         label_smoothing=float(config.loss.label_smoothing),
-        class_weights=resolve_class_weights(config.loss.class_weights, y_train, num_classes),
+        class_weights=None
+        if regression
+        else resolve_class_weights(config.loss.class_weights, y_train, num_classes),
+        task=config.task,
     )
 
     # Seeds config.seed, config.seed + 1, ...: stacked along a leading axis when there are
@@ -372,7 +383,7 @@ def _train(
     def member_view(tree, k: int):
         return jax.tree.map(lambda a: a[k], tree) if stacked else tree
 
-    model = models.build_model(config.model, num_classes)
+    model = models.build_model(config.model, num_outputs)
     num_steps = config.train.num_steps
     tx, lr_multiplier = optim.create_optimizer(config.optim, num_steps)
     state = state_lib.create_train_state(
@@ -416,12 +427,14 @@ def _train(
     eval_splits = {
         'validation': place_eval_split(dataset.splits['validation'], eval_batch_size, mesh)
     }
+    eval_targets = {'validation': dataset.splits['validation']['y']}  # Regression baselines.
     if config.train.eval_train_examples:
         n = min(config.train.eval_train_examples, num_train)
         eval_splits['train'] = place_eval_split(subset(train, n), eval_batch_size, mesh)
+        eval_targets['train'] = train['y'][:n]
 
     train_fn = make_train_fn(loss_spec, batch_size, steps_per_epoch, mesh, stacked)
-    eval_fn = make_eval_fn(model.apply, num_classes, mesh, stacked)
+    eval_fn = make_eval_fn(model.apply, num_outputs, mesh, stacked, config.task)
 
     def permutation(key, epoch):
         return jax.random.permutation(jax.random.fold_in(key, epoch), num_train).astype(jnp.int32)
@@ -431,14 +444,19 @@ def _train(
         out_shardings=replicated,  # The same order on every device of every process.
     )
 
-    def evaluate(params, split: dict) -> list[dict]:
-        """Metrics of each member's params on a placed split."""
+    def evaluate(params, split: dict, targets: np.ndarray) -> list[dict]:
+        """Metrics of each member's params on a placed split (`targets`: its labels)."""
         totals = jax.device_get(eval_fn(params, split))
         results = []
         for member in members:
             t = member_view(totals, member.index)
-            result = metrics.classification_metrics(t['confusion'], dataset.class_names)
-            result['loss'] = float(t['loss_sum'] / max(t['count'], 1.0))
+            if regression:
+                result = metrics.regression_metrics(
+                    t['loss_sum'], t['abs_sum'], t['count'], targets
+                )
+            else:
+                result = metrics.classification_metrics(t['confusion'], dataset.class_names)
+                result['loss'] = float(t['loss_sum'] / max(t['count'], 1.0))
             results.append(result)
         return results
 
@@ -574,13 +592,13 @@ def _train(
                     )
                     eta = (num_steps - done) / steps_per_s if steps_per_s > 0 else float('nan')
                     logging.info(
-                        '%sstep %d/%d  loss %.4f  acc %.3f  |g| %.3g  lr %.2e  %.1f steps/s  '
-                        'ETA %s',
+                        '%sstep %d/%d  loss %.4f  %s %.3f  |g| %.3g  lr %.2e  %.1f steps/s  ETA %s',
                         f'seed {member.seed}: ' if stacked else '',
                         done,
                         num_steps,
                         progress.last_train['loss'],
-                        progress.last_train['accuracy'],
+                        'mae' if regression else 'acc',
+                        progress.last_train[loss_spec.score_name],
                         progress.last_train['grad_norm'],
                         lr,
                         steps_per_s,
@@ -591,7 +609,8 @@ def _train(
                 interval_start, interval_first_step = time.time(), done
             if done % config.train.eval_every == 0 or done == num_steps:
                 results = {
-                    name: evaluate(state.params, split) for name, split in eval_splits.items()
+                    name: evaluate(state.params, split, eval_targets[name])
+                    for name, split in eval_splits.items()
                 }
                 improved = []
                 for member in members:
@@ -605,7 +624,9 @@ def _train(
                     if probe is not None:
                         result['diagnostics'] = probe(member_view(state.params, member.index))
                     progress.records.append({'type': 'eval', 'step': done, **result})
-                    value = _select_value(result['validation'], config.train.select_metric)
+                    value = _select_value(
+                        result['validation'], config.train.select_metric, config.task
+                    )
                     if progress.best_step is None or value > progress.best_value:
                         progress.best_value, progress.best_step = value, done
                         progress.best_val = result['validation']
@@ -613,12 +634,10 @@ def _train(
                         progress.best_diagnostics = result.get('diagnostics')
                         improved.append(member.index)
                     logging.info(
-                        '%seval step %d  val loss %.4f  acc %.3f  macro-F1 %.3f  (best step %d)',
+                        '%seval step %d  val %s  (best step %d)',
                         f'seed {member.seed}: ' if stacked else '',
                         done,
-                        result['validation']['loss'],
-                        result['validation']['accuracy'],
-                        result['validation']['macro_f1'],
+                        _brief(result['validation']),
                         progress.best_step,
                     )
                     _write_jsonl(member.metrics_path, progress.records)
@@ -637,7 +656,7 @@ def _train(
     test_results = None
     if stopped_step is None and best_params is not None:
         test_split = place_eval_split(dataset.splits['test'], eval_batch_size, mesh)
-        test_results = evaluate(best_params, test_split)
+        test_results = evaluate(best_params, test_split, dataset.splits['test']['y'])
     summaries = []
     for member in members:
         progress = member.progress
@@ -651,11 +670,16 @@ def _train(
             'params': num_params,
             'model': config.model.name,
             'dataset': dataset.name,
+            'task': config.task,
             'num_classes': num_classes,
             'class_names': list(dataset.class_names),
             'num_steps': num_steps,
             'best_step': progress.best_step,
             'select_metric': config.train.select_metric,
+            'select_direction': validation.select_direction(
+                config.task, config.train.select_metric
+            ),
+            **{k: v for k, v in dataset.info.items() if k.startswith('label_noise')},
             'val': progress.best_val,
             'train': progress.best_train,
             'final_train': progress.last_train,
@@ -679,9 +703,12 @@ def _train(
                 summary['test'] = test_results[member.index]
                 if summary['train'] is not None:
                     summary['gap'] = {
-                        'loss': progress.best_val['loss'] - progress.best_train['loss'],
-                        'accuracy': progress.best_train['accuracy'] - progress.best_val['accuracy'],
+                        'loss': progress.best_val['loss'] - progress.best_train['loss']
                     }
+                    if not regression:
+                        summary['gap']['accuracy'] = (
+                            progress.best_train['accuracy'] - progress.best_val['accuracy']
+                        )
             logging.info(
                 '%sBest step %s on validation %s: val %s, test %s.',
                 f'Seed {member.seed}: ' if stacked else '',
@@ -794,6 +821,8 @@ class Progress:
 def _brief(result: dict | None) -> str:
     if not result:
         return 'n/a'
+    if 'mse' in result:
+        return f'mse {result["mse"]:.4f} mae {result["mae"]:.4f} r2 {result["r2"]:.3f}'
     return (
         f'acc {result["accuracy"]:.3f} macro-F1 {result["macro_f1"]:.3f} loss {result["loss"]:.4f}'
     )

@@ -22,30 +22,51 @@ from ecgdepth.train.state import TrainState
 
 @dataclasses.dataclass(frozen=True)
 class LossSpec:
-    """Static loss settings (hashable, so they can be closed over by jit)."""
+    """Static loss settings (hashable, so they can be closed over by jit).
+
+    `task` 'regression' makes the loss the squared error of the model's one output (its
+    `num_classes` is 1) against real-valued targets: the same step, branching at trace time.
+    """
 
     num_classes: int
     label_smoothing: float = 0.0
     class_weights: tuple[float, ...] | None = None
+    task: str = 'classification'
+
+    @property
+    def score_name(self) -> str:
+        """The per-step metric logged beside the loss: accuracy, or MAE for regression."""
+        return 'mae' if self.task == 'regression' else 'accuracy'
 
 
 def example_losses(logits, labels, spec: LossSpec):
-    """Per-example (optionally label-smoothed) softmax cross-entropy."""
+    """Per-example (optionally label-smoothed) softmax cross-entropy; squared error for
+    regression."""
+    if spec.task == 'regression':
+        return (logits[:, 0] - labels.astype(logits.dtype)) ** 2
     targets = jax.nn.one_hot(labels, spec.num_classes, dtype=logits.dtype)
     if spec.label_smoothing:
         targets = optax.smooth_labels(targets, spec.label_smoothing)
     return optax.softmax_cross_entropy(logits, targets)
 
 
+def example_scores(logits, labels, spec: LossSpec):
+    """Per example: 1 if the argmax is right, else 0; the absolute error for regression."""
+    if spec.task == 'regression':
+        return jnp.abs(logits[:, 0] - labels.astype(logits.dtype))
+    return (logits.argmax(-1) == labels).astype(logits.dtype)
+
+
 def example_weights(labels, spec: LossSpec, dtype=jnp.float32):
     """Each example's class weight (ones when unweighted)."""
-    if spec.class_weights is None:
+    if spec.class_weights is None or spec.task == 'regression':
         return jnp.ones(labels.shape, dtype)
     return jnp.asarray(spec.class_weights, dtype)[labels]
 
 
 def cross_entropy(logits, labels, spec: LossSpec):
-    """Mean (optionally class-weighted, label-smoothed) softmax cross-entropy."""
+    """Mean (optionally class-weighted, label-smoothed) softmax cross-entropy; the mean squared
+    error for regression."""
     losses = example_losses(logits, labels, spec)
     if spec.class_weights is None:
         return losses.mean()
@@ -66,7 +87,7 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
     """
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     if mesh is not None and mesh.size > 1:
-        loss, accuracy, grads = data_parallel_grads(state, batch, dropout_rng, loss_spec, mesh)
+        loss, score, grads = data_parallel_grads(state, batch, dropout_rng, loss_spec, mesh)
     else:
 
         def loss_fn(params):
@@ -80,12 +101,12 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
             return cross_entropy(logits, batch['y'], loss_spec), logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        accuracy = (logits.argmax(-1) == batch['y']).mean()
+        score = example_scores(logits, batch['y'], loss_spec).mean()
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
         'loss': loss,
-        'accuracy': accuracy,
+        loss_spec.score_name: score,  # accuracy, or mae for regression.
         'grad_norm': optax.tree.norm(grads),
         'param_norm': optax.tree.norm(params),
     }
@@ -94,7 +115,7 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
 
 
 def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: LossSpec, mesh):
-    """(loss, accuracy, grads) of the whole batch, each device differentiating only its block.
+    """(loss, score, grads) of the whole batch, each device differentiating only its block.
 
     Each device's loss is its share of the global mean, sum(w * loss) / (global sum of w), so
     the gradients' sum over devices (one psum, after the backward pass) is the gradient of the
@@ -120,7 +141,7 @@ def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: 
             return (weights.astype(losses.dtype) * losses).sum() / total, logits
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        correct = (logits.argmax(-1) == batch['y']).sum()
+        correct = example_scores(logits, batch['y'], loss_spec).sum()
         return jax.lax.psum((loss, correct, grads), axis)
 
     # check_vma=False: each device's gradients stay its own until the one psum above (and with
@@ -131,14 +152,22 @@ def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: 
     return loss, correct / batch['y'].shape[0], grads
 
 
-def eval_step(params, apply_fn, batch: dict, num_classes: int):
-    """Sums over one batch: cross-entropy (unweighted, unsmoothed) and the confusion matrix.
+def eval_step(params, apply_fn, batch: dict, num_classes: int, task: str = 'classification'):
+    """Sums over one batch: cross-entropy (unweighted, unsmoothed) and the confusion matrix;
+    for regression the squared and absolute errors of the one output.
 
     `batch['valid']` marks real examples; rows that only pad the split to whole batches
     contribute nothing.
     """
     logits = apply_fn({'params': params}, batch['x'], train=False, **model_inputs(batch))
     valid = batch['valid'].astype(jnp.float32)
+    if task == 'regression':
+        error = logits[:, 0] - batch['y'].astype(logits.dtype)
+        return {
+            'loss_sum': (error**2 * valid).sum(),
+            'abs_sum': (jnp.abs(error) * valid).sum(),
+            'count': valid.sum(),
+        }
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch['y'])
     predictions = logits.argmax(-1)
     # confusion[true, predicted]
