@@ -1,0 +1,65 @@
+"""One sweep per hypothesis, (a) to (e); `python -m ecgdepth.findings` turns them into verdicts.
+
+Each file defines get_config(arg), get_sweep(arg) and family_arg(arg) (the spec every trial's
+family config is built from, so that a family switch keeps the experiment's settings). Spec
+keys besides any config key:
+- `runlocal`: sized for a 2-core CPU (at most 15 minutes, 3 seeds);
+- `seeds=N`: the number of seeds;
+- `smoke`: a seconds-long run of a few trials, one seed (what CI runs end to end).
+"""
+
+from __future__ import annotations
+
+from configs import common
+from ecgdepth import sweep
+
+SWEEP_KEYS = ('seeds', 'smoke')
+# Smoke: the runlocal data, a handful of steps.
+SMOKE = {
+    'train.num_steps': 12,
+    'train.eval_every': 6,
+    'train.log_every': 6,
+    'train.checkpoint_every': 0,
+    'optim.warmup_steps': 1,
+    'data.num_train': 64,
+    'data.num_validation': 32,
+    'data.num_test': 32,
+    'train.batch_size': 16,
+    'train.eval_train_examples': 32,
+    'train.diagnostic_examples': 8,
+}
+
+
+def options(arg: str | None) -> tuple[str, bool, bool]:
+    """(the spec without sweep keys, runlocal, smoke). smoke implies runlocal."""
+    spec, opts = sweep.split_arg(arg, SWEEP_KEYS)
+    smoke = bool(opts.get('smoke', False))
+    runlocal = smoke or sweep.spec_value(spec, 'runlocal', False)
+    if smoke and not sweep.spec_value(spec, 'runlocal', False):
+        spec = ','.join(p for p in (spec, 'runlocal') if p)
+    return spec, runlocal, smoke
+
+
+def seeds(arg: str | None, default: int = 3) -> list[int]:
+    _, _, smoke = options(arg)
+    return list(range(sweep.spec_value(arg, 'seeds', 1 if smoke else default)))
+
+
+def family_arg(
+    arg: str | None,
+    experiment: str,
+    defaults: dict,
+    runlocal: dict | None = None,
+    smoke: dict | None = None,
+) -> str:
+    """The experiment's spec: its name and defaults (then the runlocal and smoke ones), each
+    kept only where the user's own spec does not set that key."""
+    spec, is_runlocal, is_smoke = options(arg)
+    chosen = {'experiment': experiment, **defaults}
+    if is_runlocal:
+        chosen.update(runlocal or {})
+    if is_smoke:
+        chosen.update({**SMOKE, **(smoke or {})})
+    given = common.parse_arg(spec)
+    extra = [f'{key}={value}' for key, value in chosen.items() if key not in given]
+    return ','.join(p for p in (spec, *extra) if p)

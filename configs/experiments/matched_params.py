@@ -1,0 +1,40 @@
+"""(d) Is it parameters? An LSTM layer is fully connected in time's stead: ~8/k times the
+parameters of a width-matched conv layer of kernel k.
+
+python launch.py --config=configs/experiments/matched_params.py:runlocal --workdir=runs/d --sweep
+python -m ecgdepth.findings runs/d
+
+The dilated CNN and the LSTM over depth, once at matched width (the parameters per layer then
+differ by the analytic ratio, checked exactly) and once at matched total parameters (each
+trial's width solved for the budget within 5%): the metric against depth and against
+parameters. Synthetic rhythm data by default; any dataset with `data=NAME`.
+"""
+
+from configs import dilated_cnn
+from configs import experiments as ex
+from ecgdepth import sweep
+
+EXPERIMENT = 'matched_params'
+SWEEP_KEYS = ex.SWEEP_KEYS
+FAMILIES = ['dilated_cnn', 'lstm']
+DEPTHS = [1, 2, 4, 8, 16, 32]
+BUDGET = 200_000
+RUNLOCAL_DEPTHS = [1, 2, 4]
+RUNLOCAL_BUDGET = 10_000
+RUNLOCAL = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
+
+
+def family_arg(arg: str | None = None) -> str:
+    return ex.family_arg(arg, EXPERIMENT, {}, RUNLOCAL)
+
+
+def get_config(arg: str | None = None):
+    return dilated_cnn.get_config(family_arg(arg))
+
+
+def get_sweep(arg: str | None = None):
+    _, runlocal, smoke = ex.options(arg)
+    depths = [1, 2] if smoke else RUNLOCAL_DEPTHS if runlocal else DEPTHS
+    trials = sweep.product({'model.name': FAMILIES, 'model.depth': depths}, {'seed': ex.seeds(arg)})
+    budget = RUNLOCAL_BUDGET if runlocal else BUDGET
+    return sweep.chain(trials, sweep.iso_params(trials, budget))

@@ -1,0 +1,47 @@
+"""(c) Is the depth limit overfitting, which regularisation rather than architecture controls?
+
+python launch.py --config=configs/experiments/overfitting.py:runlocal --workdir=runs/c --sweep
+python -m ecgdepth.findings runs/c
+
+The dilated CNN and the LSTM over depth x regularisation (dropout with weight decay) x training
+fraction, with and without label noise (20% of the training labels flipped): the train -
+validation gap against parameters and against regularisation. Synthetic rhythm data by
+default; any dataset with `data=NAME`.
+"""
+
+from configs import dilated_cnn
+from configs import experiments as ex
+from ecgdepth import sweep
+
+EXPERIMENT = 'overfitting'
+SWEEP_KEYS = ex.SWEEP_KEYS
+FAMILIES = ['dilated_cnn', 'lstm']
+DEPTHS = [1, 2, 4, 8, 16]
+REGULARISATION = [(0.0, 0.0), (0.1, 1e-3), (0.3, 1e-2)]  # (dropout, weight decay)
+FRACTIONS = [0.25, 0.5, 1.0]
+NOISE = [0.0, 0.2]
+RUNLOCAL_DEPTHS = [1, 4]
+RUNLOCAL_REGULARISATION = [(0.0, 0.0), (0.3, 1e-2)]
+RUNLOCAL_FRACTIONS = [1.0]
+RUNLOCAL = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
+
+
+def family_arg(arg: str | None = None) -> str:
+    return ex.family_arg(arg, EXPERIMENT, {}, RUNLOCAL)
+
+
+def get_config(arg: str | None = None):
+    return dilated_cnn.get_config(family_arg(arg))
+
+
+def get_sweep(arg: str | None = None):
+    _, runlocal, smoke = ex.options(arg)
+    depths = [1] if smoke else RUNLOCAL_DEPTHS if runlocal else DEPTHS
+    regularisation = RUNLOCAL_REGULARISATION if runlocal else REGULARISATION
+    fractions = RUNLOCAL_FRACTIONS if runlocal else FRACTIONS
+    return sweep.product(
+        {'model.name': ['dilated_cnn'] if smoke else FAMILIES, 'model.depth': depths},
+        [{'model.dropout': d, 'optim.weight_decay': w} for d, w in regularisation],
+        {'data.train_fraction': fractions, 'data.label_noise': [0.0] if smoke else NOISE},
+        {'seed': ex.seeds(arg)},
+    )

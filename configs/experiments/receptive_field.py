@@ -1,0 +1,75 @@
+"""(a) Does CNN depth buy receptive field, while one LSTM layer already sees the whole window?
+
+python launch.py --config=configs/experiments/receptive_field.py:runlocal --workdir=runs/a --sweep
+python -m ecgdepth.findings runs/a
+
+On the synthetic motif task (label 1 iff exactly k upright beats lie between two inverted ones,
+so a model must see k+2 beats), for spans k: a plain CNN (no dilation) and a dilated CNN over
+depth, both reading the last position only (causal padding, `readout=last`), so that nothing
+outside the theoretical receptive field can reach the output; and a 1-2 layer LSTM. With
+`data=cinc2017` or `data=mitbih,data.variant=rhythm` (full runs) the sweep is the dilated CNN
+over depth and the LSTM on that dataset instead: the metric against receptive field in seconds.
+"""
+
+from configs import dilated_cnn
+from configs import experiments as ex
+from ecgdepth import sweep
+
+EXPERIMENT = 'receptive_field'
+SWEEP_KEYS = ex.SWEEP_KEYS
+SPANS = [2, 4, 8, 16]
+PLAIN_DEPTHS = [1, 2, 4, 8, 16, 32, 64]
+DILATED_DEPTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+LSTM_DEPTHS = [1, 2]
+DEFAULTS = {'data.variant': 'motif', 'data.window': 1250, 'optim.learning_rate': 3e-3}
+# 50 Hz keeps a span of 8 beats within 300 samples (the QRS is still 2-3 samples wide).
+RUNLOCAL = {
+    'data.sample_rate': 50.0,
+    'data.window': 300,
+    'data.num_train': 1024,
+    'train.num_steps': 300,
+    'train.eval_every': 100,
+    'train.checkpoint_every': 100,
+}
+RUNLOCAL_SPANS = [2, 4, 8]
+RUNLOCAL_PLAIN_DEPTHS = [4, 16, 64]
+RUNLOCAL_DILATED_DEPTHS = [2, 4, 6, 8]
+RUNLOCAL_LSTM_DEPTHS = [1]
+SMOKE_SPANS, SMOKE_DEPTHS = [2], [2]
+
+
+def family_arg(arg: str | None = None) -> str:
+    real = sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic'
+    return ex.family_arg(arg, EXPERIMENT, {} if real else DEFAULTS, {} if real else RUNLOCAL)
+
+
+def get_config(arg: str | None = None):
+    return dilated_cnn.get_config(family_arg(arg))
+
+
+def get_sweep(arg: str | None = None):
+    _, runlocal, smoke = ex.options(arg)
+    plain, dilated, lstm = (
+        (SMOKE_DEPTHS, SMOKE_DEPTHS, [1])
+        if smoke
+        else (RUNLOCAL_PLAIN_DEPTHS, RUNLOCAL_DILATED_DEPTHS, RUNLOCAL_LSTM_DEPTHS)
+        if runlocal
+        else (PLAIN_DEPTHS, DILATED_DEPTHS, LSTM_DEPTHS)
+    )
+    cnn = {'model.name': 'dilated_cnn', 'model.readout': 'last', 'model.padding': 'causal'}
+    models = sweep.chain(
+        sweep.product([cnn], {'model.dilation': ['exponential'], 'model.depth': dilated}),
+        sweep.product({'model.name': ['lstm'], 'model.depth': lstm}),
+    )
+    # One exponential cycle over the whole stack: the receptive field doubles with each layer.
+    models = [
+        {**m, 'model.dilation_cycle': max(dilated)} if m.get('model.dilation') else m
+        for m in models
+    ]
+    if sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic':
+        return sweep.product(models, {'seed': ex.seeds(arg)})
+    models = sweep.chain(
+        sweep.product([cnn], {'model.dilation': ['none'], 'model.depth': plain}), models
+    )
+    spans = SMOKE_SPANS if smoke else RUNLOCAL_SPANS if runlocal else SPANS
+    return sweep.product({'data.motif_k': spans}, models, {'seed': ex.seeds(arg)})

@@ -1,0 +1,47 @@
+"""(b) Do stacked recurrent layers stop training (gradients vanishing across layers), or does the
+gradient vanish across time inside one layer?
+
+python launch.py --config=configs/experiments/trainability.py:runlocal --workdir=runs/b --sweep
+python -m ecgdepth.findings runs/b
+
+Stacked LSTM, GRU and tanh-RNN cells over depth, each plain and with residual connections and
+layer norm, on the adding problem (regression; predicting the mean scores an MSE of 1/6). Every
+run records the final training loss (can it fit?), per-layer gradient norms at initialisation
+and at its best step, and the decay of the gradient across time steps and across layers. With
+`data=mitbih,data.variant=beats` (a full run) the same grid runs on MIT-BIH beats instead.
+"""
+
+from configs import experiments as ex
+from configs import lstm
+from ecgdepth import sweep
+
+EXPERIMENT = 'trainability'
+SWEEP_KEYS = ex.SWEEP_KEYS
+CELLS = ['lstm', 'gru', 'rnn']
+DEPTHS = [1, 2, 4, 8, 16]
+RUNLOCAL_DEPTHS = [1, 2, 4, 8]
+# (residual, layer_norm): plain, each alone, both (runlocal: plain and both).
+VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
+RUNLOCAL_VARIANTS = [(False, False), (True, True)]
+DEFAULTS = {'data.variant': 'adding', 'data.window': 200}
+RUNLOCAL = {'data.window': 64, 'train.num_steps': 400}
+
+
+def family_arg(arg: str | None = None) -> str:
+    real = sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic'
+    return ex.family_arg(arg, EXPERIMENT, {} if real else DEFAULTS, {} if real else RUNLOCAL)
+
+
+def get_config(arg: str | None = None):
+    return lstm.get_config(family_arg(arg))
+
+
+def get_sweep(arg: str | None = None):
+    _, runlocal, smoke = ex.options(arg)
+    depths = [1, 2] if smoke else RUNLOCAL_DEPTHS if runlocal else DEPTHS
+    variants = RUNLOCAL_VARIANTS if runlocal else VARIANTS
+    cells = ['lstm'] if smoke else CELLS
+    structure = [{'model.residual': r, 'model.layer_norm': n} for r, n in variants]
+    return sweep.product(
+        {'model.cell': cells}, structure, {'model.depth': depths}, {'seed': ex.seeds(arg)}
+    )
