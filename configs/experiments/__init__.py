@@ -14,6 +14,8 @@ from configs import common
 from ecgdepth import sweep
 
 SWEEP_KEYS = ('seeds', 'smoke')
+# runlocal's training length (on top of configs/common.py's RUNLOCAL shrink).
+RUNLOCAL_TRAIN = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
 # Smoke: the runlocal data, a handful of steps.
 SMOKE = {
     'train.num_steps': 12,
@@ -38,6 +40,11 @@ def options(arg: str | None) -> tuple[str, bool, bool]:
     if smoke and not sweep.spec_value(spec, 'runlocal', False):
         spec = ','.join(p for p in (spec, 'runlocal') if p)
     return spec, runlocal, smoke
+
+
+def synthetic_only(arg: str | None, settings: dict) -> dict:
+    """`settings` of the synthetic data, or none where the spec picks another dataset."""
+    return {} if sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic' else settings
 
 
 def seeds(arg: str | None, default: int = 3) -> list[int]:

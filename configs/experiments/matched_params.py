@@ -21,11 +21,10 @@ DEPTHS = [1, 2, 4, 8, 16, 32]
 BUDGET = 200_000
 RUNLOCAL_DEPTHS = [1, 2, 4]
 RUNLOCAL_BUDGET = 10_000
-RUNLOCAL = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
 
 
 def family_arg(arg: str | None = None) -> str:
-    return ex.family_arg(arg, EXPERIMENT, {}, RUNLOCAL)
+    return ex.family_arg(arg, EXPERIMENT, {}, ex.RUNLOCAL_TRAIN)
 
 
 def get_config(arg: str | None = None):

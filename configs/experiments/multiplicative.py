@@ -45,12 +45,7 @@ def tasks(runlocal: bool, smoke: bool) -> list[dict]:
 
 # Settings any dataset takes (the sequence tasks' runlocal shrink, which a spec naming the
 # variant would apply, is spelled out because the trials switch variants).
-RUNLOCAL = {
-    'train.num_steps': 300,
-    'train.eval_every': 100,
-    'train.checkpoint_every': 100,
-    'optim.learning_rate': 3e-3,
-}
+RUNLOCAL = {**ex.RUNLOCAL_TRAIN, 'optim.learning_rate': 3e-3}
 
 
 def family_arg(arg: str | None = None) -> str:

@@ -23,11 +23,10 @@ NOISE = [0.0, 0.2]
 RUNLOCAL_DEPTHS = [1, 4]
 RUNLOCAL_REGULARISATION = [(0.0, 0.0), (0.3, 1e-2)]
 RUNLOCAL_FRACTIONS = [1.0]
-RUNLOCAL = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
 
 
 def family_arg(arg: str | None = None) -> str:
-    return ex.family_arg(arg, EXPERIMENT, {}, RUNLOCAL)
+    return ex.family_arg(arg, EXPERIMENT, {}, ex.RUNLOCAL_TRAIN)
 
 
 def get_config(arg: str | None = None):

@@ -27,9 +27,7 @@ RUNLOCAL = {
     'data.sample_rate': 50.0,
     'data.window': 300,
     'data.num_train': 1024,
-    'train.num_steps': 300,
-    'train.eval_every': 100,
-    'train.checkpoint_every': 100,
+    **ex.RUNLOCAL_TRAIN,
 }
 RUNLOCAL_SPANS = [2, 4, 8]
 RUNLOCAL_PLAIN_DEPTHS = [4, 16, 64]
@@ -39,8 +37,9 @@ SMOKE_SPANS, SMOKE_DEPTHS = [2], [2]
 
 
 def family_arg(arg: str | None = None) -> str:
-    real = sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic'
-    return ex.family_arg(arg, EXPERIMENT, {} if real else DEFAULTS, {} if real else RUNLOCAL)
+    return ex.family_arg(
+        arg, EXPERIMENT, ex.synthetic_only(arg, DEFAULTS), ex.synthetic_only(arg, RUNLOCAL)
+    )
 
 
 def get_config(arg: str | None = None):

@@ -28,8 +28,9 @@ RUNLOCAL = {'data.window': 64, 'train.num_steps': 400}
 
 
 def family_arg(arg: str | None = None) -> str:
-    real = sweep.spec_value(arg, 'data', 'synthetic') != 'synthetic'
-    return ex.family_arg(arg, EXPERIMENT, {} if real else DEFAULTS, {} if real else RUNLOCAL)
+    return ex.family_arg(
+        arg, EXPERIMENT, ex.synthetic_only(arg, DEFAULTS), ex.synthetic_only(arg, RUNLOCAL)
+    )
 
 
 def get_config(arg: str | None = None):
