@@ -595,12 +595,19 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
         assert json.load(open(workdir / entry['id'] / 'config.json'))['model']['width'] == 4
         mtimes[entry['id']] = os.stat(summary).st_mtime_ns
         assert entry['id'] in result.stdout
-    rerun = launch(f'--config={source}', f'--workdir={workdir}', '--sweep', data_dir=data_dir)
+    rerun = launch(
+        f'--config={source}', f'--workdir={workdir}', '--sweep', '--report', data_dir=data_dir
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for tid, mtime in mtimes.items():
         assert os.stat(workdir / tid / 'summary.json').st_mtime_ns == mtime
         assert status_of(workdir, tid)['attempts'] == 1
-    assert rerun.stdout.count(' done ') == 3
+    listing, report = rerun.stdout.split('| family | status | params |')
+    assert listing.count(' done ') == 3
+    # --report: then the table of the three trials and the report's path.
+    assert all(f'| {family} | 1 done |' in report for family in FAMILIES)
+    assert report.rstrip().endswith(f'Report: {workdir}/report/report.md')
+    assert os.path.exists(workdir / 'report' / 'table.csv')
 
 
 def test_task_index_and_slurm_array_each_run_one_trial(tmp_path, data_dir):
