@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, shared_path
 
 from configs import common, dilated_cnn, lstm, mi_mlp
+from configs.sweeps import depth as depth_sweep
 from ecgdepth import sweep, trial
 from ecgdepth.sweep import ConfigError, SweepError
 
@@ -360,9 +361,10 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
         assert len({t.id for t in loaded.trials}) == count
         assert {t.config.model.name for t in loaded.trials} >= {'dilated_cnn', 'lstm'}
         assert len({t.config.seed for t in loaded.trials}) == 2
-        assert all(
-            t.config.train.num_steps == common.RUNLOCAL['train.num_steps'] for t in loaded.trials
-        )
+        steps = (depth_sweep.RUNLOCAL_SYNTHETIC if 'depth' in source else common.RUNLOCAL)[
+            'train.num_steps'
+        ]  # The depth sweep's runlocal trains longer, so that it learns.
+        assert all(t.config.train.num_steps == steps for t in loaded.trials)
         result = finish(procs[source])
         assert result.returncode == 0, result.stderr[-3000:]
         lines = [line.split() for line in result.stdout.splitlines()[1:]]
@@ -374,6 +376,10 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
     depth = sweep.load_sweep('configs/sweeps/depth.py:runlocal').trials
     assert sorted({t.config.model.depth for t in depth}) == [1, 2, 4]
     assert {t.config.model.name for t in depth} == set(FAMILIES)
+    # Every family gets the depth sweep's runlocal settings; keys in the spec win.
+    assert {(t.config.data.window, t.config.optim.learning_rate) for t in depth} == {(250, 0.01)}
+    depth = sweep.load_sweep('configs/sweeps/depth.py:runlocal,seeds=1,data.window=200').trials
+    assert {(t.config.data.window, t.config.train.num_steps) for t in depth} == {(200, 300)}
 
 
 def test_depth_sweep_iso_option():
