@@ -282,7 +282,8 @@ class Probe:
     """The per-evaluation diagnostics of one run, compiled once.
 
     Runs on a fixed set of validation examples, so successive evaluations (and a resumed run)
-    measure the same thing: per-layer gradient norms and input sensitivity.
+    measure the same thing: per-layer gradient norms and input sensitivity, and for recurrent
+    models the gradient across time (from the same backward pass as the gradient norms).
     """
 
     def __init__(self, model: nn.Module, batch: dict, sample_rate: float, params):
