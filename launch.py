@@ -9,6 +9,10 @@ python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth 
 
 --submit=slurm submits instead, with config.cluster's resources (ecgdepth/cluster.py): a run as
 one job, a sweep as one array job of its unfinished trials; --wait blocks until they end.
+
+--report writes a sweep's report (ecgdepth/results.py) and prints its table and path: after
+--sweep, or alone on an existing sweep workdir (no --config needed):
+python launch.py --workdir=/tmp/depth --report
 """
 
 import sys
@@ -16,7 +20,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ecgdepth import cluster, distributed, sweep, trial, validation
+from ecgdepth import cluster, distributed, results, sweep, trial, validation
 from ecgdepth.train import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -26,7 +30,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string('workdir', None, "Directory for this run's outputs.")
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['workdir'])  # --config too, except for --report alone.
 _SWEEP = flags.DEFINE_bool('sweep', False, '--config is a sweep file: run each of its trials.')
 _WORKERS = flags.DEFINE_integer('workers', 1, 'Sweep: local worker processes.', lower_bound=1)
 _TASK_INDEX = flags.DEFINE_integer(
@@ -57,6 +61,12 @@ _SUBMIT = flags.DEFINE_enum(
     "'' runs here; 'slurm' submits to SLURM with config.cluster's resources and returns.",
 )
 _WAIT = flags.DEFINE_bool('wait', False, '--submit: wait for the job(s) and report the results.')
+_REPORT = flags.DEFINE_bool(
+    'report',
+    False,
+    "Write the sweep's report into WORKDIR/report and print its table and path: after --sweep, "
+    'or alone on an existing sweep workdir.',
+)
 
 
 def run_sweep() -> int:
@@ -106,14 +116,35 @@ def submit_sweep(source: str, base, overrides) -> int:
     )
 
 
+def write_report(code: int = 0) -> int:
+    """--report: the sweep workdir's tables, figures and report.md; prints the table and path."""
+    try:
+        report = results.run(_WORKDIR.value)
+    except results.ResultsError as error:
+        raise app.UsageError(str(error)) from None
+    print(report.markdown)
+    print(f'Report: {report.path}')
+    return code
+
+
 def main(argv):
-    distributed.initialize()  # Joins a multi-process job, if any: before any JAX computation.
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    if _REPORT.value and not _SWEEP.value:
+        return write_report()  # Reads files only: no config, no JAX.
+    if _CONFIG.value is None:
+        raise app.UsageError('--config is required (except for --report alone).')
+    distributed.initialize()  # Joins a multi-process job, if any: before any JAX computation.
     if _WAIT.value and not _SUBMIT.value:
         raise app.UsageError('--wait only applies with --submit=slurm.')
     if _SWEEP.value:
-        return run_sweep()
+        if _REPORT.value and (_DRY_RUN.value or (_SUBMIT.value and not _WAIT.value)):
+            raise app.UsageError(
+                '--report needs the trials to have run: not with --dry_run, and with '
+                '--submit=slurm only with --wait (or run launch.py --workdir=W --report later).'
+            )
+        code = run_sweep()
+        return write_report(code) if _REPORT.value else code
     used = [f'--{f.name}' for f in _SWEEP_ONLY if flags.FLAGS[f.name].present]
     if used:
         raise app.UsageError(f'{", ".join(used)} only apply with --sweep.')

@@ -7,7 +7,10 @@ handful of validation examples at evaluation steps:
 - gradient flow across layers: the gradient norm of each layer's parameters (scanned layers are
   sliced along their stacked axis);
 - input sensitivity: |d logit / d x_t| against the lag from the end of the window, i.e. the
-  empirical receptive field (effective memory), with the lags holding 50% and 90% of the mass.
+  empirical receptive field (effective memory), with the lags holding 50% and 90% of the mass;
+- gradient flow across time (recurrent family): the norm of d loss / d x_t at each recurrent
+  layer's input against the lag, i.e. the gradient after it has crossed that layer's recurrence
+  (and every layer above), summarised as the slope of its log10 per time step and per layer.
 """
 
 from __future__ import annotations
@@ -23,15 +26,62 @@ import optax
 
 from ecgdepth import models
 from ecgdepth.models import dilated_cnn
+from ecgdepth.models.layers import sequence_lengths
+from ecgdepth.models.lstm import StackedLSTM
+
+# Forward FLOPs of one step of a flax cell of `width` units reading `inputs` features, in XLA's
+# convention (2 per multiply-add, 1 per elementwise op, transcendentals not counted): matmuls
+# plus the gates' elementwise work (tests/test_diagnostics.py checks each against XLA).
+CELL_FLOPS = {
+    'lstm': lambda inputs, width: 8 * width * (inputs + width) + 21 * width,
+    'gru': lambda inputs, width: 6 * width * (inputs + width) + 18 * width,
+    'rnn': lambda inputs, width: 2 * width * (inputs + width) + 2 * width,
+}
+# Lags of the stored d loss / d x_t curves: log-spaced bins keep the first steps, where the
+# gradient falls fastest, and the tail, in few numbers (the slopes use every lag).
+HIDDEN_GRAD_POINTS = 48
 
 
 def flops_per_example(model: nn.Module, params, batch: dict) -> float | None:
-    """Forward FLOPs per example from XLA's cost analysis of the inference program.
+    """Forward FLOPs per example: XLA's cost analysis of the inference program, or, for the
+    recurrent family, an analytic count (`recurrent_flops`).
 
     XLA counts a loop body once whatever its trip count, so a scanned model is analysed in
     its unrolled form (same parameters; lowered only, never compiled). The recurrent family's
-    loop over time is still counted once: its figure is per time step, not per window.
+    loop over time would still be counted once, T times too few: hence the analytic count.
     """
+    if isinstance(model, StackedLSTM):
+        x = batch['x']
+        features = batch['features'].shape[-1] if 'features' in batch else 0
+        return recurrent_flops(model, time=x.shape[1], channels=x.shape[2], features=features)
+    return xla_flops_per_example(model, params, batch)
+
+
+def recurrent_flops(model: StackedLSTM, *, time: int, channels: int, features: int = 0) -> int:
+    """Forward FLOPs per example of a StackedLSTM over a window of `time` steps.
+
+    Counted as XLA counts (see CELL_FLOPS): every cell step of every layer and direction, the
+    LayerNorm (7 per feature + 4 per step), residual adds, the mean readout and the head;
+    padding masks' selects are left out.
+    """
+    directions = 2 if model.bidirectional else 1
+    out = model.width * directions
+    total = 0
+    for layer in range(model.depth):
+        inputs = channels if layer == 0 else out
+        total += time * directions * CELL_FLOPS[model.cell](inputs, model.width)
+        if model.layer_norm:
+            total += time * (7 * out + 4)
+        if model.residual and layer > 0:
+            total += time * out
+    if model.readout == 'mean':
+        total += time * out
+    head_in = out + features
+    return total + 2 * head_in * model.num_classes + model.num_classes
+
+
+def xla_flops_per_example(model: nn.Module, params, batch: dict) -> float | None:
+    """Forward FLOPs per example from XLA's cost analysis (loops counted once)."""
     if getattr(model, 'scan', False):
         params = models.unscan_params(model, params)
         model = model.clone(scan=False)
@@ -72,10 +122,14 @@ def _model_inputs(batch: dict) -> dict:
 
 
 def _loss_fn(model: nn.Module, batch: dict):
-    """params -> mean (unweighted) cross-entropy on `batch` (the MSE for real-valued y)."""
+    """(params, perturbations=None) -> mean (unweighted) cross-entropy on `batch` (the MSE for
+    real-valued y)."""
 
-    def loss(params):
-        logits = model.apply({'params': params}, batch['x'], **_model_inputs(batch))
+    def loss(params, perturbations=None):
+        variables = {'params': params}
+        if perturbations is not None:
+            variables['perturbations'] = perturbations
+        logits = model.apply(variables, batch['x'], **_model_inputs(batch))
         if jnp.issubdtype(batch['y'].dtype, jnp.floating):  # Regression targets: the MSE.
             return ((logits[:, 0] - batch['y']) ** 2).mean()
         return optax.softmax_cross_entropy_with_integer_labels(logits, batch['y']).mean()
@@ -101,6 +155,104 @@ def _sensitivity_fn(model: nn.Module, batch: dict):
 def loss_gradients(model: nn.Module, params, batch: dict):
     """Gradient of the mean (unweighted) cross-entropy on `batch` with respect to the params."""
     return jax.jit(jax.grad(_loss_fn(model, batch)))(params)
+
+
+def perturbation_shapes(model: nn.Module, params, batch: dict):
+    """The shapes of the model's 'perturbations' (Module.perturb) on `batch`, or None if it has
+    none (only the recurrent family marks its layers' inputs)."""
+
+    def perturbations(params):
+        _, state = model.apply(
+            {'params': params}, batch['x'], mutable=['perturbations'], **_model_inputs(batch)
+        )
+        return state.get('perturbations')
+
+    return jax.eval_shape(perturbations, params) or None
+
+
+def _by_lag(norms, mask):
+    """(layers, batch, time) -> (layers, time) mean over examples, indexed by the lag before
+    each example's last real step (end padding excluded: an example counts only at the lags it
+    has)."""
+    if mask is None:
+        return norms[..., ::-1].mean(axis=1)
+    time = norms.shape[-1]
+    index = sequence_lengths(mask)[:, None] - 1 - jnp.arange(time)
+    valid = index >= 0
+    aligned = jnp.take_along_axis(norms, jnp.maximum(index, 0)[None], axis=-1) * valid
+    return aligned.sum(axis=1) / jnp.maximum(valid.sum(axis=0), 1)
+
+
+def _gradients_fn(model: nn.Module, batch: dict, shapes):
+    """params -> (parameter gradients of the mean loss, (layers, time) curves of
+    ||d loss_i / d x_t|| at each recurrent layer's input by lag, or None without perturbations).
+
+    One backward pass gives both: the perturbations are zeros added to each layer's input.
+    """
+    loss = _loss_fn(model, batch)
+
+    def gradients(params):
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        grads, hidden = jax.grad(loss, argnums=(0, 1))(params, zeros)
+        if hidden is None:
+            return grads, None
+        # Each example's own loss: the mean's gradient times the batch size.
+        count = batch['x'].shape[0]
+        layers = [layer['input'] * count for layer in models.per_layer_params(model, hidden)]
+        norms = jnp.stack([jnp.sqrt((g**2).sum(-1)) for g in layers])  # (layers, batch, time)
+        return grads, _by_lag(norms, batch.get('mask'))
+
+    return gradients
+
+
+def hidden_gradients(model: nn.Module, params, batch: dict) -> np.ndarray | None:
+    """(depth, time): mean over examples of ||d loss / d x_t|| at each recurrent layer's input
+    (layer 1 = the signal), lag 0 = the last real step; None for a non-recurrent model.
+
+    Layer l's input is layer l-1's hidden sequence h_t, so its curve is the gradient that has
+    flowed back through layer l's recurrence and every layer above: vanishing gradients across
+    time show as a fall with the lag, across layers as a fall towards layer 1.
+    """
+    shapes = perturbation_shapes(model, params, batch)
+    if shapes is None:
+        return None
+    _, curves = jax.jit(_gradients_fn(model, batch, shapes))(params)
+    return np.asarray(curves)
+
+
+def log_slope(values: Sequence[float]) -> float | None:
+    """Least-squares slope of log10(value) against position, over the positive finite values
+    (a gradient that underflowed to 0 has no log); None with fewer than two."""
+    y = np.asarray(values, np.float64)
+    x = np.arange(len(y), dtype=np.float64)
+    keep = np.isfinite(y) & (y > 0)
+    if keep.sum() < 2:
+        return None
+    return float(np.polyfit(x[keep], np.log10(y[keep]), 1)[0])
+
+
+def lag_bins(time: int, points: int = HIDDEN_GRAD_POINTS) -> list[np.ndarray]:
+    """At most `points` contiguous runs of lags covering 0..time-1, one lag each at the start
+    and lengthening geometrically towards the far end."""
+    edges = np.unique(np.round(np.geomspace(1, time, points)).astype(int) - 1)
+    edges = np.unique(np.concatenate([[0], edges[edges > 0], [time]]))
+    return [np.arange(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def summarise_hidden_gradients(curves: np.ndarray) -> dict:
+    """Slopes of log10 ||d loss / d x_t||, in decades per step back from the loss (negative =
+    vanishing): per layer along the lag, and across layers (top to layer 1) of the mean over
+    lags; plus the curves, averaged into log-spaced lag bins to keep files small."""
+    curves = np.asarray(curves, np.float64)
+    bins = lag_bins(curves.shape[1])
+    time_slopes = [log_slope(curve) for curve in curves]
+    return {
+        'hidden_grad_lags': [float(b.mean()) for b in bins],
+        'hidden_grad_norm': [[float(curve[b].mean()) for b in bins] for curve in curves],
+        'hidden_grad_time_slope_per_layer': time_slopes,
+        'hidden_grad_time_slope': time_slopes[0],
+        'hidden_grad_layer_slope': log_slope(curves.mean(axis=1)[::-1]),
+    }
 
 
 def input_sensitivity(model: nn.Module, params, batch: dict) -> np.ndarray:
@@ -133,26 +285,31 @@ class Probe:
     """The per-evaluation diagnostics of one run, compiled once.
 
     Runs on a fixed set of validation examples, so successive evaluations (and a resumed run)
-    measure the same thing: per-layer gradient norms and input sensitivity.
+    measure the same thing: per-layer gradient norms and input sensitivity, and for recurrent
+    models the gradient across time (from the same backward pass as the gradient norms).
     """
 
-    def __init__(self, model: nn.Module, batch: dict, sample_rate: float):
+    def __init__(self, model: nn.Module, batch: dict, sample_rate: float, params):
+        """`params` (or their shapes) fix the shapes of the recurrent family's perturbations."""
         self.sample_rate = sample_rate
-        loss = _loss_fn(model, batch)
+        gradients = _gradients_fn(model, batch, perturbation_shapes(model, params, batch))
 
-        def layer_norms(params):
-            grads = jax.grad(loss)(params)
-            return jnp.stack([optax.tree.norm(g) for g in models.per_layer_params(model, grads)])
+        def measure(params):
+            grads, curves = gradients(params)
+            norms = jnp.stack([optax.tree.norm(g) for g in models.per_layer_params(model, grads)])
+            return norms, curves
 
-        self._layer_norms = jax.jit(layer_norms)
+        self._gradients = jax.jit(measure)
         self._sensitivity = jax.jit(_sensitivity_fn(model, batch))
 
     def __call__(self, params) -> dict:
-        norms = [float(n) for n in np.asarray(self._layer_norms(params))]
+        norms, curves = jax.device_get(self._gradients(params))
+        norms = [float(n) for n in norms]
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float('inf')
         sensitivity = np.asarray(self._sensitivity(params))
         return {
             'grad_norm_per_layer': norms,
             'grad_norm_ratio': ratio,
             **summarise_sensitivity(sensitivity, self.sample_rate),
+            **(summarise_hidden_gradients(curves) if curves is not None else {}),
         }

@@ -11,7 +11,9 @@ axes labelled with units. Only done trials are drawn (as in the table). Figures:
 - metric vs parameter count (log axis): iso-parameter sweeps and any other;
 - per-layer gradient norm vs layer and input sensitivity vs lag, only when summaries hold
   `grad_norm_per_layer` / `input_sensitivity` (lists; at the top level or under
-  'diagnostics'); skipped silently otherwise.
+  'diagnostics'); skipped silently otherwise;
+- recurrent models' gradient across time: ||d loss / d x_t|| at each layer's input vs the lag,
+  one panel per row, when summaries hold `hidden_grad_norm` and `hidden_grad_lags`.
 
 matplotlib is used through its object API with the Agg canvas: no pyplot, no global backend.
 """
@@ -33,6 +35,9 @@ from matplotlib.ticker import NullLocator, ScalarFormatter
 
 from ecgdepth import files, results
 
+# Gradient-across-time figure: layers drawn per panel (first, last, evenly between) and panels.
+MAX_LAYER_CURVES = 6
+MAX_PANELS = 12
 # Okabe & Ito (2008), ordered for print contrast on white (yellow last).
 PALETTE = ('#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442')
 MARKERS = ('o', 's', '^', 'D', 'v', 'P', 'X', '*')
@@ -464,6 +469,89 @@ def input_sensitivity(table, out_dir) -> FigureFile | None:
     )
 
 
+def _diagnostic_value(summary: dict | None, key: str):
+    for node in (summary or {}, (summary or {}).get('diagnostics') or {}):
+        if isinstance(node, dict) and key in node:
+            return node[key]
+    return None
+
+
+def _mean_layer_curves(row: results.Row) -> tuple[np.ndarray, np.ndarray] | None:
+    """(lags, (layers, lags) curves): the mean over the row's done seeds of the stored
+    d loss / d x_t curves (those of the most common shape), or None if none has them."""
+    found = []
+    for t in row.done:
+        lags = _diagnostic_value(t.summary, 'hidden_grad_lags')
+        curves = _diagnostic_value(t.summary, 'hidden_grad_norm')
+        try:
+            lags, curves = np.asarray(lags, np.float64), np.asarray(curves, np.float64)
+        except (TypeError, ValueError):  # Absent (None) or ragged.
+            continue
+        if curves.ndim == 2 and lags.ndim == 1 and curves.shape[1] == len(lags) > 0:
+            found.append((lags, curves))
+    if not found:
+        return None
+    shapes = [c.shape for _, c in found]
+    shape = max(set(shapes), key=shapes.count)
+    found = [(lags, c) for lags, c in found if c.shape == shape]
+    with np.errstate(all='ignore'):
+        return found[0][0], np.nanmean(np.stack([c for _, c in found]), axis=0)
+
+
+def pick_layers(depth: int, most: int = MAX_LAYER_CURVES) -> list[int]:
+    """Layer indices to draw: all of a shallow stack, else first, last and evenly between."""
+    if depth <= most:
+        return list(range(depth))
+    return sorted({round(i * (depth - 1) / (most - 1)) for i in range(most)})
+
+
+def hidden_gradients(table, out_dir) -> FigureFile | None:
+    """||d loss / d x_t|| at each recurrent layer's input vs lag: one panel per row."""
+    panels = []
+    for row in table.rows:
+        found = _mean_layer_curves(row)
+        if found is not None:
+            panels.append((row.label(), *found))
+    if not panels:
+        return None
+    shown = panels[:MAX_PANELS]
+    ncols = min(3, len(shown))
+    nrows = math.ceil(len(shown) / ncols)
+    fig = new_figure(ncols, nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (title, lags, curves) in zip(axes, shown, strict=False):
+        for i, layer in enumerate(pick_layers(len(curves))):
+            keep = np.isfinite(curves[layer]) & (curves[layer] > 0)
+            ax.plot(
+                lags[keep],
+                curves[layer][keep],
+                label=f'layer {layer + 1}',
+                linewidth=LINE_WIDTH,
+                markevery=max(1, int(keep.sum()) // 10),
+                **style(i),
+            )
+        ax.set_yscale('log')
+        ax.set_title(title or None)
+        ax.set_xlabel('lag (steps before the readout)')
+        ax.set_ylabel('gradient norm (L2)')
+        ax.legend(frameon=False)
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    more = (
+        f' The first {MAX_PANELS} of {len(panels)} rows are drawn.'
+        if len(panels) > len(shown)
+        else ''
+    )
+    caption = (
+        "Gradient across time in recurrent models: ||d loss / d x_t|| at each layer's input "
+        '(layer 1 = the signal; layer l = the hidden sequence of layer l-1, after the gradient '
+        'has crossed layer l and those above) vs the lag before the readout, mean over examples '
+        'and done seeds, log scale: a straight fall is exponential vanishing, its slope the time '
+        f'slope of the table.{more}'
+    )
+    return save(fig, out_dir, 'hidden_grad_vs_lag', caption)
+
+
 def make_figures(table: results.Table, out_dir: str) -> list[FigureFile]:
     """Every figure the table's data support, in report order; the rest are skipped."""
     metric = table.metrics[0]
@@ -476,4 +564,5 @@ def make_figures(table: results.Table, out_dir: str) -> list[FigureFile]:
         figures.append(metric_vs_params(table, out_dir, metric, x_key))
         figures.append(grad_norm_per_layer(table, out_dir))
         figures.append(input_sensitivity(table, out_dir))
+        figures.append(hidden_gradients(table, out_dir))
     return [f for f in figures if f is not None]

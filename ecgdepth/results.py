@@ -283,7 +283,10 @@ def _diagnostic(key: str) -> tuple[tuple[str, ...], ...]:
 
 def candidate_columns(metrics: Sequence[str]) -> list[Column]:
     """Every column the table can have, in order; those no summary holds are dropped later."""
-    columns = [Column('params', 'params', (('params',),), '.0f', metric=False)]
+    columns = [
+        Column('params', 'params', (('params',),), '.0f', metric=False),
+        Column('flops', 'FLOPs/example', _diagnostic('flops_per_example'), '.3g', metric=False),
+    ]
     for metric in metrics:
         for split in SPLITS:
             label = f'{split} {METRIC_LABELS[metric]}'
@@ -309,6 +312,18 @@ def candidate_columns(metrics: Sequence[str]) -> list[Column]:
             'grad_norm_ratio',
             'grad-norm ratio (first/last layer)',
             _diagnostic('grad_norm_ratio'),
+            '.3g',
+        ),
+        Column(
+            'hidden_grad_time_slope',
+            'd loss/dx_t time slope, layer 1 (log10/step)',
+            _diagnostic('hidden_grad_time_slope'),
+            '.3g',
+        ),
+        Column(
+            'hidden_grad_layer_slope',
+            'd loss/dx_t layer slope (log10/layer)',
+            _diagnostic('hidden_grad_layer_slope'),
             '.3g',
         ),
     ]
@@ -636,12 +651,19 @@ def legend(table: Table) -> str:
         else ''
     )
     select = f'validation {table.select_metric}' if table.select_metric else 'validation'
+    slopes = any(c.name.startswith('hidden_grad') for c in table.columns)
     return (
         f'Cells: mean ± sample std (n){ci} over seeds, done trials only. '
         f'{INCOMPLETE_MARK}: the row has trials that are not done (see status); its cells '
         'average the done ones only. A row with no done trial shows their status. '
         f'Metrics at the best step by {select}; train = a subset of the training split '
         'evaluated at that step; gap = train − val accuracy and val − train loss.'
+    ) + (
+        ' d loss/dx_t slopes (recurrent models): change of log10 of the gradient norm at a '
+        "recurrent layer's input per step back in time (layer 1) and per layer back towards the "
+        'input; negative = vanishing.'
+        if slopes
+        else ''
     )
 
 

@@ -69,3 +69,18 @@ def test_launch_trains_with_overrides_and_writes_outputs(tmp_path, data_dir):
     assert json.load(open(workdir / 'config.json'))['model']['depth'] == 2
     assert 'step 20/20' in result.stderr  # The progress line.
     assert 'ETA' in result.stderr
+
+
+def test_report_alone_on_a_sweep_workdir_prints_the_table_and_path(tmp_path):
+    from test_results import fabricate, lstm, make_summary
+
+    workdir = str(tmp_path / 'sweep')
+    fabricate(workdir, [(lstm(1, 0), 'done', make_summary(0.8), None),
+                        (lstm(2, 0), 'done', make_summary(0.9), None)])  # fmt: skip
+    result = launch(f'--workdir={workdir}', '--report')  # No --config: it reads files only.
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '| lstm | 2 | 1 done | 100 | 0.900 (1) |' in result.stdout
+    assert result.stdout.rstrip().endswith(f'Report: {workdir}/report/report.md')
+    assert os.path.exists(os.path.join(workdir, 'report', 'figures', 'macro_f1_vs_depth.png'))
+    result = launch(f'--workdir={tmp_path}', '--report')  # Not a sweep workdir: says so.
+    assert result.returncode != 0 and f'{tmp_path}/sweep.json not found' in result.stderr

@@ -302,6 +302,15 @@ def test_diagnostics_add_columns_and_figures_only_when_present(tmp_path):
                 )
                 if family == 'lstm':  # Diagnostics may also sit under 'diagnostics'.
                     summary['diagnostics'] = {'grad_norm_ratio': layers[0] / layers[-1]}
+                    # Gradient across time: recurrent models only; 10x per layer, 0.9x per step.
+                    lags = [0.0, 1.0, 2.5, 6.0, 14.0]
+                    summary['hidden_grad_lags'] = lags
+                    summary['hidden_grad_norm'] = [
+                        [10.0 ** (layer - depth) * 0.9**lag for lag in lags]
+                        for layer in range(depth)
+                    ]
+                    summary['hidden_grad_time_slope'] = np.log10(0.9) * (1 + seed)
+                    summary['hidden_grad_layer_slope'] = -1.0 if depth > 1 else None
                 else:
                     summary['grad_norm_ratio'] = layers[0] / layers[-1]
                 trials.append(({'model.name': family, 'model.depth': depth, 'seed': seed},
@@ -310,23 +319,42 @@ def test_diagnostics_add_columns_and_figures_only_when_present(tmp_path):
     report = results.run(workdir, out=str(tmp_path / 'out'), metrics=['macro_f1'])
     table = report.table
     names = [c.name for c in table.columns]
-    assert names[-3:] == ['receptive_field', 'receptive_field_s', 'grad_norm_ratio']
+    assert names[-5:] == [
+        'receptive_field',
+        'receptive_field_s',
+        'grad_norm_ratio',
+        'hidden_grad_time_slope',
+        'hidden_grad_layer_slope',
+    ]
     row = row_of(table, **{'model.name': 'lstm', 'model.depth': 4})
     assert cell(table, row, 'receptive_field') == '17'
     assert cell(table, row, 'receptive_field_s') == '0.136'
     assert cell(table, row, 'grad_norm_ratio') == '1e+04 ± 0 (2)'
+    assert cell(table, row, 'hidden_grad_time_slope') == '-0.0686 ± 0.0324 (2)'
+    assert cell(table, row, 'hidden_grad_layer_slope') == '-1 ± 0 (2)'
+    assert cell(table, row_of(table, **{'model.name': 'lstm', 'model.depth': 1}),
+                'hidden_grad_layer_slope') == '–'  # fmt: skip
+    cnn = row_of(table, **{'model.name': 'dilated_cnn', 'model.depth': 4})
+    assert cell(table, cnn, 'hidden_grad_time_slope') == '–'
     assert 'receptive field (samples)' in report.markdown
+    assert 'negative = vanishing' in report.markdown
     assert [f.name for f in report.figures] == [
         'macro_f1_vs_depth',
         'gap_vs_depth',
         'macro_f1_vs_params',
         'grad_norm_per_layer',
         'input_sensitivity',
+        'hidden_grad_vs_lag',
     ]
     for figure in report.figures:
         assert_figure(figure)
     text = open(report.path).read()
-    assert '(figures/grad_norm_per_layer.png)' in text and '*Figure 5.*' in text
+    assert '(figures/grad_norm_per_layer.png)' in text and '*Figure 6.*' in text
+    # One panel per LSTM row, one curve per layer: the first, last and evenly between.
+    assert plots.pick_layers(3) == [0, 1, 2]
+    assert plots.pick_layers(64) == [0, 13, 25, 38, 50, 63]
+    lags, curves = plots._mean_layer_curves(row)
+    assert lags.tolist() == [0.0, 1.0, 2.5, 6.0, 14.0] and curves.shape == (4, 5)
 
 
 def test_bootstrap_ci_is_deterministic_contains_the_mean_and_narrows_with_seeds():

@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, shared_path
 
 from configs import common, dilated_cnn, lstm, mi_mlp
+from configs.sweeps import depth as depth_sweep
 from ecgdepth import sweep, trial
 from ecgdepth.sweep import ConfigError, SweepError
 
@@ -360,9 +361,10 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
         assert len({t.id for t in loaded.trials}) == count
         assert {t.config.model.name for t in loaded.trials} >= {'dilated_cnn', 'lstm'}
         assert len({t.config.seed for t in loaded.trials}) == 2
-        assert all(
-            t.config.train.num_steps == common.RUNLOCAL['train.num_steps'] for t in loaded.trials
-        )
+        steps = (depth_sweep.RUNLOCAL_SYNTHETIC if 'depth' in source else common.RUNLOCAL)[
+            'train.num_steps'
+        ]  # The depth sweep's runlocal trains longer, so that it learns.
+        assert all(t.config.train.num_steps == steps for t in loaded.trials)
         result = finish(procs[source])
         assert result.returncode == 0, result.stderr[-3000:]
         lines = [line.split() for line in result.stdout.splitlines()[1:]]
@@ -374,6 +376,10 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
     depth = sweep.load_sweep('configs/sweeps/depth.py:runlocal').trials
     assert sorted({t.config.model.depth for t in depth}) == [1, 2, 4]
     assert {t.config.model.name for t in depth} == set(FAMILIES)
+    # Every family gets the depth sweep's runlocal settings; keys in the spec win.
+    assert {(t.config.data.window, t.config.optim.learning_rate) for t in depth} == {(250, 0.01)}
+    depth = sweep.load_sweep('configs/sweeps/depth.py:runlocal,seeds=1,data.window=200').trials
+    assert {(t.config.data.window, t.config.train.num_steps) for t in depth} == {(200, 300)}
 
 
 def test_depth_sweep_iso_option():
@@ -595,12 +601,19 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
         assert json.load(open(workdir / entry['id'] / 'config.json'))['model']['width'] == 4
         mtimes[entry['id']] = os.stat(summary).st_mtime_ns
         assert entry['id'] in result.stdout
-    rerun = launch(f'--config={source}', f'--workdir={workdir}', '--sweep', data_dir=data_dir)
+    rerun = launch(
+        f'--config={source}', f'--workdir={workdir}', '--sweep', '--report', data_dir=data_dir
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for tid, mtime in mtimes.items():
         assert os.stat(workdir / tid / 'summary.json').st_mtime_ns == mtime
         assert status_of(workdir, tid)['attempts'] == 1
-    assert rerun.stdout.count(' done ') == 3
+    listing, report = rerun.stdout.split('| family | status | params |')
+    assert listing.count(' done ') == 3
+    # --report: then the table of the three trials and the report's path.
+    assert all(f'| {family} | 1 done |' in report for family in FAMILIES)
+    assert report.rstrip().endswith(f'Report: {workdir}/report/report.md')
+    assert os.path.exists(workdir / 'report' / 'table.csv')
 
 
 def test_task_index_and_slurm_array_each_run_one_trial(tmp_path, data_dir):

@@ -239,6 +239,11 @@ def test_masks_and_side_features_flow_through_training(family, tmp_path, monkeyp
     summary = loop.train_and_evaluate(config, str(tmp_path))
     assert summary['status'] == 'done'
     assert summary['val']['accuracy'] > 0.9  # Only the side feature carries the label.
+    # Recurrent models record the gradient across time, lags counted from each real end.
+    assert ('hidden_grad_time_slope' in summary) == (family == 'lstm')
+    if family == 'lstm':
+        assert len(summary['hidden_grad_norm']) == 1 and summary['hidden_grad_norm'][0][0] > 0
+        assert 'hidden_grad_time_slope_init' in summary
 
 
 def test_diagnostics_are_recorded_at_init_and_each_evaluation(data_dir, tmp_path):

@@ -18,6 +18,9 @@ import jax.numpy as jnp
 
 # Every scanned layer gets its own initial parameters and its own dropout mask.
 SCAN_SPLIT_RNGS = {'params': True, 'dropout': True}
+# Stacked on axis 0: parameters, and the zero `perturbations` (Module.perturb) through which
+# diagnostics read d loss / d activation, so each layer gets its own slot.
+SCAN_VARIABLE_AXES = {'params': 0, 'perturbations': 0}
 
 
 def check_choice(field: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -65,7 +68,7 @@ def repeat_block(
         cls = maybe_remat(block_cls, remat, in_scan=True)
         scanned = nn.scan(
             cls,
-            variable_axes={'params': 0},
+            variable_axes=SCAN_VARIABLE_AXES,
             split_rngs=SCAN_SPLIT_RNGS,
             length=n,
             in_axes=(nn.broadcast,) * len(broadcast),

@@ -49,6 +49,8 @@ class RecurrentLayer(nn.Module):
     def __call__(self, x, lengths=None):
         """`lengths` (batch,): real steps of end-padded sequences; the padding is never read
         before a real step (the backward direction starts at each sequence's last real step)."""
+        if not self.is_initializing():  # d loss / d x_t for diagnostics; a no-op unless asked.
+            x = self.perturb('input', x)
         cell_cls = CELLS[self.cell]
         h = nn.RNN(cell_cls(features=self.width, name='fwd'))(x, seq_lengths=lengths)
         if self.bidirectional:

@@ -476,7 +476,10 @@ def _train(
                 len(validation_split['y']), config.train.diagnostic_examples
             )
             probe = diagnostics.Probe(
-                model, subsample.take(validation_split, chosen), dataset.sample_rate
+                model,
+                subsample.take(validation_split, chosen),
+                dataset.sample_rate,
+                member_view(state.params, 0),
             )
         else:
             logging.warning('Per-evaluation diagnostics run in single-process jobs only.')
@@ -693,6 +696,9 @@ def _train(
         initial = [r for r in progress.records if r['type'] == 'diagnostics' and r['step'] == 0]
         if initial:
             summary['grad_norm_per_layer_init'] = initial[0]['grad_norm_per_layer']
+            for key in ('hidden_grad_time_slope', 'hidden_grad_layer_slope'):
+                if key in initial[0]:
+                    summary[f'{key}_init'] = initial[0][key]
         if status == STATUS_DIVERGED:
             summary['diverged_step'] = progress.diverged_step
         if status == STATUS_PREEMPTED:
