@@ -11,11 +11,14 @@ keys besides any config key:
 from __future__ import annotations
 
 from configs import common
+from configs.sweeps import depth
 from ecgdepth import sweep
 
 SWEEP_KEYS = ('seeds', 'smoke')
 # runlocal's training length (on top of configs/common.py's RUNLOCAL shrink).
 RUNLOCAL_TRAIN = {'train.num_steps': 300, 'train.eval_every': 100, 'train.checkpoint_every': 100}
+# runlocal on synthetic rhythm data: the depth sweep's settings, under which every family learns.
+RUNLOCAL_RHYTHM = depth.RUNLOCAL_SYNTHETIC
 # Smoke: the runlocal data, a handful of steps.
 SMOKE = {
     'train.num_steps': 12,

@@ -24,7 +24,9 @@ RUNLOCAL_BUDGET = 10_000
 
 
 def family_arg(arg: str | None = None) -> str:
-    return ex.family_arg(arg, EXPERIMENT, {}, ex.RUNLOCAL_TRAIN)
+    return ex.family_arg(
+        arg, EXPERIMENT, {}, {**ex.RUNLOCAL_TRAIN, **ex.synthetic_only(arg, ex.RUNLOCAL_RHYTHM)}
+    )
 
 
 def get_config(arg: str | None = None):

@@ -23,10 +23,14 @@ NOISE = [0.0, 0.2]
 RUNLOCAL_DEPTHS = [1, 4]
 RUNLOCAL_REGULARISATION = [(0.0, 0.0), (0.3, 1e-2)]
 RUNLOCAL_FRACTIONS = [1.0]
+# Few training windows, so that a model that can fit them overfits within runlocal's steps.
+RUNLOCAL = {**ex.RUNLOCAL_RHYTHM, 'data.num_train': 256}
 
 
 def family_arg(arg: str | None = None) -> str:
-    return ex.family_arg(arg, EXPERIMENT, {}, ex.RUNLOCAL_TRAIN)
+    return ex.family_arg(
+        arg, EXPERIMENT, {}, {**ex.RUNLOCAL_TRAIN, **ex.synthetic_only(arg, RUNLOCAL)}
+    )
 
 
 def get_config(arg: str | None = None):
