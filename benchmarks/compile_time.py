@@ -39,7 +39,8 @@ FAMILIES = {
 }
 
 
-def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: int) -> float:
+def compile_step(module, spec: str, depth: int, time_steps: int, batch_size: int):
+    """(seconds, compiled executable) of one fresh lower+compile of the donated train step."""
     config = module.get_config(f'{spec},depth={depth}')
     model = models.build_model(config.model, num_classes=4)
     tx, _ = optim.create_optimizer(config.optim, config.train.num_steps)
@@ -53,8 +54,12 @@ def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: 
     )
     step = functools.partial(step_lib.train_step, loss_spec=step_lib.LossSpec(4))
     start = time.perf_counter()
-    jax.jit(step, donate_argnums=0).lower(state, batch).compile()
-    return time.perf_counter() - start
+    compiled = jax.jit(step, donate_argnums=0).lower(state, batch).compile()
+    return time.perf_counter() - start, compiled
+
+
+def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: int) -> float:
+    return compile_step(module, spec, depth, time_steps, batch_size)[0]
 
 
 def main(argv):
