@@ -27,10 +27,6 @@ from ecgdepth.train import optim  # noqa: E402
 from ecgdepth.train import state as state_lib  # noqa: E402
 from ecgdepth.train import step as step_lib  # noqa: E402
 
-_DEPTHS = flags.DEFINE_list('depths', ['4', '16', '64'], 'Depths to compile.')
-_REPEATS = flags.DEFINE_integer('repeats', 3, 'Compilations per point (median reported).')
-_OUT = flags.DEFINE_string('out', '', 'Also write the Markdown table here.')
-
 # Reference sizes of the performance issue: (config module, spec, time steps, batch).
 FAMILIES = {
     'lstm': (lstm, 'width=64', 1000, 64),
@@ -64,7 +60,7 @@ def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: 
 
 def main(argv):
     del argv
-    depths = [int(d) for d in _DEPTHS.value]
+    depths = [int(d) for d in flags.FLAGS.depths]
     lines = [
         '| family | '
         + ' | '.join(f'depth {d} (s)' for d in depths)
@@ -78,7 +74,7 @@ def main(argv):
         for depth in depths:
             runs = [
                 compile_seconds(module, spec, depth, time_steps, batch_size)
-                for _ in range(_REPEATS.value)
+                for _ in range(flags.FLAGS.repeats)
             ]
             medians.append(statistics.median(runs))
         ratios = [m / medians[0] for m in medians[1:]]
@@ -92,9 +88,13 @@ def main(argv):
         print(lines[-1], flush=True)
     table = '\n'.join(lines) + '\n'
     print(table)
-    if _OUT.value:
-        files.write_text(_OUT.value, table)
+    if flags.FLAGS.out:
+        files.write_text(flags.FLAGS.out, table)
 
 
 if __name__ == '__main__':
+    # Defined here, not at import: benchmarks/speed.py imports this module.
+    flags.DEFINE_list('depths', ['4', '16', '64'], 'Depths to compile.')
+    flags.DEFINE_integer('repeats', 3, 'Compilations per point (median reported).')
+    flags.DEFINE_string('out', '', 'Also write the Markdown table here.')
     app.run(main)
