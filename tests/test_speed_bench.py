@@ -32,7 +32,7 @@ def test_quick_run_writes_the_expected_tables(tmp_path):
         assert heading in text
     assert 'matmul peak' in text
     rows = [line for line in text.splitlines() if line.startswith('| mi_mlp |')]
-    assert len(rows) == 3  # step, compile, memory
+    assert len(rows) == 4  # step, compile, memory without and with remat
     assert '| mi_mlp: compile time, deepest / shallowest |' in text
 
 
