@@ -27,10 +27,6 @@ from ecgdepth.train import optim  # noqa: E402
 from ecgdepth.train import state as state_lib  # noqa: E402
 from ecgdepth.train import step as step_lib  # noqa: E402
 
-_DEPTHS = flags.DEFINE_list('depths', ['4', '16', '64'], 'Depths to compile.')
-_REPEATS = flags.DEFINE_integer('repeats', 3, 'Compilations per point (median reported).')
-_OUT = flags.DEFINE_string('out', '', 'Also write the Markdown table here.')
-
 # Reference sizes of the performance issue: (config module, spec, time steps, batch).
 FAMILIES = {
     'lstm': (lstm, 'width=64', 1000, 64),
@@ -39,7 +35,8 @@ FAMILIES = {
 }
 
 
-def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: int) -> float:
+def compile_step(module, spec: str, depth: int, time_steps: int, batch_size: int):
+    """(seconds, compiled executable) of one fresh lower+compile of the donated train step."""
     config = module.get_config(f'{spec},depth={depth}')
     model = models.build_model(config.model, num_classes=4)
     tx, _ = optim.create_optimizer(config.optim, config.train.num_steps)
@@ -53,13 +50,17 @@ def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: 
     )
     step = functools.partial(step_lib.train_step, loss_spec=step_lib.LossSpec(4))
     start = time.perf_counter()
-    jax.jit(step, donate_argnums=0).lower(state, batch).compile()
-    return time.perf_counter() - start
+    compiled = jax.jit(step, donate_argnums=0).lower(state, batch).compile()
+    return time.perf_counter() - start, compiled
+
+
+def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: int) -> float:
+    return compile_step(module, spec, depth, time_steps, batch_size)[0]
 
 
 def main(argv):
     del argv
-    depths = [int(d) for d in _DEPTHS.value]
+    depths = [int(d) for d in flags.FLAGS.depths]
     lines = [
         '| family | '
         + ' | '.join(f'depth {d} (s)' for d in depths)
@@ -73,7 +74,7 @@ def main(argv):
         for depth in depths:
             runs = [
                 compile_seconds(module, spec, depth, time_steps, batch_size)
-                for _ in range(_REPEATS.value)
+                for _ in range(flags.FLAGS.repeats)
             ]
             medians.append(statistics.median(runs))
         ratios = [m / medians[0] for m in medians[1:]]
@@ -87,9 +88,13 @@ def main(argv):
         print(lines[-1], flush=True)
     table = '\n'.join(lines) + '\n'
     print(table)
-    if _OUT.value:
-        files.write_text(_OUT.value, table)
+    if flags.FLAGS.out:
+        files.write_text(flags.FLAGS.out, table)
 
 
 if __name__ == '__main__':
+    # Defined here, not at import: benchmarks/speed.py imports this module.
+    flags.DEFINE_list('depths', ['4', '16', '64'], 'Depths to compile.')
+    flags.DEFINE_integer('repeats', 3, 'Compilations per point (median reported).')
+    flags.DEFINE_string('out', '', 'Also write the Markdown table here.')
     app.run(main)

@@ -1,0 +1,218 @@
+"""Speed levers for the LSTM and the dilated CNN, swapped into ecgdepth's models while a step is
+traced, so benchmarks/speed.py measures each against the code ecgdepth ships.
+
+They live here, not in ecgdepth/models, because none of them made the train step faster on the
+2-core XLA:CPU machine (README, Performance): the models keep their simpler code. Each variant
+computes the same function as the model's own code (tests/test_speed_bench.py checks it); the
+LSTM variants name their parameters differently, which changes nothing about speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import types
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.linen.recurrent import DenseParams, flip_sequences
+
+from ecgdepth.models import dilated_cnn as cnn_lib
+from ecgdepth.models import lstm as lstm_lib
+
+
+def hoisted_rnn(unroll: int, fused_gates: bool) -> type[nn.Module]:
+    """A stand-in for `nn.RNN(nn.OptimizedLSTMCell(...))` with the input projection hoisted out
+    of the loop over time: x_t W_i for every t is one matmul before the loop, which then only
+    computes h W_h. `unroll` time steps per loop iteration; `fused_gates` orders the gates
+    i, f, o, g so one sigmoid covers the three sigmoid gates."""
+
+    class HoistedRNN(nn.Module):
+        cell: nn.Module
+        reverse: bool = False
+        keep_order: bool = False
+
+        @nn.compact
+        def __call__(self, x, seq_lengths=None):
+            batch, steps = x.shape[:2]
+            n = self.cell.features
+            h0 = jnp.zeros((batch, n), x.dtype)
+            gates = 'ifgo'
+            w_i = [
+                DenseParams(n, use_bias=False, kernel_init=nn.initializers.lecun_normal(),
+                            name=f'i{g}')(x)[0]
+                for g in gates
+            ]  # fmt: skip
+            dense_h = [
+                DenseParams(n, use_bias=True, kernel_init=nn.initializers.orthogonal(),
+                            name=f'h{g}')(h0)
+                for g in gates
+            ]  # fmt: skip
+            order = (0, 1, 3, 2) if fused_gates else (0, 1, 2, 3)
+            w_i = jnp.concatenate([w_i[k] for k in order], axis=-1)
+            w_h = jnp.concatenate([dense_h[k][0] for k in order], axis=-1)
+            bias = jnp.concatenate([dense_h[k][1] for k in order], axis=-1)
+            if self.reverse:
+                x = flip_sequences(x, seq_lengths, num_batch_dims=1, time_major=False)
+            projected = jnp.swapaxes(x, 0, 1) @ w_i + bias  # time-major for the loop
+
+            def step(carry, z_x):
+                c, h = carry
+                z = z_x + h @ w_h
+                if fused_gates:
+                    sig = jax.nn.sigmoid(z[:, : 3 * n])
+                    i, f, o = sig[:, :n], sig[:, n : 2 * n], sig[:, 2 * n :]
+                    g = jnp.tanh(z[:, 3 * n :])
+                else:
+                    i, f, g, o = jnp.split(z, 4, axis=-1)
+                    i, f, g, o = (
+                        jax.nn.sigmoid(i),
+                        jax.nn.sigmoid(f),
+                        jnp.tanh(g),
+                        jax.nn.sigmoid(o),
+                    )
+                c = f * c + i * g
+                h = o * jnp.tanh(c)
+                return (c, h), h
+
+            _, hs = jax.lax.scan(step, (h0, h0), projected, unroll=max(1, min(unroll, steps)))
+            h = jnp.swapaxes(hs, 0, 1)
+            if self.reverse and self.keep_order:
+                h = flip_sequences(h, seq_lengths, num_batch_dims=1, time_major=False)
+            return h
+
+    return HoistedRNN
+
+
+@contextlib.contextmanager
+def lstm_hoisted(unroll: int = 1, fused_gates: bool = True):
+    """ecgdepth's LSTM layers run `hoisted_rnn(...)` in place of nn.RNN while this is open."""
+    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if not k.startswith('__')})
+    proxy.RNN = hoisted_rnn(unroll, fused_gates)
+    saved = lstm_lib.nn
+    lstm_lib.nn = proxy
+    try:
+        yield
+    finally:
+        lstm_lib.nn = saved
+
+
+@contextlib.contextmanager
+def lstm_time_unroll(unroll: int):
+    """nn.RNN as ecgdepth uses it, but `unroll` time steps per loop iteration."""
+    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if not k.startswith('__')})
+    proxy.RNN = functools.partial(nn.RNN, unroll=unroll)
+    saved = lstm_lib.nn
+    lstm_lib.nn = proxy
+    try:
+        yield
+    finally:
+        lstm_lib.nn = saved
+
+
+def _conv_padding(kernel_size: int, dilation: int, padding: str) -> tuple[int, int]:
+    span = (kernel_size - 1) * dilation
+    left = span if padding == 'causal' else span // 2
+    return left, span - left
+
+
+def _columns(x, k: int, dilation: int, left: int, right: int):
+    """im2col: (batch, time, k * channels); view j is the input shifted by j * dilation - left."""
+    padded = jnp.pad(x, ((0, 0), (left, right), (0, 0)))
+    steps = x.shape[1]
+    return jnp.concatenate([padded[:, j * dilation : j * dilation + steps] for j in range(k)], -1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_matmul_vjp(x, kernel, dilation: int, left: int, right: int):
+    """Dilated 1-D conv, channels last: XLA's convolution forward, im2col matmuls backward
+    (XLA:CPU's own convolution backward inside a scan leaves the fast path)."""
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=(1,),
+        padding=[(left, right)],
+        rhs_dilation=(dilation,),
+        dimension_numbers=('NWC', 'WIO', 'NWC'),
+    )
+
+
+def _conv_fwd(x, kernel, dilation, left, right):
+    return conv_matmul_vjp(x, kernel, dilation, left, right), (x, kernel)
+
+
+def _conv_bwd(dilation, left, right, residuals, g):
+    x, kernel = residuals
+    k, channels, features = kernel.shape
+    columns = _columns(x, k, dilation, left, right)
+    d_kernel = jnp.einsum('btc,bto->co', columns, g).reshape(kernel.shape)
+    # dx[s] = sum_j g[s + left - j * dilation] W[j]^T: the same im2col on g, kernel reversed.
+    flipped = jnp.flip(kernel, 0).transpose(0, 2, 1).reshape(k * features, channels)
+    return _columns(g, k, dilation, right, left) @ flipped, d_kernel
+
+
+conv_matmul_vjp.defvjp(_conv_fwd, _conv_bwd)
+
+
+class ConvVjpConv1D(cnn_lib.DilatedConv1D):
+    """DilatedConv1D (same parameters) through `conv_matmul_vjp`."""
+
+    @nn.compact
+    def __call__(self, x):
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
+        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+        left, right = _conv_padding(k, self.dilation, self.padding)
+        return conv_matmul_vjp(x, kernel, self.dilation, left, right) + bias
+
+
+class ShiftedConv1D(cnn_lib.DilatedConv1D):
+    """DilatedConv1D (same parameters) as k matmuls of shifted views, summed (no im2col)."""
+
+    @nn.compact
+    def __call__(self, x):
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
+        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+        left, right = _conv_padding(k, self.dilation, self.padding)
+        padded = jnp.pad(x, ((0, 0), (left, right), (0, 0)))
+        steps, d = x.shape[1], self.dilation
+        return sum(padded[:, j * d : j * d + steps] @ kernel[j] for j in range(k)) + bias
+
+
+@contextlib.contextmanager
+def cnn_conv(conv_cls: type[nn.Module]):
+    """ecgdepth's dilated CNN blocks use `conv_cls` in place of DilatedConv1D while open."""
+    saved = cnn_lib.DilatedConv1D
+    cnn_lib.DilatedConv1D = conv_cls
+    try:
+        yield
+    finally:
+        cnn_lib.DilatedConv1D = saved
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str):
+    with jax.default_matmul_precision(precision):
+        yield
+
+
+# (family, variant, context factory). The first row of a family is ecgdepth's own code, the
+# baseline the others are compared with.
+LEVERS = [
+    (
+        'lstm',
+        'ecgdepth: flax nn.RNN(OptimizedLSTMCell), fused gate matmuls',
+        contextlib.nullcontext,
+    ),
+    ('lstm', 'nn.RNN, unroll 8', lambda: lstm_time_unroll(8)),
+    ('lstm', 'hoisted input projection', lambda: lstm_hoisted(1)),
+    ('lstm', 'hoisted, gates unfused', lambda: lstm_hoisted(1, fused_gates=False)),
+    ('lstm', 'hoisted, unroll 8', lambda: lstm_hoisted(8)),
+    ('lstm', 'bf16 matmul precision', lambda: matmul_precision('bfloat16')),
+    ('dilated_cnn', 'ecgdepth: im2col matmul', contextlib.nullcontext),
+    ('dilated_cnn', 'k shifted matmuls', lambda: cnn_conv(ShiftedConv1D)),
+    ('dilated_cnn', 'channels-last lax.conv fwd, matmul bwd', lambda: cnn_conv(ConvVjpConv1D)),
+    ('dilated_cnn', 'bf16 matmul precision', lambda: matmul_precision('bfloat16')),
+]
