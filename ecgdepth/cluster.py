@@ -49,6 +49,10 @@ LOG_FOLDER = 'slurm'  # Under the workdir.
 SECTION = 'cluster'
 STOP_GRACE_S = 75.0  # After USR2 (90 s before the limit): time launch.py gets to checkpoint.
 POLL_S = 2.0  # --wait: seconds between squeue calls.
+# --wait: how long jobs that left no result must stay unlisted before they count as ended. A job
+# being requeued (preemption, time limit) drops out of the queue for a moment between its
+# cancellation and its return as PENDING.
+SETTLE_S = 15.0
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, 'launch.py')
 # Flags that concern the submission, not the run: never passed on to the tasks.
@@ -400,10 +404,8 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
-def queued(job_ids: Iterable[str]) -> set[str] | None:
-    """Which of the jobs squeue still lists (pending, running, requeued...); None if squeue
-    fails. Works without SLURM accounting (sacct), which many small clusters lack."""
-    ids = sorted({j.split('_')[0] for j in job_ids})
+def _squeue(ids: Sequence[str]) -> set[str] | None:
+    """The job ids squeue lists among `ids` (an array id lists its tasks); None if it fails."""
     result = subprocess.run(
         ['squeue', '--noheader', '--format=%i', f'--jobs={",".join(ids)}'],
         capture_output=True,
@@ -418,21 +420,58 @@ def queued(job_ids: Iterable[str]) -> set[str] | None:
     return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
 
-def wait_for(jobs: Sequence, *, poll_s: float = POLL_S, out=None) -> None:
-    """Blocks until SLURM no longer lists the jobs (requeued ones are waited for too)."""
+def queued(job_ids: Iterable[str]) -> set[str] | None:
+    """Which of the jobs squeue still lists (pending, running, requeued...); None if squeue
+    fails. Works without SLURM accounting (sacct), which many small clusters lack."""
+    job_ids = sorted(set(job_ids))
+    arrays = sorted({j.split('_')[0] for j in job_ids})
+    listed = _squeue(arrays)
+    if listed != set():
+        return listed
+    # A requeued array task can be listed under its own id only, not its array's.
+    found: set[str] = set()
+    for job_id in job_ids:
+        if job_id not in arrays:
+            got = _squeue([job_id])
+            if got is None:
+                return None
+            found |= got
+    return found
+
+
+def wait_for(
+    jobs: Sequence, *, poll_s: float = POLL_S, settle_s: float = SETTLE_S, out=None
+) -> None:
+    """Blocks until SLURM no longer lists the jobs (requeued ones are waited for too). Jobs that
+    left no result must stay gone for `settle_s`: a job between its requeue and its return as
+    PENDING has none, and has not ended."""
     out = out or sys.stdout
     start = time.time()
     print(f'Waiting for job(s) {jobs[0].job_id.split("_")[0]}...', file=out, flush=True)
+    gone_since = None
     while True:
         listed = queued(job.job_id for job in jobs)
         if listed is None:  # No squeue answer: fall back on submitit's result files.
-            if all(job.done() for job in jobs):
-                break
-        elif not listed:
+            gone = all(job.done() for job in jobs)
+        else:
+            gone = not listed
+        if not gone:
+            gone_since = None
+        elif all(_has_result(job) for job in jobs):
+            break
+        elif gone_since is None:
+            gone_since = time.time()
+        elif time.time() - gone_since >= settle_s:
             break
         time.sleep(poll_s)
     elapsed = datetime.timedelta(seconds=round(time.time() - start))
     print(f'Job(s) ended after {elapsed}.', file=out, flush=True)
+
+
+def _has_result(job) -> bool:
+    """Whether submitit's result file of the job is written (it is, once the job returned)."""
+    paths = getattr(job, 'paths', None)
+    return paths is not None and paths.result_pickle.exists()
 
 
 def job_problems(jobs: Sequence) -> list[str]:

@@ -6,12 +6,15 @@ metrics), not only job states: a job can end COMPLETED without having run anythi
 """
 
 import glob
+import io
+import itertools
 import json
 import math
 import os
 import subprocess
 import sys
 import time
+import types
 
 import ml_collections
 import pytest
@@ -173,6 +176,32 @@ def test_executor_parameters_leave_unset_resources_to_the_cluster():
     assert params['slurm_partition'] == 'gpu' and params['slurm_gpus_per_task'] == 1
     assert params['slurm_array_parallelism'] == 2 and 'mem_gb' not in params
     assert cluster._ranges([5, 0, 1, 2, 7, 8]) == '0-2,5,7-8'
+
+
+def test_waiting_outlasts_the_moment_a_requeued_job_is_unlisted(monkeypatch):
+    # squeue's answers: running, gone for a moment (the requeue), pending again, then ended.
+    answers = itertools.chain([{'7'}, set(), {'7'}, {'7'}], itertools.repeat(set()))
+    calls = []
+
+    def queued(ids):
+        calls.append(list(ids))
+        return next(answers)
+
+    class Job:  # A job that left no result (yet): it may be coming back.
+        job_id = '7_0'
+
+    monkeypatch.setattr(cluster, 'queued', queued)
+    cluster.wait_for([Job()], poll_s=0.001, settle_s=0.01, out=io.StringIO())
+    assert len(calls) > 5  # It did not stop at the first empty answer.
+
+    class Finished:  # A job whose result is written: ended as soon as it is unlisted.
+        job_id = '8_0'
+        paths = types.SimpleNamespace(result_pickle=types.SimpleNamespace(exists=lambda: True))
+
+    calls.clear()
+    answers = iter([{'8'}, set()])
+    cluster.wait_for([Finished()], poll_s=0.001, settle_s=60, out=io.StringIO())
+    assert len(calls) == 2
 
 
 def test_an_invalid_cluster_value_fails_before_submitting(tmp_path):
