@@ -50,9 +50,9 @@ SECTION = 'cluster'
 STOP_GRACE_S = 75.0  # After USR2 (90 s before the limit): time launch.py gets to checkpoint.
 POLL_S = 2.0  # --wait: seconds between squeue calls.
 # --wait: how long jobs that left no result must stay unlisted before they count as ended. A job
-# being requeued (preemption, time limit) drops out of the queue for a moment between its
-# cancellation and its return as PENDING.
-SETTLE_S = 15.0
+# being requeued (preemption, time limit) leaves no result and may drop out of squeue's answer
+# until it runs again; SLURM holds a requeued job for about two minutes before that.
+SETTLE_S = 150.0
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, 'launch.py')
 # Flags that concern the submission, not the run: never passed on to the tasks.
