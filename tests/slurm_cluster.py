@@ -34,6 +34,13 @@ PARTITION = 'debug'
 DAEMONS = ('slurmctld', 'slurmd', 'munged')
 CLIENTS = ('sbatch', 'srun', 'squeue', 'sinfo', 'scontrol', 'scancel', 'munge', 'unmunge')
 START_TIMEOUT = 60.0  # Seconds for the node to become idle.
+# A requeued job stays PENDING (reason BeginTime) for the job credential lifetime (AuthInfo
+# cred_expire, SLURM's default 120 s) plus one second, and nothing wakes the scheduler when that
+# hold ends: the main scheduling loop starts it on its next pass (sched_interval, default 60 s).
+# With the defaults a requeue took 2-3 minutes to rerun; with these, about 22 s. cred_expire also
+# bounds how long a step's launch credential stays valid, so it is not cut further.
+CRED_EXPIRE_S = 20
+SCHED_INTERVAL_S = 2
 LOCK_TIMEOUT = 600.0  # Seconds to wait for another session's cluster to finish.
 
 SLURM_CONF = """\
@@ -44,7 +51,7 @@ SlurmdPort={slurmd_port}
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={dir}/munge/munge.socket
+AuthInfo=socket={dir}/munge/munge.socket,cred_expire={cred_expire}
 StateSaveLocation={dir}/state
 SlurmdSpoolDir={dir}/spool
 SlurmctldPidFile={dir}/slurmctld.pid
@@ -52,6 +59,7 @@ SlurmdPidFile={dir}/slurmd.pid
 SlurmctldLogFile={dir}/log/slurmctld.log
 SlurmdLogFile={dir}/log/slurmd.log
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval={sched_interval}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
@@ -212,6 +220,8 @@ def write_conf(root: str) -> str:
                 slurmd_port=SLURMD_PORT,
                 node=node_line(),
                 partition=PARTITION,
+                cred_expire=CRED_EXPIRE_S,
+                sched_interval=SCHED_INTERVAL_S,
             )
         )
     return conf
