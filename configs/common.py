@@ -58,7 +58,7 @@ RUNLOCAL_DATA = {
 # here so that parsing a spec needs no TFDS import).
 REGRESSION = (('synthetic', 'adding'),)
 # Top-level scalar fields an undotted spec key names (every other undotted key is a model field).
-TOP_LEVEL = ('seed', 'task', 'experiment')
+TOP_LEVEL = ('seed', 'task', 'experiment', 'target_error', 'target_metric')
 # The selection metric each task defaults to (configs set train.select_metric for classification).
 DEFAULT_SELECT = {'classification': 'macro_f1', 'regression': 'mse'}
 
@@ -78,7 +78,7 @@ def data_config(name: str) -> ml_collections.ConfigDict:
     data.label_noise = 0.0  # Fraction of training labels flipped to another class (fixed).
     data.label_noise_seed = 0  # Which labels flip and to what; independent of config.seed.
     if name == 'synthetic':
-        # 'rhythm', 'motif' (ECG); 'adding' (regression), 'product' (multiplicative): see
+        # 'rhythm', 'motif', 'recall' (ECG); 'adding' (regression), 'product' (multiplicative): see
         # ecgdepth/data/synthetic.py for each exact rule.
         data.variant = 'rhythm'
         data.seed = 0  # Generation seed (the training seed is config.seed).
@@ -87,7 +87,7 @@ def data_config(name: str) -> ml_collections.ConfigDict:
         data.num_test = 1000
         data.window = 1000  # Samples per example.
         data.sample_rate = 125.0  # Hz.
-        data.motif_k = 4  # motif: upright cycles between the two inverted ones.
+        data.motif_k = 4  # motif: upright beats between two inverted; recall: after the inverted.
         data.noise = 0.05  # Additive noise std, mV.
         data.product_lag = 4  # product: label = sign of sum_t a_t * b_(t - product_lag).
         return data
@@ -111,6 +111,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     # The hypothesis experiment a run belongs to (configs/experiments/<name>.py sets it; '' =
     # none): `python -m ecgdepth.findings` reads it to pick each sweep's rules.
     config.experiment = ''
+    # What counts as solving the task, for findings' "smallest model that reaches it" rules:
+    # validation error = 1 - target_metric ('' = accuracy, or r2 for regression; or macro_f1).
+    config.target_error = 0.1
+    config.target_metric = ''
 
     config.data = data_config('synthetic')
 

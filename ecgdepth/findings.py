@@ -76,8 +76,10 @@ CENSOR_FACTOR = 2  # A seed that never reaches a target counts as this times the
 RF_METRIC = ('val', 'accuracy')
 RF_THRESHOLD = 0.95
 SPAN_KEY = 'data.motif_k'
-# The motif's extent in samples (two inverted beats k+1 RR apart), if recorded in summary.json
-# or the config: then accuracy just below vs just above receptive-field coverage is reported.
+SPAN_VARIANTS = ('recall', 'motif')  # Synthetic tasks whose span grows with SPAN_KEY.
+# The span in samples a last-step reader must see (recall: from the inverted R peak to the end;
+# synthetic.recall_span_samples), if recorded in summary.json or the config: then accuracy
+# just below vs just above receptive-field coverage is reported.
 SPAN_SAMPLES_FIELD = 'motif_span_samples'
 # (b) trainability.
 FINAL_LOSS_PATHS = (('final_train', 'loss'), ('train', 'loss'))
@@ -102,7 +104,8 @@ CELL_WEIGHTS = {'lstm': 8, 'gru': 6, 'rnn': 2}  # Square matrices per layer (inp
 # (e) multiplicative interactions.
 ERROR_METRIC = 'accuracy'  # error = 1 - validation <this>; a config field `target_metric`
 TARGET_METRIC_KEY = 'target_metric'  # ('accuracy' or 'macro_f1') overrides it per task.
-TARGET_ERROR = 0.1  # Default; a config field `target_error` overrides it per task.
+REGRESSION_ERROR_METRIC = 'r2'  # Regression tasks: error = 1 - R^2, the MSE over the variance.
+TARGET_ERROR = 0.1  # Where a trial's config has no `target_error` (--target_error overrides).
 TARGET_KEY = 'target_error'
 CONTROL_TASKS = ('adding',)  # Tasks whose name holds these are controls: reported, not voted.
 PAIRS = (('ReLU CNN', 'gated CNN'), ('additive MLP', 'MI-MLP'))  # (additive, multiplicative)
@@ -478,7 +481,7 @@ class Finding:
 @dataclasses.dataclass
 class Options:
     threshold: float = RF_THRESHOLD
-    target_error: float = TARGET_ERROR
+    target_error: float | None = None  # Overrides every trial's config.target_error.
     resamples: int = results.DEFAULT_RESAMPLES
 
 
@@ -508,7 +511,9 @@ def rule_a(opts: Options) -> str:
 
 
 def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
-    motif = [o for o in obs if o.get(SPAN_KEY) is not None and o.get('data.variant') == 'motif']
+    motif = [
+        o for o in obs if o.get(SPAN_KEY) is not None and o.get('data.variant') in SPAN_VARIANTS
+    ]
     spans = distinct(motif, SPAN_KEY)
     effects = []
     label_unit = ' layers'
@@ -1038,13 +1043,16 @@ def task(o: Obs) -> str:
 
 def target_of(rows: Sequence[Obs], opts: Options) -> float:
     found = [o.get(TARGET_KEY) for o in rows if isinstance(o.get(TARGET_KEY), (int, float))]
-    return float(found[0]) if found else opts.target_error
+    if opts.target_error is not None:
+        return opts.target_error
+    return float(found[0]) if found else TARGET_ERROR
 
 
 def error_path(rows: Sequence[Obs]) -> tuple[str, str]:
-    """Where the task's error is read: 1 - summary['val'][metric]."""
+    """Where the task's error is read: 1 - summary['val'][metric] (R^2 for regression)."""
     found = [o.get(TARGET_METRIC_KEY) for o in rows if o.get(TARGET_METRIC_KEY) in results.METRICS]
-    return ('val', found[0] if found else ERROR_METRIC)
+    regression = any(o.get('task') == 'regression' for o in rows)
+    return ('val', found[0] if found else REGRESSION_ERROR_METRIC if regression else ERROR_METRIC)
 
 
 def error_of(o: Obs, path: tuple[str, str]) -> float | None:
@@ -1058,10 +1066,16 @@ def rule_e(opts: Options) -> str:
         'supported if e1 is supported for every pair of additive vs multiplicative model '
         f'({pairs}) on every task present except controls (task names containing '
         f'{", ".join(repr(c) for c in CONTROL_TASKS)}: reported, not voted; three-valued AND). '
-        'e1: the smallest depth at which each seed reaches the target validation error, 1 − '
-        f'{ERROR_METRIC} (config `{TARGET_METRIC_KEY}` may name macro_f1; config `{TARGET_KEY}`,'
-        f' default {_fmt(opts.target_error)}; a seed that never does '
-        f'counts as {CENSOR_FACTOR}x the deepest tried) is larger for the additive model. The '
+        'e1: the smallest depth at which each seed reaches the target validation error (1 − '
+        f'{ERROR_METRIC}, or 1 − R² for regression; config `{TARGET_METRIC_KEY}` may name '
+        f'macro_f1; the target is '
+        + (
+            f'{_fmt(opts.target_error)} (--target_error)'
+            if opts.target_error is not None
+            else f'config `{TARGET_KEY}` (default {_fmt(TARGET_ERROR)})'
+        )
+        + f', and a seed that never reaches it counts as {CENSOR_FACTOR}x the deepest tried) '
+        'is larger for the additive model. The '
         'log10 ratio of the parameter counts at those depths is reported alongside.'
     )
 
@@ -1299,8 +1313,9 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
         line_figure(
             out_dir,
             'a_accuracy_vs_depth',
-            'Validation accuracy vs depth per motif span (k upright beats between two inverted '
-            f'ones): mean ± std over seeds, each seed a point; dotted: the {_fmt(opts.threshold)} '
+            'Validation accuracy vs depth per span k (recall: k upright beats after the inverted '
+            'one; motif: k between two inverted ones): mean ± std over seeds, each seed a point; '
+            f'dotted: the {_fmt(opts.threshold)} '
             'threshold. The receptive field per depth is in the table.',
             panels,
             'depth (layers)',
@@ -1792,8 +1807,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         '--target_error',
         type=float,
-        default=TARGET_ERROR,
-        help=f'(e) target validation error unless config.{TARGET_KEY} sets it',
+        default=None,
+        help=f"(e) target validation error for every task (default: each trial's "
+        f'config.{TARGET_KEY}, else {TARGET_ERROR})',
     )
     parser.add_argument('--resamples', type=int, default=results.DEFAULT_RESAMPLES)
     parser.add_argument('--noplots', action='store_true', help='no figures')

@@ -43,6 +43,9 @@ EXPERIMENTS = (
     'multiplicative',
 )
 
+# config.target_metric per task: '' is accuracy (classification) or r2 (regression).
+TARGET_METRICS = {'classification': ('', 'accuracy', 'macro_f1'), 'regression': ('', 'r2')}
+
 MODEL_COMMON: dict[str, Rule] = {
     'depth': (int, lambda v: 1 <= v <= 4096, 'an integer in [1, 4096]'),
     'width': (int, lambda v: 1 <= v <= 65536, 'an integer in [1, 65536]'),
@@ -67,6 +70,11 @@ MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
         'cell': _choice('lstm', 'gru', 'rnn'),
         'bidirectional': _BOOL,
         'readout': _choice('last', 'mean'),
+        'forget_bias': (
+            (int, float),
+            lambda v: math.isfinite(v) and -10 <= v <= 10,
+            'a number in [-10, 10]',
+        ),
     },
     'mi_mlp': {
         'multiplicative': _BOOL,
@@ -90,7 +98,7 @@ DATA_COMMON: dict[str, Rule] = {
 # dataset's own check (ecgdepth.data.CHECKS) then validates values and cross-field rules.
 DATASET_FIELDS: dict[str, dict[str, Rule]] = {
     'synthetic': {
-        'variant': _choice('rhythm', 'motif', 'adding', 'product'),
+        'variant': _choice('rhythm', 'motif', 'recall', 'adding', 'product'),
         'seed': _NON_NEGATIVE_INT,
         'num_train': _POSITIVE_INT,
         'num_validation': _POSITIVE_INT,
@@ -238,6 +246,19 @@ def validate_cluster(config: ml_collections.ConfigDict) -> None:
     _check_section(config.cluster, 'config.cluster', CLUSTER)
 
 
+def _check_target(config: ml_collections.ConfigDict, task: str) -> None:
+    """config.target_error / target_metric: what findings count as solving the task."""
+    error = config.get('target_error', 0.1)
+    if isinstance(error, bool) or not isinstance(error, (int, float)) or not 0 < error <= 1:
+        raise ConfigError(f'config.target_error must be a number in (0, 1], got {error!r}.')
+    metric = config.get('target_metric', '')
+    if metric not in TARGET_METRICS[task]:
+        raise ConfigError(
+            f'config.target_metric={metric!r} does not suit config.task={task!r}; choose one of '
+            f'{", ".join(map(repr, TARGET_METRICS[task]))}.'
+        )
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first invalid field. Costs no compute."""
     for section in ('data', 'model', 'optim', 'loss', 'train'):
@@ -256,6 +277,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f'config.task must be one of {", ".join(map(repr, TASKS))}, got {task!r}.'
         )
+
+    _check_target(config, task)
 
     name = config.model.get('name')
     if name not in MODEL_FAMILIES:

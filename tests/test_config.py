@@ -87,6 +87,10 @@ def _set(config, path, value):
         ('lstm', 'optim.warmup_steps', 10**6, 'config.optim.warmup_steps'),
         ('mi_mlp', 'model.pool', 10**6, r'config.model.pool \(1000000\) exceeds'),
         ('lstm', 'data.variant', 'sinus', 'config.data.variant must be one of'),
+        ('lstm', 'model.forget_bias', 'one', 'config.model.forget_bias must be a number'),
+        ('lstm', 'model.forget_bias', 1e3, r'config.model.forget_bias must be a number in'),
+        ('lstm', 'target_error', 0.0, r'config.target_error must be a number in \(0, 1\]'),
+        ('lstm', 'target_metric', 'r2', "config.target_metric='r2' does not suit config.task"),
     ],
 )
 def test_validation_names_the_field(family, path, value, message):

@@ -51,10 +51,10 @@ def detect_beats(x, fs):
 # ------------------------------------------------------------------ loading and the registry
 
 
-@pytest.mark.parametrize('variant', ['rhythm', 'motif'])
+@pytest.mark.parametrize('variant', ['rhythm', 'motif', 'recall'])
 def test_shapes_dtypes_and_labels(tmp_path, variant):
     overrides = dict(variant=variant, motif_k=1)
-    if variant == 'motif':
+    if variant in ('motif', 'recall'):
         overrides['window'] = 500  # the motif needs room for k+4 beats
     ds = data.load(make_config(tmp_path, **overrides))
     window = overrides.get('window', SMALL['window'])
@@ -204,6 +204,19 @@ def test_motif_minimum_window_is_exact():
         synthetic.validate_params(dict(variant='motif', motif_k=k, window=w - 1))
 
 
+def test_recall_minimum_window_is_exact_and_its_span_is_recorded(tmp_path):
+    k, fs = 4, 50.0
+    w = synthetic.recall_min_window(k, fs)
+    x, _, _ = synthetic.generate(
+        dict(variant='recall', motif_k=k, window=w, sample_rate=fs), 'train'
+    )
+    assert x.shape[1] == w
+    with pytest.raises(ValueError, match=f'window >= {w}'):
+        synthetic.validate_params(dict(variant='recall', motif_k=k, window=w - 1, sample_rate=fs))
+    ds = data.load(make_config(tmp_path, variant='recall', motif_k=1, window=500))
+    assert ds.info['motif_span_samples'] == synthetic.recall_span_samples(1, 125.0)
+
+
 # ------------------------------------------------------------------ signal content
 
 
@@ -224,6 +237,34 @@ def test_motif_rule_holds_on_the_clean_signal(k):
         assert y[i] == int(upright_between == k)
         if y[i] == 0:
             assert upright_between in {k - 2, k - 1, k + 1, k + 2}
+
+
+@pytest.mark.parametrize('k', [1, 2, 4])
+def test_recall_rule_holds_on_the_clean_signal_and_its_span_bounds_the_lag(k):
+    fs, window = 125.0, 750
+    params = dict(variant='recall', motif_k=k, noise=0.0, window=window, sample_rate=fs, seed=k)
+    x, y, meta = synthetic.generate(params, 'train', num=200)
+    assert y.mean() == 0.5
+    rows = np.arange(len(y))
+    r_time = meta['r_time'][rows, meta['recalled']]
+    lag = (window / fs - r_time) * fs  # Samples from the recalled R peak to the window's end.
+    assert lag.max() <= synthetic.recall_span_samples(k, fs)
+    # It grows with k: the last R at least 0.45 s before the end, then k RRs (>= 0.55 s) back.
+    assert lag.min() >= (0.45 + 0.55 * k) * fs
+    for i in range(len(y)):
+        peaks, polarity = detect_beats(x[i, :, 0], fs)
+        inverted = peaks[polarity < 0]
+        if y[i] == 0:
+            assert len(inverted) == 0, (i, polarity)
+            continue
+        # One inverted beat, at the recalled R peak, followed by exactly k upright ones up to
+        # the last beat, the last whose R lies at least 0.45 s before the end.
+        assert len(inverted) == 1 and abs(inverted[0] / fs - r_time[i]) < 2.5 / fs
+        times = meta['r_time'][i]
+        last = meta['recalled'][i] + k
+        assert times[last] <= window / fs - 0.45 < times[last + 1]
+        after = peaks[(peaks > inverted[0]) & (peaks <= times[last] * fs + 2.5)]
+        assert len(after) == k, (i, peaks, inverted)
 
 
 def test_rhythm_classes_have_intended_statistics():
@@ -266,7 +307,7 @@ def test_rhythm_classes_have_intended_statistics():
             assert after > 1.3 * before  # premature, then a compensatory pause
 
 
-@pytest.mark.parametrize('variant', ['rhythm', 'motif'])
+@pytest.mark.parametrize('variant', ['rhythm', 'motif', 'recall'])
 def test_signals_look_like_ecg(variant):
     params = dict(variant=variant, window=1000)
     x, y, _ = synthetic.generate(params, 'validation', num=80)

@@ -11,6 +11,8 @@ from conftest import REPO
 from test_sweep import launch
 
 from ecgdepth import findings, sweep, validation
+from ecgdepth.data import synthetic
+from ecgdepth.models import receptive_field
 
 EXPERIMENTS = ['receptive_field', 'trainability', 'overfitting', 'matched_params', 'multiplicative']
 
@@ -42,8 +44,19 @@ def test_receptive_field_reads_the_last_position_and_sweeps_spans(monkeypatch):
     cnns = [t.config for t in trials if t.config.model.name == 'dilated_cnn']
     assert {c.model.readout for c in cnns} == {'last'}
     assert {c.model.dilation for c in cnns} == {'none', 'exponential'}
-    assert {t.config.data.motif_k for t in trials} == {2, 4, 8}
+    assert {t.config.data.motif_k for t in trials} == {1, 2, 4}
     assert {t.config.model.name for t in trials} == {'dilated_cnn', 'lstm'}
+    assert {t.config.data.variant for t in trials} == {'recall'}
+    # Every span lies between two of the dilated CNN's receptive fields: accuracy vs depth
+    # shows where the field starts to cover it.
+    for k in (1, 2, 4):
+        span = synthetic.recall_span_samples(k, 50.0)
+        fields = [
+            receptive_field(c.model.kernel_size, c.model.depth, c.model.dilation,
+                            c.model.dilation_cycle)
+            for c in cnns if c.data.motif_k == k and c.model.dilation == 'exponential'
+        ]  # fmt: skip
+        assert min(fields) < span <= max(fields), (k, span, fields)
 
 
 def test_the_smallest_experiment_runs_end_to_end_into_findings(tmp_path, data_dir):

@@ -1,6 +1,7 @@
 """The findings report: fabricated sweep workdirs that make each hypothesis's rule come out
 supported, not supported and inconclusive, the experiment detection, and the CLI's files."""
 
+import dataclasses
 import json
 import math
 import os
@@ -475,6 +476,23 @@ def test_a_task_may_name_its_error_metric(tmp_path):
     effects = findings.analyse_e(obs, OPTS)
     e1 = [e for e in effects if e.key == 'e1']
     assert e1 and all(e.verdict == findings.NOT_SUPPORTED for e in e1)  # All censored alike.
+
+
+def test_regression_is_judged_by_r2_and_the_flag_overrides_config_targets(tmp_path):
+    workdir = sweep_e(str(tmp_path), 'supported')
+    obs = [o for o in findings.load_workdir(workdir)[1] if o.get('data.variant') == 'adding']
+    for o in obs:
+        o.config['task'] = 'regression'
+        o.trial.summary['val'] = {'r2': 0.92 if o.get('model.depth') >= 4 else 0.5}
+    assert findings.error_path(obs) == ('val', 'r2')
+    assert findings.target_of(obs, OPTS) == 0.05  # The sweep's config.target_error.
+    loose = dataclasses.replace(OPTS, target_error=0.1)
+    assert findings.target_of(obs, loose) == 0.1
+    per_seed = findings.min_depth_per_seed(obs, lambda o: 1 - o.value(('val', 'r2')) <= 0.1,
+                                           findings.depth)[0]  # fmt: skip
+    assert per_seed and set(per_seed) == {4}  # 1 - R^2 = 0.08 from depth 4 on, for every model.
+    e1 = [e for e in findings.analyse_e(obs, loose) if e.key == 'e1']
+    assert e1 and all(e.estimate == 0 and not e.votes for e in e1)  # A control, equal depths.
 
 
 def test_cli_rejects_a_workdir_that_is_not_a_sweep(tmp_path, capsys):

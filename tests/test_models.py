@@ -412,3 +412,24 @@ def test_side_features_reach_the_output(family):
     out_b = model.apply(variables, inputs(), features=2 * features)
     assert out_a.shape == (BATCH, CLASSES)
     assert not np.allclose(out_a, out_b)
+
+
+def test_lstm_forget_gates_start_at_forget_bias_and_other_biases_at_zero():
+    """Only the forget gates' biases move (every layer, scanned or not); other cells keep flax's."""
+    x = jnp.zeros((1, 5, 1))
+    for scan in (True, False):
+        model = MODELS['lstm'](num_classes=2, depth=3, width=4, scan=scan, forget_bias=1.5)
+        params = model.init(jax.random.key(0), x)['params']
+        unrolled = model.unscan_params(params)
+        for i in range(3):
+            cell = unrolled[f'layer_{i}']['fwd']
+            assert np.all(cell['hf']['bias'] == 1.5)
+            assert all(np.all(cell[g]['bias'] == 0) for g in ('hi', 'hg', 'ho'))
+    gru = MODELS['lstm'](num_classes=2, depth=1, width=4, cell='gru', forget_bias=1.5)
+    plain = MODELS['lstm'](num_classes=2, depth=1, width=4, cell='gru', forget_bias=0.0)
+    same = jax.tree_util.tree_map(
+        lambda a, b: bool(np.all(a == b)),
+        gru.init(jax.random.key(0), x),
+        plain.init(jax.random.key(0), x),
+    )
+    assert all(jax.tree_util.tree_leaves(same))

@@ -29,23 +29,40 @@ WINDOW, RUNLOCAL_WINDOW = 200, 64
 
 
 def tasks(runlocal: bool, smoke: bool) -> list[dict]:
-    """The product task, the adding problem (additive control) and, in full, MIT-BIH beats."""
+    """The product task, the adding problem (additive control) and, in full, MIT-BIH beats,
+    each with the validation error that counts as solving it."""
     window = RUNLOCAL_WINDOW if runlocal else WINDOW
-    product = {'data.variant': 'product', 'data.window': window}
+    product = {
+        'data.variant': 'product',
+        'data.window': window,
+        # runlocal: 4096 windows (512 let the MLPs memorise; they are cheap) and 80 % accuracy.
+        'data.num_train': 4096 if runlocal else 20_000,
+        'target_error': 0.2 if runlocal else 0.1,
+    }
     adding = {
         'data.variant': 'adding',
         'data.window': window,
         'task': 'regression',
         'train.select_metric': 'mse',
+        'target_metric': 'r2',  # Error 1 - R^2: the MSE over the targets' variance.
+        'target_error': 0.1,
     }
     if smoke:
         return [product]
-    return [product, adding] if runlocal else [product, adding, {'data.name': 'mitbih'}]
+    # MIT-BIH beats are ~90 % normal: judged by macro-F1.
+    mitbih = {'data.name': 'mitbih', 'target_metric': 'macro_f1', 'target_error': 0.2}
+    return [product, adding] if runlocal else [product, adding, mitbih]
 
 
 # Settings any dataset takes (the sequence tasks' runlocal shrink, which a spec naming the
 # variant would apply, is spelled out because the trials switch variants).
-RUNLOCAL = {**ex.RUNLOCAL_TRAIN, 'optim.learning_rate': 3e-3}
+RUNLOCAL = {
+    **ex.RUNLOCAL_TRAIN,
+    'train.num_steps': 600,
+    'train.eval_every': 150,
+    'train.checkpoint_every': 150,
+    'optim.learning_rate': 3e-3,
+}
 
 
 def family_arg(arg: str | None = None) -> str:

@@ -1,14 +1,19 @@
 """(a) Does CNN depth buy receptive field, while one LSTM layer already sees the whole window?
 
-python launch.py --config=configs/experiments/receptive_field.py:runlocal --workdir=runs/a --sweep
+python launch.py --config=configs/experiments/receptive_field.py:runlocal --workdir=runs/a \
+    --sweep --vmap_seeds
 python -m ecgdepth.findings runs/a
 
-On the synthetic motif task (label 1 iff exactly k upright beats lie between two inverted ones,
-so a model must see k+2 beats), for spans k: a plain CNN (no dilation) and a dilated CNN over
-depth, both reading the last position only (causal padding, `readout=last`), so that nothing
-outside the theoretical receptive field can reach the output; and a 1-2 layer LSTM. With
-`data=cinc2017` or `data=mitbih,data.variant=rhythm` (full runs) the sweep is the dilated CNN
-over depth and the LSTM on that dataset instead: the metric against receptive field in seconds.
+On the synthetic recall task (label: is the beat k beats before the window's last beat
+inverted? ecgdepth/data/synthetic.py), whose span -- the samples from that beat to the end, at
+most `motif_span_samples` -- grows linearly with k: a plain CNN (no dilation, receptive field
+linear in depth) and a dilated CNN (exponential) over depth, both reading the last position
+only (causal padding, `readout=last`), so that nothing outside the theoretical receptive field
+can reach the output; and a 1-2 layer LSTM, which must carry one bit across the span.
+`data.variant=motif` runs the counting motif instead (the pattern may sit anywhere, so there
+the CNN needs `readout=mean`). With `data=cinc2017` or `data=mitbih,data.variant=rhythm`
+(full runs) the sweep is the dilated CNN over depth and the LSTM on that dataset instead: the
+metric against receptive field in seconds.
 """
 
 from configs import dilated_cnn
@@ -19,19 +24,24 @@ EXPERIMENT = 'receptive_field'
 SWEEP_KEYS = ex.SWEEP_KEYS
 SPANS = [2, 4, 8, 16]
 PLAIN_DEPTHS = [1, 2, 4, 8, 16, 32, 64]
-DILATED_DEPTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+DILATED_DEPTHS = list(range(1, 13))
 LSTM_DEPTHS = [1, 2]
-DEFAULTS = {'data.variant': 'motif', 'data.window': 1250, 'optim.learning_rate': 3e-3}
-# 50 Hz keeps a span of 8 beats within 300 samples (the QRS is still 2-3 samples wide).
+# 20 s at 125 Hz: room for k = 16 (synthetic.recall_min_window) at every span.
+DEFAULTS = {'data.variant': 'recall', 'data.window': 2500, 'optim.learning_rate': 3e-3}
+# 6 s at 50 Hz holds k = 4; the spans (at most 116, 162 and 254 samples) then fall between
+# the dilated CNN's receptive fields 63, 127, 255 and 511 (depths 5 to 8), and only k = 1
+# within the plain CNN's (33 and 129 at depths 16 and 64).
 RUNLOCAL = {
     'data.sample_rate': 50.0,
     'data.window': 300,
     'data.num_train': 1024,
     **ex.RUNLOCAL_TRAIN,
+    'train.num_steps': 600,
+    'train.batch_size': 64,
 }
-RUNLOCAL_SPANS = [2, 4, 8]
-RUNLOCAL_PLAIN_DEPTHS = [4, 16, 64]
-RUNLOCAL_DILATED_DEPTHS = [2, 4, 6, 8]
+RUNLOCAL_SPANS = [1, 2, 4]
+RUNLOCAL_PLAIN_DEPTHS = [16, 64]
+RUNLOCAL_DILATED_DEPTHS = [5, 6, 7, 8]
 RUNLOCAL_LSTM_DEPTHS = [1]
 SMOKE_SPANS, SMOKE_DEPTHS = [2], [2]
 

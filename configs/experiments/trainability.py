@@ -24,7 +24,16 @@ RUNLOCAL_DEPTHS = [1, 2, 4, 8]
 VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
 RUNLOCAL_VARIANTS = [(False, False), (True, True)]
 DEFAULTS = {'data.variant': 'adding', 'data.window': 200}
-RUNLOCAL = {'data.window': 64, 'train.num_steps': 400}
+# The adding problem at 64 steps: a 1-layer LSTM reaches validation R^2 ~0.96 in 1000 steps
+# and ~0.99 in 3000 (3 vmapped seeds, seconds on 2 cores); 1500 leaves room to see a deep
+# plain stack fall short.
+RUNLOCAL = {
+    'data.window': 64,
+    'train.num_steps': 1500,
+    'train.eval_every': 500,
+    'train.log_every': 100,
+    'train.checkpoint_every': 500,
+}
 
 
 def family_arg(arg: str | None = None) -> str:

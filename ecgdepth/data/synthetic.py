@@ -1,8 +1,8 @@
 """Synthetic ECG generated deterministically from a seed, packaged as a TFDS builder.
 
 Why synthetic: it lets the depth ablations run anywhere (CI, laptops) without downloading
-PhysioNet data, and the ``motif`` variant has a known, tunable temporal span so receptive
-field / depth effects can be isolated.
+PhysioNet data, and the ``motif`` and ``recall`` variants have a known, tunable temporal span
+so receptive field / depth effects can be isolated.
 
 Beat model
 ----------
@@ -45,6 +45,17 @@ Variants
   The window must hold the pattern: ``motif_min_window(k, sample_rate)`` samples at least
   (k=4 at 125 Hz: 528, i.e. >= 4.2 s; 748 keeps heart rates <= 100 bpm), else ValueError.
 
+``recall`` (2 classes, exactly balanced) -- the receptive-field probe:
+  sinus beats of normal morphology at 70-100 bpm. Let the last beat be the last one whose R
+  peak lies at least 0.45 s before the window's end (its T wave is inside). Label 1
+  (``inverted``) iff the beat ``motif_k`` beats before the last one is inverted (the whole
+  P-QRS-T multiplied by -1), i.e. an inverted beat followed by k upright ones; label 0
+  (``upright``): every beat is upright. A model that reads the window's last step sees the
+  label only if it looks back to that beat: at most ``recall_span_samples(k, sample_rate)``
+  samples (0.45 s + (k+1) of the longest RR), which grows linearly with k. That is what a
+  causal CNN's receptive field must cover, and what one recurrent layer must remember.
+  The window must hold k+1 beats plus margins: ``recall_min_window(k, sample_rate)``.
+
 Sequence tasks (not ECG: benchmarks of memory and of multiplicative interactions)
 --------------------------------------------------------------------------------
 ``adding`` (regression; Hochreiter & Schmidhuber 1997, as in Bai et al.'s TCN benchmarks):
@@ -81,22 +92,24 @@ from absl import logging
 from ecgdepth.data import tfds_prep
 
 SPLITS = ('train', 'validation', 'test')
-VARIANTS = ('rhythm', 'motif', 'adding', 'product')
+VARIANTS = ('rhythm', 'motif', 'recall', 'adding', 'product')
 CLASS_NAMES = {
     'rhythm': ('normal', 'afib', 'vpb', 'brady_tachy'),
     'motif': ('no_motif', 'motif'),
+    'recall': ('upright', 'inverted'),
     'adding': (),  # Regression: a real-valued target, no classes.
     'product': ('negative', 'positive'),
 }
-CHANNELS = {'rhythm': 1, 'motif': 1, 'adding': 2, 'product': 2}
+CHANNELS = {'rhythm': 1, 'motif': 1, 'recall': 1, 'adding': 2, 'product': 2}
 # The task each variant poses (config.task must match it).
 TASKS = {
     'rhythm': 'classification',
     'motif': 'classification',
+    'recall': 'classification',
     'adding': 'regression',
     'product': 'classification',
 }
-ECG_VARIANTS = ('rhythm', 'motif')
+ECG_VARIANTS = ('rhythm', 'motif', 'recall')
 
 # Generation parameters, their defaults; the names are fixed (trainer uses config.data.<name>).
 DEFAULTS: dict[str, Any] = {
@@ -132,6 +145,8 @@ _POST = 0.6  # ... and after it ends
 _SPANS = ((slice(0, 4), (-0.35, 0.25)), (slice(4, 6), (-0.1, 0.9)))
 _MOTIF_MARGINS = (0.25, 0.45)  # inverted beats keep their P / T wave inside the window
 _MOTIF_MAX_BPM = 150.0  # the motif's heart-rate lower bound may not exceed this
+_RECALL_BPM = (70.0, 100.0)  # recall: a fixed heart-rate range, so its span grows with k
+_RECALL_RR_SPREAD = 1.08  # sinus RR stays within this factor of 60 / bpm (5 % RSA + 3 % jitter)
 
 
 def config_name(params: Mapping[str, Any]) -> str:
@@ -148,7 +163,7 @@ def config_name(params: Mapping[str, Any]) -> str:
         f'-w{int(p["window"])}-fs{float(p["sample_rate"])!r}-s{int(p["seed"])}'
         f'-noise{float(p["noise"])!r}'
     )
-    if p['variant'] == 'motif':  # motif_k does not affect the rhythm variant
+    if p['variant'] in ('motif', 'recall'):  # motif_k does not affect the rhythm variant
         name += f'-k{int(p["motif_k"])}'
     return name
 
@@ -210,6 +225,14 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
                 f'at sample_rate={fs:g}, or a smaller motif_k.'
             )
         _motif_hr_range(duration, k)
+    if p['variant'] == 'recall':
+        k, fs = p['motif_k'], p['sample_rate']
+        if p['window'] < recall_min_window(k, fs):
+            raise ValueError(
+                f'config.data.motif_k={k} needs more beats than config.data.window='
+                f'{p["window"]} samples hold at {_RECALL_BPM[0]:g} bpm: use window >= '
+                f'{recall_min_window(k, fs)} at sample_rate={fs:g}, or a smaller motif_k.'
+            )
     return p
 
 
@@ -231,7 +254,8 @@ def generate(params: Mapping[str, Any], split: str, num: int | None = None):
     per-beat arrays (N, slots), padded where ``valid`` is False: ``r_time`` (s from window
     start, beats before/after the window included), ``kind`` (NORMAL/ECTOPIC/AF_BEAT),
     ``polarity`` (+1/-1), ``valid``; plus per-example ``heart_rate`` (bpm, nominal) and, for
-    the motif variant, ``gap`` (upright beats between the two inverted ones).
+    the motif variant, ``gap`` (upright beats between the two inverted ones); for recall,
+    ``recalled`` (the index of the beat k before the last, inverted in label-1 windows).
     ``num`` overrides the split size (tests, plots); the data then differ from the stored split.
     The sequence tasks return x (N, window, 2), y float32 targets (adding) or int32 labels
     (product), and meta ``markers`` (adding: the two marked positions) or ``score`` (product: S).
@@ -254,6 +278,8 @@ def generate(params: Mapping[str, Any], split: str, num: int | None = None):
         _rhythm_beats(rng, y, beats, duration)
         af = np.flatnonzero(y == 1)
         extra[af] = _f_waves(rng, len(af), window, fs)
+    elif p['variant'] == 'recall':
+        _recall_beats(rng, y, beats, duration, p['motif_k'])
     else:
         _motif_beats(rng, y, beats, duration, p['motif_k'])
 
@@ -262,7 +288,7 @@ def generate(params: Mapping[str, Any], split: str, num: int | None = None):
     x += _baseline_wander(rng, n, window, fs)
     if p['noise'] > 0:
         x += p['noise'] * rng.standard_normal((n, window))
-    keys = ('r_time', 'kind', 'polarity', 'valid', 'heart_rate', 'gap')
+    keys = ('r_time', 'kind', 'polarity', 'valid', 'heart_rate', 'gap', 'recalled')
     meta = {k: beats[k] for k in keys if k in beats}
     return x.astype(np.float32)[..., None], y, meta
 
@@ -419,6 +445,39 @@ def motif_min_window(motif_k: int, sample_rate: float, max_bpm: float = _MOTIF_M
     generated with heart rates up to ``max_bpm`` (default: the generator's hard limit)."""
     seconds = _motif_rr_units(motif_k) * 60.0 / max_bpm + sum(_MOTIF_MARGINS)
     return math.ceil(round(seconds * sample_rate, 6))
+
+
+def _recall_rr_max() -> float:
+    return 60.0 / _RECALL_BPM[0] * _RECALL_RR_SPREAD
+
+
+def recall_span_samples(motif_k: int, sample_rate: float) -> int:
+    """Most samples from the recall variant's inverted R peak to the window's end: the receptive
+    field (or memory) a model reading the last step needs to classify every window."""
+    seconds = _MOTIF_MARGINS[1] + (motif_k + 1) * _recall_rr_max()
+    return math.ceil(round(seconds * sample_rate, 6))
+
+
+def recall_min_window(motif_k: int, sample_rate: float) -> int:
+    """Smallest ``window`` (samples) that holds the recall variant's k+1 beats and margins."""
+    seconds = sum(_MOTIF_MARGINS) + 1.1 * (motif_k + 1) * _recall_rr_max()
+    return math.ceil(round(seconds * sample_rate, 6))
+
+
+def _recall_beats(rng, y, beats, duration, k):
+    n, slots = beats['r_time'].shape
+    hr = rng.uniform(*_RECALL_BPM, n)
+    t, valid = _times_from_rr(rng, _sinus_rr(rng, hr, slots), duration)
+    last = (t <= duration - _MOTIF_MARGINS[1]).sum(1) - 1  # R times increase along a row.
+    recalled = last - k
+    rows = np.arange(n)
+    if not (recalled >= 0).all() or not (t[rows, recalled] >= _MOTIF_MARGINS[0]).all():
+        raise RuntimeError('the recalled beat does not fit the window')
+    inverted = y == 1
+    beats['polarity'][rows[inverted], recalled[inverted]] = -1
+    beats['r_time'][:], beats['valid'][:], beats['heart_rate'][:] = t, valid, hr
+    beats['kind'][:] = NORMAL
+    beats['recalled'] = recalled
 
 
 def _motif_beats(rng, y, beats, duration, k):
@@ -699,10 +758,14 @@ def load(data_config: Any):
             x.shape[1:],
             ', '.join(f'{n}={c}' for n, c in zip(names, counts, strict=True)),
         )
+    info = {}
+    if params['variant'] == 'recall':  # Recorded in the summary: findings mark it on plots.
+        info['motif_span_samples'] = recall_span_samples(params['motif_k'], params['sample_rate'])
     return Dataset(
         splits=splits,
         class_names=names,
         sample_rate=params['sample_rate'],
         name=f'synthetic/{params["variant"]}',
+        info=info,
         task=task,
     )

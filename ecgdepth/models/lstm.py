@@ -13,11 +13,13 @@ Param trees (under 'params'):
   scan=False: layer_{i}/{fwd,bwd,norm} for i < depth, head.
 `fwd`/`bwd` are the flax cells themselves (e.g. OptimizedLSTMCell: ii, if, ig, io kernels without
 bias; hi, hf, hg, ho kernels with bias); `bwd` only if bidirectional, `norm` only if layer_norm.
+LSTM forget-gate biases (`hf/bias`) start at `forget_bias` (`init` adds it).
 """
 
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from ecgdepth.models.layers import (
@@ -82,6 +84,7 @@ class StackedLSTM(nn.Module):
     cell: str = 'lstm'
     bidirectional: bool = False
     readout: str = 'last'
+    forget_bias: float = 1.0  # Initial LSTM forget-gate bias (other cells have no forget gate).
 
     def __post_init__(self):
         check_choice('cell', self.cell, tuple(CELLS))
@@ -133,6 +136,19 @@ class StackedLSTM(nn.Module):
         else:
             x = last_valid(x, mask)
         return classify(x, features, self.num_classes)
+
+    def init(self, *args, **kwargs):
+        """flax's init, then `forget_bias` added to every LSTM forget-gate bias (flax's cell has
+        one bias initialiser for all four gates)."""
+        variables = super().init(*args, **kwargs)
+        if self.cell != 'lstm' or not self.forget_bias:
+            return variables
+
+        def shift(path, leaf):
+            names = [getattr(k, 'key', None) for k in path]
+            return leaf + self.forget_bias if names[-2:] == ['hf', 'bias'] else leaf
+
+        return jax.tree_util.tree_map_with_path(shift, variables)
 
     @nn.nowrap
     def unscan_params(self, params):

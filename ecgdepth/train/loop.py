@@ -46,6 +46,8 @@ STATUS_DONE = 'done'
 STATUS_DIVERGED = 'diverged'
 STATUS_FAILED = 'failed'
 STATUS_PREEMPTED = 'preempted'  # SIGTERM: checkpointed, resumes when relaunched.
+# Dataset.info keys (prefixes) copied into summary.json: what findings need of the data.
+SUMMARY_INFO = ('label_noise', 'motif_span_samples')
 
 
 def place_eval_split(
@@ -682,7 +684,7 @@ def _train(
             'select_direction': validation.select_direction(
                 config.task, config.train.select_metric
             ),
-            **{k: v for k, v in dataset.info.items() if k.startswith('label_noise')},
+            **{k: v for k, v in dataset.info.items() if k.startswith(SUMMARY_INFO)},
             'val': progress.best_val,
             'train': progress.best_train,
             'final_train': progress.last_train,
