@@ -197,6 +197,14 @@ def parse_arg(arg: str | None) -> dict[str, object]:
     return spec
 
 
+def with_defaults(arg: str | None, defaults: dict) -> str:
+    """The spec `arg` plus `key=value` for each default the spec does not set itself: how a
+    sweep file layers its settings under the user's own."""
+    given = parse_arg(arg)
+    extra = [f'{key}={value}' for key, value in defaults.items() if key not in given]
+    return ','.join(p for p in (arg or '', *extra) if p)
+
+
 def _convert(path: str, raw: object, default: object) -> object:
     """Parses a spec value to the type of the field's default."""
     if isinstance(default, bool):

@@ -78,6 +78,4 @@ def family_arg(
         chosen.update(runlocal or {})
     if is_smoke:
         chosen.update({**SMOKE, **(smoke or {})})
-    given = common.parse_arg(spec)
-    extra = [f'{key}={value}' for key, value in chosen.items() if key not in given]
-    return ','.join(p for p in (spec, *extra) if p)
+    return common.with_defaults(spec, chosen)

@@ -35,12 +35,10 @@ def family_arg(arg: str | None = None) -> str:
     """The family spec of every trial: the sweep's spec less its own keys, plus the runlocal
     settings on synthetic data."""
     family, _ = sweep.split_arg(arg, SWEEP_KEYS)
-    spec = common.parse_arg(family)
     runlocal = sweep.spec_value(family, 'runlocal', False)
-    if not runlocal or spec.get('data', 'synthetic') != 'synthetic':
+    if not runlocal or sweep.spec_value(family, 'data', 'synthetic') != 'synthetic':
         return family
-    extra = [f'{key}={value}' for key, value in RUNLOCAL_SYNTHETIC.items() if key not in spec]
-    return ','.join(item for item in (family, *extra) if item)
+    return common.with_defaults(family, RUNLOCAL_SYNTHETIC)
 
 
 def get_config(arg: str | None = None):
