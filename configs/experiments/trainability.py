@@ -25,14 +25,14 @@ VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
 RUNLOCAL_VARIANTS = [(False, False), (True, True)]
 DEFAULTS = {'data.variant': 'adding', 'data.window': 200}
 # The adding problem at 64 steps: a 1-layer LSTM reaches validation R^2 ~0.96 in 1000 steps
-# and ~0.99 in 3000 (3 vmapped seeds, seconds on 2 cores); 1500 leaves room to see a deep
-# plain stack fall short.
+# and ~0.99 in 3000 (3 vmapped seeds, seconds on 2 cores), while a plain 8-layer stack is
+# still at R^2 0.87, 0.58 and 0.0 (per seed) after 3000.
 RUNLOCAL = {
     'data.window': 64,
-    'train.num_steps': 1500,
-    'train.eval_every': 500,
+    'train.num_steps': 1000,
+    'train.eval_every': 250,
     'train.log_every': 100,
-    'train.checkpoint_every': 500,
+    'train.checkpoint_every': 250,
 }
 
 
