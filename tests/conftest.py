@@ -26,3 +26,13 @@ def shared_path(*parts: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f'real data not found at {path}')
     return path
+
+
+def set_field(config, path: str, value) -> None:
+    """Sets the dotted `path` of a config to `value`, of any type (to make it invalid)."""
+    *parents, leaf = path.split('.')
+    node = config
+    for part in parents:
+        node = node[part]
+    with node.ignore_type():
+        node[leaf] = value
