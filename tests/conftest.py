@@ -17,6 +17,12 @@ def data_dir(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp('tfds'))
 
 
+@pytest.fixture(scope='module')
+def cache_dir(tmp_path_factory):
+    """A compilation cache shared by one module's runs: each program compiles once."""
+    return tmp_path_factory.mktemp('cache')
+
+
 SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
 
 

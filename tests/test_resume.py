@@ -28,12 +28,6 @@ def comparable_records(workdir):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
-@pytest.fixture(scope='module')
-def cache_dir(tmp_path_factory):
-    """One compilation cache for the module: its runs of one config compile once."""
-    return tmp_path_factory.mktemp('cache')
-
-
 def resume_config(data_dir, cache_dir):
     config = small_config('lstm', 2, data_dir)
     config.model.dropout = 0.1  # The dropout RNG stream must resume too.
@@ -148,42 +142,35 @@ def wait_for_checkpoint(workdir, process, step, timeout=300):
 
 
 @pytest.fixture(scope='module')
-def launch_cache(tmp_path_factory):
-    """The launches' compilation cache, filled by `launched` (the in-process runs have theirs)."""
-    return tmp_path_factory.mktemp('launch_cache')
-
-
-@pytest.fixture(scope='module')
-def launched(data_dir, launch_cache, tmp_path_factory):
-    """One uninterrupted launch, the reference of the killed ones; it fills `launch_cache`."""
+def launched(data_dir, cache_dir, tmp_path_factory):
+    """One uninterrupted launch, the reference of the killed ones; it fills `cache_dir`."""
     workdir = tmp_path_factory.mktemp('launched')
-    process = start_launch(workdir, data_dir, launch_cache)
+    before = set(os.listdir(cache_dir))
+    process = start_launch(workdir, data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
-    assert os.listdir(launch_cache)  # The launch filled the cache.
+    assert set(os.listdir(cache_dir)) > before  # The launch compiled into the cache.
     return workdir
 
 
 @pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
-def test_killed_launch_resumes_to_identical_results(
-    how, launched, data_dir, launch_cache, tmp_path
-):
+def test_killed_launch_resumes_to_identical_results(how, launched, data_dir, cache_dir, tmp_path):
     interrupted = tmp_path / 'interrupted'
-    process = start_launch(interrupted, data_dir, launch_cache)
+    process = start_launch(interrupted, data_dir, cache_dir)
     wait_for_checkpoint(interrupted, process, 40)
     process.send_signal(getattr(signal, how))
     process.wait(timeout=120)
     status = comparable_summary(interrupted)['status']
     assert status == ('running' if how == 'SIGKILL' else 'preempted')  # It was mid-run.
 
-    process = start_launch(interrupted, data_dir, launch_cache)
+    process = start_launch(interrupted, data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
     assert comparable_summary(interrupted) == comparable_summary(launched)
     assert comparable_records(interrupted) == comparable_records(launched)
 
 
-def test_a_relaunch_compiles_nothing_new(launched, data_dir, launch_cache, tmp_path):
+def test_a_relaunch_compiles_nothing_new(launched, data_dir, cache_dir, tmp_path):
     """The persistent compilation cache: a second identical run only reads it."""
-    entries = sorted(os.listdir(launch_cache))
-    process = start_launch(tmp_path / 'again', data_dir, launch_cache)
+    entries = sorted(os.listdir(cache_dir))
+    process = start_launch(tmp_path / 'again', data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
-    assert sorted(os.listdir(launch_cache)) == entries  # No recompiles.
+    assert sorted(os.listdir(cache_dir)) == entries  # No recompiles.

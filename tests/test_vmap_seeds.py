@@ -36,11 +36,6 @@ def read(path):
 
 
 @pytest.fixture(scope='module')
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp('cache')
-
-
-@pytest.fixture(scope='module')
 def vmapped(data_dir, cache_dir, tmp_path_factory):
     workdir = tmp_path_factory.mktemp('vmapped')
     return workdir, loop.train_and_evaluate(vmap_config(data_dir, cache_dir), str(workdir))
