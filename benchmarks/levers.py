@@ -86,29 +86,32 @@ def hoisted_rnn(unroll: int, fused_gates: bool) -> type[nn.Module]:
 
 
 @contextlib.contextmanager
+def _patched(module, name: str, value):
+    """`module.name` is `value` while this is open."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
+def _lstm_rnn(rnn):
+    """ecgdepth's LSTM layers build `rnn` in place of nn.RNN while this is open (the rest of
+    flax.linen as they see it is unchanged)."""
+    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if not k.startswith('__')})
+    proxy.RNN = rnn
+    return _patched(lstm_lib, 'nn', proxy)
+
+
 def lstm_hoisted(unroll: int = 1, fused_gates: bool = True):
     """ecgdepth's LSTM layers run `hoisted_rnn(...)` in place of nn.RNN while this is open."""
-    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if not k.startswith('__')})
-    proxy.RNN = hoisted_rnn(unroll, fused_gates)
-    saved = lstm_lib.nn
-    lstm_lib.nn = proxy
-    try:
-        yield
-    finally:
-        lstm_lib.nn = saved
+    return _lstm_rnn(hoisted_rnn(unroll, fused_gates))
 
 
-@contextlib.contextmanager
 def lstm_time_unroll(unroll: int):
     """nn.RNN as ecgdepth uses it, but `unroll` time steps per loop iteration."""
-    proxy = types.SimpleNamespace(**{k: getattr(nn, k) for k in dir(nn) if not k.startswith('__')})
-    proxy.RNN = functools.partial(nn.RNN, unroll=unroll)
-    saved = lstm_lib.nn
-    lstm_lib.nn = proxy
-    try:
-        yield
-    finally:
-        lstm_lib.nn = saved
+    return _lstm_rnn(functools.partial(nn.RNN, unroll=unroll))
 
 
 def _conv_padding(kernel_size: int, dilation: int, padding: str) -> tuple[int, int]:
@@ -155,41 +158,40 @@ def _conv_bwd(dilation, left, right, residuals, g):
 conv_matmul_vjp.defvjp(_conv_fwd, _conv_bwd)
 
 
-class ConvVjpConv1D(cnn_lib.DilatedConv1D):
+class _ExplicitConv1D(cnn_lib.DilatedConv1D):
+    """DilatedConv1D's parameters and padding; subclasses say how `conv` convolves."""
+
+    @nn.compact
+    def __call__(self, x):
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
+        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+        left, right = _conv_padding(k, self.dilation, self.padding)
+        return self.conv(x, kernel, left, right) + bias
+
+    def conv(self, x, kernel, left: int, right: int):
+        raise NotImplementedError
+
+
+class ConvVjpConv1D(_ExplicitConv1D):
     """DilatedConv1D (same parameters) through `conv_matmul_vjp`."""
 
-    @nn.compact
-    def __call__(self, x):
-        k, channels = self.kernel_size, x.shape[-1]
-        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
-        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-        left, right = _conv_padding(k, self.dilation, self.padding)
-        return conv_matmul_vjp(x, kernel, self.dilation, left, right) + bias
+    def conv(self, x, kernel, left, right):
+        return conv_matmul_vjp(x, kernel, self.dilation, left, right)
 
 
-class ShiftedConv1D(cnn_lib.DilatedConv1D):
+class ShiftedConv1D(_ExplicitConv1D):
     """DilatedConv1D (same parameters) as k matmuls of shifted views, summed (no im2col)."""
 
-    @nn.compact
-    def __call__(self, x):
-        k, channels = self.kernel_size, x.shape[-1]
-        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
-        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-        left, right = _conv_padding(k, self.dilation, self.padding)
+    def conv(self, x, kernel, left, right):
         padded = jnp.pad(x, ((0, 0), (left, right), (0, 0)))
         steps, d = x.shape[1], self.dilation
-        return sum(padded[:, j * d : j * d + steps] @ kernel[j] for j in range(k)) + bias
+        return sum(padded[:, j * d : j * d + steps] @ kernel[j] for j in range(self.kernel_size))
 
 
-@contextlib.contextmanager
 def cnn_conv(conv_cls: type[nn.Module]):
     """ecgdepth's dilated CNN blocks use `conv_cls` in place of DilatedConv1D while open."""
-    saved = cnn_lib.DilatedConv1D
-    cnn_lib.DilatedConv1D = conv_cls
-    try:
-        yield
-    finally:
-        cnn_lib.DilatedConv1D = saved
+    return _patched(cnn_lib, 'DilatedConv1D', conv_cls)
 
 
 @contextlib.contextmanager

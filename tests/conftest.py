@@ -17,6 +17,12 @@ def data_dir(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp('tfds'))
 
 
+@pytest.fixture(scope='module')
+def cache_dir(tmp_path_factory):
+    """A compilation cache shared by one module's runs: each program compiles once."""
+    return tmp_path_factory.mktemp('cache')
+
+
 SHARED_DATA = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data'))
 
 
@@ -26,3 +32,13 @@ def shared_path(*parts: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f'real data not found at {path}')
     return path
+
+
+def set_field(config, path: str, value) -> None:
+    """Sets the dotted `path` of a config to `value`, of any type (to make it invalid)."""
+    *parents, leaf = path.split('.')
+    node = config
+    for part in parents:
+        node = node[part]
+    with node.ignore_type():
+        node[leaf] = value

@@ -4,6 +4,7 @@ import importlib
 
 import ml_collections
 import pytest
+from conftest import set_field
 
 from configs import common
 from ecgdepth import validation
@@ -55,15 +56,6 @@ def test_spec_errors_name_the_key(arg, message):
         get_config('dilated_cnn', arg)
 
 
-def _set(config, path, value):
-    *parents, leaf = path.split('.')
-    node = config
-    for part in parents:
-        node = node[part]
-    with node.ignore_type():
-        node[leaf] = value
-
-
 @pytest.mark.parametrize(
     'family, path, value, message',
     [
@@ -95,7 +87,7 @@ def _set(config, path, value):
 )
 def test_validation_names_the_field(family, path, value, message):
     config = get_config(family)
-    _set(config, path, value)
+    set_field(config, path, value)
     with pytest.raises(validation.ConfigError, match=message):
         validation.validate_config(config)
 
@@ -154,6 +146,6 @@ def test_data_spec_key_picks_the_dataset_section():
 )
 def test_common_data_fields_are_checked(path, value, message):
     config = get_config('lstm')
-    _set(config, path, value)
+    set_field(config, path, value)
     with pytest.raises(validation.ConfigError, match=message):
         validation.validate_config(config)

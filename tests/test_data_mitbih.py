@@ -1,6 +1,6 @@
 """Tests for the MIT-BIH-format PhysioNet builder (ecgdepth.data.mitbih).
 
-The real mitdb files (../shared/data/mitdb) are prepared once per module and reused; those
+The real mitdb files (../shared/data/mitdb) are prepared once per session and reused; those
 tests skip when the folder is absent. Error handling, resampling and the rhythm labelling
 rules run the real builder on tiny WFDB databases written into tmp_path.
 """
@@ -46,10 +46,12 @@ def make_config(data_dir, **overrides):
 
 
 @pytest.fixture(scope='module')
-def mitdb_tfds(tmp_path_factory):
+def mitdb_tfds(data_dir):
+    """The session's TFDS dir: the real beats are prepared once for this module and the
+    end-to-end launches on mitbih (tests/test_real_data_e2e.py) alike."""
     if not HAVE_MITDB:
         pytest.skip(f'MIT-BIH files not found in {MITDB}')
-    return str(tmp_path_factory.mktemp('mitbih_tfds'))
+    return data_dir
 
 
 @pytest.fixture(scope='module')

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from conftest import set_field
 
 from configs import common, dilated_cnn
 from ecgdepth import data, diagnostics, files, models, results, sweep, validation
@@ -74,15 +75,6 @@ def test_spec_strings_select_the_tasks_and_their_defaults():
     assert sweep.input_spec(adding)[1:3] == (2, 1)  # Two channels, one output.
 
 
-def _set(config, path, value):
-    *parents, leaf = path.split('.')
-    node = config
-    for part in parents:
-        node = node[part]
-    with node.ignore_type():
-        node[leaf] = value
-
-
 @pytest.mark.parametrize(
     'spec, path, value, message',
     [
@@ -104,7 +96,7 @@ def _set(config, path, value):
 def test_task_errors_name_the_fields(spec, path, value, message):
     config = dilated_cnn.get_config(spec)
     if path:
-        _set(config, path, value)
+        set_field(config, path, value)
     with pytest.raises(validation.ConfigError, match=message):
         validation.validate_config(config)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,12 +28,22 @@ def comparable_records(workdir):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
-def resume_config(data_dir):
+def resume_config(data_dir, cache_dir):
     config = small_config('lstm', 2, data_dir)
     config.model.dropout = 0.1  # The dropout RNG stream must resume too.
     config.train.num_steps = 40
     config.train.checkpoint_every = 10
+    config.train.compilation_cache_dir = str(cache_dir)
     return config
+
+
+@pytest.fixture(scope='module')
+def reference(data_dir, cache_dir, tmp_path_factory):
+    """The uninterrupted run of resume_config, which the resumed runs must end exactly like."""
+    workdir = tmp_path_factory.mktemp('reference')
+    summary = loop.train_and_evaluate(resume_config(data_dir, cache_dir), str(workdir))
+    assert summary['status'] == 'done'
+    return workdir
 
 
 class PreemptAt(loop.Preemption):
@@ -53,11 +64,10 @@ class PreemptAt(loop.Preemption):
 
 
 @pytest.mark.parametrize('preempt_at', [7, 20])
-def test_preempted_run_resumes_to_identical_results(preempt_at, data_dir, tmp_path, monkeypatch):
-    config = resume_config(data_dir)
-    reference = tmp_path / 'reference'
-    loop.train_and_evaluate(config, str(reference))
-
+def test_preempted_run_resumes_to_identical_results(
+    preempt_at, reference, data_dir, cache_dir, tmp_path, monkeypatch
+):
+    config = resume_config(data_dir, cache_dir)
     interrupted = tmp_path / 'interrupted'
     with monkeypatch.context() as patch:
         patch.setattr(loop, 'Preemption', lambda: PreemptAt(preempt_at))
@@ -73,16 +83,16 @@ def test_preempted_run_resumes_to_identical_results(preempt_at, data_dir, tmp_pa
     assert comparable_records(interrupted) == comparable_records(reference)
 
 
-def test_a_finished_run_relaunched_reports_the_same(data_dir, tmp_path):
-    config = resume_config(data_dir)
-    loop.train_and_evaluate(config, str(tmp_path))
-    first = comparable_summary(tmp_path)
-    loop.train_and_evaluate(config, str(tmp_path))
-    assert comparable_summary(tmp_path) == first
+def test_a_finished_run_relaunched_reports_the_same(reference, data_dir, cache_dir, tmp_path):
+    workdir = tmp_path / 'run'
+    shutil.copytree(reference, workdir)  # The finished run, relaunched on its own copy.
+    loop.train_and_evaluate(resume_config(data_dir, cache_dir), str(workdir))
+    assert comparable_summary(workdir) == comparable_summary(reference)
+    assert comparable_records(workdir) == comparable_records(reference)
 
 
-def test_resuming_with_a_different_config_is_refused(data_dir, tmp_path):
-    config = resume_config(data_dir)
+def test_resuming_with_a_different_config_is_refused(data_dir, cache_dir, tmp_path):
+    config = resume_config(data_dir, cache_dir)
     config.train.num_steps = 10
     loop.train_and_evaluate(config, str(tmp_path))
     config.model.width = 12
@@ -90,7 +100,11 @@ def test_resuming_with_a_different_config_is_refused(data_dir, tmp_path):
         loop.train_and_evaluate(config, str(tmp_path))
 
 
-def start_launch(workdir, data_dir, steps=300):
+# Launches run 100 steps with a checkpoint every 20; the killed ones die after the one at 40.
+LAUNCH_STEPS = 100
+
+
+def start_launch(workdir, data_dir, cache_dir):
     """launch.py in the background; its log goes to a file (a pipe nobody reads would block)."""
     env = dict(os.environ, JAX_PLATFORMS='cpu', ECGDEPTH_DATA_DIR=data_dir)
     args = [
@@ -98,11 +112,12 @@ def start_launch(workdir, data_dir, steps=300):
         'launch.py',
         '--config=configs/lstm.py:depth=2,runlocal',
         f'--workdir={workdir}',
-        f'--config.train.num_steps={steps}',
+        f'--config.train.num_steps={LAUNCH_STEPS}',
         '--config.train.checkpoint_every=20',
-        '--config.train.eval_every=100',
+        '--config.train.eval_every=50',
         '--config.train.log_every=20',
         '--config.data.window=500',
+        f'--config.train.compilation_cache_dir={cache_dir}',
     ]
     os.makedirs(workdir, exist_ok=True)
     log = open(os.path.join(workdir, 'launch.log'), 'a')
@@ -126,42 +141,36 @@ def wait_for_checkpoint(workdir, process, step, timeout=300):
     raise AssertionError(f'no checkpoint at step {step} within {timeout} s')
 
 
-@pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
-def test_killed_launch_resumes_to_identical_results(how, data_dir, tmp_path):
-    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
-    process = start_launch(reference, data_dir)
+@pytest.fixture(scope='module')
+def launched(data_dir, cache_dir, tmp_path_factory):
+    """One uninterrupted launch, the reference of the killed ones; it fills `cache_dir`."""
+    workdir = tmp_path_factory.mktemp('launched')
+    before = set(os.listdir(cache_dir))
+    process = start_launch(workdir, data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
+    assert set(os.listdir(cache_dir)) > before  # The launch compiled into the cache.
+    return workdir
 
-    process = start_launch(interrupted, data_dir)
+
+@pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
+def test_killed_launch_resumes_to_identical_results(how, launched, data_dir, cache_dir, tmp_path):
+    interrupted = tmp_path / 'interrupted'
+    process = start_launch(interrupted, data_dir, cache_dir)
     wait_for_checkpoint(interrupted, process, 40)
     process.send_signal(getattr(signal, how))
     process.wait(timeout=120)
     status = comparable_summary(interrupted)['status']
     assert status == ('running' if how == 'SIGKILL' else 'preempted')  # It was mid-run.
 
-    process = start_launch(interrupted, data_dir)
+    process = start_launch(interrupted, data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
-    assert comparable_summary(interrupted) == comparable_summary(reference)
-    assert comparable_records(interrupted) == comparable_records(reference)
+    assert comparable_summary(interrupted) == comparable_summary(launched)
+    assert comparable_records(interrupted) == comparable_records(launched)
 
 
-def test_a_relaunch_compiles_nothing_new(data_dir, tmp_path):
-    """The persistent compilation cache: the second identical run only reads it."""
-    cache = tmp_path / 'cache'
-    env = dict(os.environ, JAX_PLATFORMS='cpu', ECGDEPTH_DATA_DIR=data_dir)
-    args = [
-        sys.executable,
-        'launch.py',
-        '--config=configs/lstm.py:depth=2,runlocal',
-        '--config.train.num_steps=10',
-        f'--config.train.compilation_cache_dir={cache}',
-    ]
-    for run in ('a', 'b'):
-        result = subprocess.run(
-            [*args, f'--workdir={tmp_path / run}'], cwd=REPO, env=env, capture_output=True
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        if run == 'a':
-            entries = sorted(os.listdir(cache))
-            assert entries  # The first run filled the cache.
-    assert sorted(os.listdir(cache)) == entries  # The second run added nothing: no recompiles.
+def test_a_relaunch_compiles_nothing_new(launched, data_dir, cache_dir, tmp_path):
+    """The persistent compilation cache: a second identical run only reads it."""
+    entries = sorted(os.listdir(cache_dir))
+    process = start_launch(tmp_path / 'again', data_dir, cache_dir)
+    assert process.wait(timeout=600) == 0, log_tail(process)
+    assert sorted(os.listdir(cache_dir)) == entries  # No recompiles.

@@ -40,6 +40,17 @@ def small_config(family, depth, data_dir):
     return config
 
 
+def diverging_config(depth, data_dir):
+    """A small mi_mlp config whose loss turns non-finite within a few steps (SGD at lr 1e30)."""
+    config = small_config('mi_mlp', depth, data_dir)
+    config.optim.name = 'sgd'
+    config.optim.learning_rate = 1e30
+    config.optim.grad_clip_norm = 0.0
+    config.optim.warmup_steps = 0
+    config.optim.schedule = 'constant'
+    return config
+
+
 @pytest.mark.parametrize('depth', [1, 3])
 @pytest.mark.parametrize('family', FAMILIES)
 def test_train_step_lowers_the_loss_on_a_learnable_batch(family, depth):
@@ -177,12 +188,7 @@ def test_same_seed_gives_identical_metrics(data_dir, tmp_path):
 
 
 def test_a_non_finite_loss_ends_the_run_as_diverged(data_dir, tmp_path):
-    config = small_config('mi_mlp', 2, data_dir)
-    config.optim.name = 'sgd'
-    config.optim.learning_rate = 1e30
-    config.optim.grad_clip_norm = 0.0
-    config.optim.warmup_steps = 0
-    config.optim.schedule = 'constant'
+    config = diverging_config(2, data_dir)
     summary = loop.train_and_evaluate(config, str(tmp_path))
     assert summary['status'] == 'diverged'
     assert 1 <= summary['diverged_step'] <= config.train.num_steps

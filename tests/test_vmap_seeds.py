@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 from test_resume import PreemptAt
-from test_train import small_config
+from test_train import diverging_config, small_config
 
 from ecgdepth import files, validation
 from ecgdepth.train import loop
@@ -33,11 +33,6 @@ def losses(workdir):
 def read(path):
     with open(path) as f:
         return json.load(f)
-
-
-@pytest.fixture(scope='module')
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp('cache')
 
 
 @pytest.fixture(scope='module')
@@ -93,12 +88,7 @@ def test_a_preempted_vmapped_run_resumes_to_identical_results(
 
 
 def test_vmapped_seeds_that_all_diverge_are_recorded(data_dir, tmp_path):
-    config = small_config('mi_mlp', 1, data_dir)
-    config.optim.name = 'sgd'
-    config.optim.learning_rate = 1e30
-    config.optim.grad_clip_norm = 0.0
-    config.optim.warmup_steps = 0
-    config.optim.schedule = 'constant'
+    config = diverging_config(1, data_dir)
     config.train.vmap_seeds = 2
     summary = loop.train_and_evaluate(config, str(tmp_path))
     assert summary['status'] == 'diverged'

@@ -79,6 +79,29 @@ def model_inputs(batch: dict) -> dict:
     return {key: batch[key] for key in ('mask', 'features') if key in batch}
 
 
+def _loss_scores_and_grads(
+    apply_fn, params, batch: dict, dropout_rng, loss_spec: LossSpec, loss_of
+):
+    """(loss, per-example scores, grads) of one training-mode forward pass over `batch`.
+
+    `loss_of(logits)` reduces the logits to the scalar that is differentiated: the batch mean on
+    one device, a device's share of the global mean under `data_parallel_grads`.
+    """
+
+    def loss_fn(params):
+        logits = apply_fn(
+            {'params': params},
+            batch['x'],
+            train=True,
+            rngs={'dropout': dropout_rng},
+            **model_inputs(batch),
+        )
+        return loss_of(logits), logits
+
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return loss, example_scores(logits, batch['y'], loss_spec), grads
+
+
 def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mesh | None = None):
     """One optimiser update. Pure: (state, batch) -> (state, metrics); metrics stay on device.
 
@@ -89,19 +112,15 @@ def train_step(state: TrainState, batch: dict, *, loss_spec: LossSpec, mesh: Mes
     if mesh is not None and mesh.size > 1:
         loss, score, grads = data_parallel_grads(state, batch, dropout_rng, loss_spec, mesh)
     else:
-
-        def loss_fn(params):
-            logits = state.apply_fn(
-                {'params': params},
-                batch['x'],
-                train=True,
-                rngs={'dropout': dropout_rng},
-                **model_inputs(batch),
-            )
-            return cross_entropy(logits, batch['y'], loss_spec), logits
-
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        score = example_scores(logits, batch['y'], loss_spec).mean()
+        loss, scores, grads = _loss_scores_and_grads(
+            state.apply_fn,
+            state.params,
+            batch,
+            dropout_rng,
+            loss_spec,
+            lambda logits: cross_entropy(logits, batch['y'], loss_spec),
+        )
+        score = scores.mean()
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
@@ -129,20 +148,14 @@ def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: 
         weights = example_weights(batch['y'], loss_spec)
         total = jnp.maximum(jax.lax.psum(weights.sum(), axis), 1e-12)
 
-        def loss_fn(params):
-            logits = state.apply_fn(
-                {'params': params},
-                batch['x'],
-                train=True,
-                rngs={'dropout': rng},
-                **model_inputs(batch),
-            )
+        def share_of_loss(logits):
             losses = example_losses(logits, batch['y'], loss_spec)
-            return (weights.astype(losses.dtype) * losses).sum() / total, logits
+            return (weights.astype(losses.dtype) * losses).sum() / total
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        correct = example_scores(logits, batch['y'], loss_spec).sum()
-        return jax.lax.psum((loss, correct, grads), axis)
+        loss, scores, grads = _loss_scores_and_grads(
+            state.apply_fn, params, batch, rng, loss_spec, share_of_loss
+        )
+        return jax.lax.psum((loss, scores.sum(), grads), axis)
 
     # check_vma=False: each device's gradients stay its own until the one psum above (and with
     # the check on, flax's scans over time fail its carry type check in jax 0.10).
