@@ -214,25 +214,25 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
             'config.data.window: rhythm windows must last >= 2 s (window / sample_rate), '
             f'got {duration:g} s'
         )
+    k, fs = p['motif_k'], p['sample_rate']
     if p['variant'] == 'motif':
-        k, fs = p['motif_k'], p['sample_rate']
-        if p['window'] < motif_min_window(k, fs):
-            raise ValueError(
-                f'config.data.motif_k={k} needs more beats than config.data.window='
-                f'{p["window"]} samples hold at <= '
-                f'{_MOTIF_MAX_BPM:g} bpm: use window >= {motif_min_window(k, fs)} '
-                f'(>= {motif_min_window(k, fs, max_bpm=100.0)} for heart rates <= 100 bpm) '
-                f'at sample_rate={fs:g}, or a smaller motif_k.'
-            )
+        minimum = motif_min_window(k, fs)
+        hint = (
+            f'<= {_MOTIF_MAX_BPM:g} bpm: use window >= {minimum} '
+            f'(>= {motif_min_window(k, fs, max_bpm=100.0)} for heart rates <= 100 bpm)'
+        )
+    elif p['variant'] == 'recall':
+        minimum = recall_min_window(k, fs)
+        hint = f'{_RECALL_BPM[0]:g} bpm: use window >= {minimum}'
+    else:
+        return p
+    if p['window'] < minimum:
+        raise ValueError(
+            f'config.data.motif_k={k} needs more beats than config.data.window={p["window"]} '
+            f'samples hold at {hint} at sample_rate={fs:g}, or a smaller motif_k.'
+        )
+    if p['variant'] == 'motif':
         _motif_hr_range(duration, k)
-    if p['variant'] == 'recall':
-        k, fs = p['motif_k'], p['sample_rate']
-        if p['window'] < recall_min_window(k, fs):
-            raise ValueError(
-                f'config.data.motif_k={k} needs more beats than config.data.window='
-                f'{p["window"]} samples hold at {_RECALL_BPM[0]:g} bpm: use window >= '
-                f'{recall_min_window(k, fs)} at sample_rate={fs:g}, or a smaller motif_k.'
-            )
     return p
 
 
