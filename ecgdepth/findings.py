@@ -89,7 +89,9 @@ REFERENCE_CELL = 'lstm'  # The cell whose numbers decide; GRU and tanh RNN are r
 # inconclusive): |d loss / d h_t| by lag from the end of the window (lag 0 first), or directly
 # the least-squares slope of its log10 per time step.
 TIME_GRAD_FIELD = 'grad_norm_per_time'
-TIME_GRAD_SLOPE_FIELD = 'grad_time_slope'
+TIME_GRAD_SLOPE_FIELD = 'hidden_grad_time_slope'  # What ecgdepth/diagnostics.py records.
+TIME_GRAD_SLOPE_ALIASES = ('grad_time_slope',)
+INIT_SUFFIX = '_init'  # The same diagnostic at step 0 (diagnostics.py).
 TIME_DECAY_DECADES = 1.0  # Vanishing across time: the norm falls this many decades over a window.
 # (c) overfitting.
 GAP_PATH = ('gap', 'accuracy')
@@ -628,22 +630,27 @@ def rule_b(opts: Options) -> str:
         f'{_fmt(LOSS_MARGIN)} nats (it fails to fit); b2: at that depth a residual and/or '
         f'layer-norm stack recovers more than {_fmt(LOSS_MARGIN)} nats of it. Across time — '
         f'b3: in the shallowest plain {REFERENCE_CELL.upper()} the norm of d loss / d h_t '
-        f'falls by more than {_fmt(TIME_DECAY_DECADES)} decade(s) over the window (slope of '
+        f'falls by more than {_fmt(TIME_DECAY_DECADES)} decade(s) over the window at its best '
+        'step (slope of '
         f'log10 `{TIME_GRAD_FIELD}` per time step x window length, or `{TIME_GRAD_SLOPE_FIELD}`).'
         ' GRU and tanh-RNN numbers are reported, not voted.'
     )
 
 
-def _time_slope(o: Obs) -> tuple[float, int] | None:
-    """(d log10 |d loss / d h_t| / d lag, window length), None if not recorded."""
+def _time_slope(o: Obs, suffix: str = '') -> tuple[float, int] | None:
+    """(d log10 |d loss / d h_t| / d lag, window length), None if not recorded; at the best
+    step, or at initialisation with suffix INIT_SUFFIX."""
     if not o.done:
         return None
     summary = o.summary or {}
-    slope = o.value((TIME_GRAD_SLOPE_FIELD,), ('diagnostics', TIME_GRAD_SLOPE_FIELD))
+    slope = None
+    for field in (TIME_GRAD_SLOPE_FIELD, *TIME_GRAD_SLOPE_ALIASES):
+        if slope is None:
+            slope = o.value((field + suffix,), ('diagnostics', field + suffix))
     curve = None
     for node in (summary, summary.get('diagnostics') or {}):
-        if isinstance(node, dict) and isinstance(node.get(TIME_GRAD_FIELD), list):
-            curve = [v for v in node[TIME_GRAD_FIELD] if isinstance(v, (int, float))]
+        if isinstance(node, dict) and isinstance(node.get(TIME_GRAD_FIELD + suffix), list):
+            curve = [v for v in node[TIME_GRAD_FIELD + suffix] if isinstance(v, (int, float))]
     length = len(curve) if curve else o.get('data.window')
     if slope is None and curve and len(curve) > 1:
         y = np.log10(np.maximum(np.asarray(curve, np.float64), 1e-30))
@@ -653,9 +660,9 @@ def _time_slope(o: Obs) -> tuple[float, int] | None:
     return slope, int(length)
 
 
-def _time_decay(o: Obs) -> float | None:
+def _time_decay(o: Obs, suffix: str = '') -> float | None:
     """Decades the d loss / d h_t norm falls across the window (None if not recorded)."""
-    found = _time_slope(o)
+    found = _time_slope(o, suffix)
     return None if found is None else -found[0] * (found[1] - 1)
 
 
@@ -797,6 +804,14 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     else:
         why = f'summaries hold neither {TIME_GRAD_FIELD} nor {TIME_GRAD_SLOPE_FIELD}'
         effects.append(missing('b3', l3, test, why, ' decades'))
+    at_init = [d for d in (_time_decay(o, INIT_SUFFIX) for o in shallow) if d is not None]
+    if at_init:  # Reported: what training started from.
+        label = f'{l3.replace("falls", "fell")}, at initialisation'
+        effects.append(
+            measure(
+                'b3.init', label, [(1.0, at_init)], None, unit=' decades', resamples=opts.resamples
+            )
+        )
     return effects
 
 

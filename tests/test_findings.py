@@ -284,6 +284,10 @@ def test_time_decay_from_a_curve_or_a_slope(tmp_path):
     assert findings._time_decay(o) == pytest.approx(5.0)
     trial.summary = {}
     assert findings._time_decay(o) is None
+    # What ecgdepth/diagnostics.py writes: the slope at the best step and at initialisation.
+    trial.summary = {'hidden_grad_time_slope': -0.1, 'hidden_grad_time_slope_init': -0.3}
+    assert findings._time_decay(o) == pytest.approx(1.0)
+    assert findings._time_decay(o, findings.INIT_SUFFIX) == pytest.approx(3.0)
 
 
 def test_matched_params_ratio_is_checked_against_8_over_k(tmp_path):
