@@ -1,10 +1,13 @@
 """Speed levers for the LSTM and the dilated CNN, swapped into ecgdepth's models while a step is
-traced, so benchmarks/speed.py measures each against the code ecgdepth ships.
+traced (or selected by a config override, e.g. scan=false), so benchmarks/speed.py measures each
+against the code ecgdepth ships.
 
-They live here, not in ecgdepth/models, because none of them made the train step faster on the
-2-core XLA:CPU machine (README, Performance): the models keep their simpler code. Each variant
-computes the same function as the model's own code (tests/test_speed_bench.py checks it); the
-LSTM variants name their parameters differently, which changes nothing about speed.
+They live here, not in ecgdepth/models, because none of them gave a train step that ecgdepth can
+ship faster on the 2-core XLA:CPU machine (README, Performance): XLA's own convolution, channels
+last or first, is faster only unrolled (a program that grows with depth), and inside a scan its
+backward pass leaves the fast path (tens to hundreds of times slower). Each variant computes the
+same function as the model's own code (tests/test_speed_bench.py checks it); the LSTM variants
+name their parameters differently, which changes nothing about speed.
 """
 
 from __future__ import annotations
@@ -180,18 +183,113 @@ class ConvVjpConv1D(_ExplicitConv1D):
         return conv_matmul_vjp(x, kernel, self.dilation, left, right)
 
 
-class ShiftedConv1D(_ExplicitConv1D):
+class ShiftedConv1D(cnn_lib.DilatedConv1D):
     """DilatedConv1D (same parameters) as k matmuls of shifted views, summed (no im2col)."""
 
-    def conv(self, x, kernel, left, right):
-        padded = jnp.pad(x, ((0, 0), (left, right), (0, 0)))
-        steps, d = x.shape[1], self.dilation
-        return sum(padded[:, j * d : j * d + steps] @ kernel[j] for j in range(self.kernel_size))
+    @nn.compact
+    def __call__(self, x, dilation=None):
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
+        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+        views = cnn_lib.shifted_views(x, k, self.dilation, self.padding, dilation)
+        return sum(view @ kernel[j] for j, view in enumerate(views)) + bias
 
 
 def cnn_conv(conv_cls: type[nn.Module]):
     """ecgdepth's dilated CNN blocks use `conv_cls` in place of DilatedConv1D while open."""
     return _patched(cnn_lib, 'DilatedConv1D', conv_cls)
+
+
+class LaxConv1D(_ExplicitConv1D):
+    """DilatedConv1D (same parameters) as XLA's own convolution, forward and backward (no
+    custom_vjp), on channels-last (batch, time, channels) input."""
+
+    def conv(self, x, kernel, left, right):
+        return jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=(1,),
+            padding=[(left, right)],
+            rhs_dilation=(self.dilation,),
+            dimension_numbers=('NWC', 'WIO', 'NWC'),
+        )
+
+
+class ChannelsFirstConv1D(cnn_lib.DilatedConv1D):
+    """DilatedConv1D (same parameters) as XLA's own convolution on channels-first (batch,
+    channels, time) input; the (k, in, out) kernel is read as (out, in, k)."""
+
+    @nn.compact
+    def __call__(self, x):
+        k, channels = self.kernel_size, x.shape[1]
+        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
+        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+        left, right = _conv_padding(k, self.dilation, self.padding)
+        out = jax.lax.conv_general_dilated(
+            x,
+            kernel.transpose(2, 1, 0),
+            window_strides=(1,),
+            padding=[(left, right)],
+            rhs_dilation=(self.dilation,),
+            dimension_numbers=('NCW', 'OIW', 'NCW'),
+        )
+        return out + bias[:, None]
+
+
+class ChannelsFirstBlock(cnn_lib.DilatedBlock):
+    """DilatedBlock (same parameters) computed channels-first: (batch, channels, time) from the
+    norm to the residual add. It takes and returns the model's (batch, time, channels); the
+    transpose back and the next block's transpose in cancel (XLA's algebraic simplifier), so
+    between blocks the activations stay channels-first."""
+
+    @nn.compact
+    def __call__(self, x, keep):
+        x = x.transpose(0, 2, 1)
+        keep = keep.transpose(0, 2, 1) if keep.ndim == 3 else keep
+        h = nn.LayerNorm(reduction_axes=1, feature_axes=1, name='norm')(x) if self.layer_norm else x
+        gated = self.gate != 'none'
+        h = ChannelsFirstConv1D(
+            self.width * (2 if gated else 1),
+            self.kernel_size,
+            self.dilation,
+            self.padding,
+            name='conv',
+        )(h)
+        if self.gate == 'none':
+            h = nn.relu(h)
+        else:
+            a, b = jnp.split(h, 2, axis=1)
+            h = (a if self.gate == 'glu' else jnp.tanh(a)) * nn.sigmoid(b)
+        h = nn.Dropout(self.dropout)(h, deterministic=not self.train)
+        out = (x + h if self.residual else h) * keep
+        return out.transpose(0, 2, 1), None
+
+
+def cnn_block(block_cls: type[nn.Module]):
+    """ecgdepth's dilated CNN uses `block_cls` in place of DilatedBlock while open."""
+    return _patched(cnn_lib, 'DilatedBlock', block_cls)
+
+
+# XLA compiler options of the step being compiled (benchmarks/speed.py's JaxStep.compile reads it).
+compiler_options: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def xla_options(**options: str):
+    """Steps compiled while open get these XLA compiler options."""
+    saved = dict(compiler_options)
+    compiler_options.update(options)
+    try:
+        yield
+    finally:
+        compiler_options.clear()
+        compiler_options.update(saved)
+
+
+# XLA:CPU's YNNPACK fusions: by default only single dots go to YNNPACK (the bias, ReLU, residual
+# add and mask after each matmul are one separate XLA loop fusion); with DOT and ELTWISE the
+# elementwise work around a dot may join it in one YNNPACK fusion.
+YNN_DOT_ELTWISE = ','.join(f'LIBRARY_FUSION_TYPE_{t}' for t in ('INDIVIDUAL_DOT', 'DOT', 'ELTWISE'))
 
 
 @contextlib.contextmanager
@@ -200,21 +298,61 @@ def matmul_precision(precision: str):
         yield
 
 
-# (family, variant, context factory). The first row of a family is ecgdepth's own code, the
-# baseline the others are compared with.
+NO_SCAN = 'scan=false'  # The unrolled form: one block after another, no loop over depth.
+
+# (family, variant, context factory, config overrides appended to the reference spec). The first
+# row of a family is ecgdepth's own code, the baseline the others are compared with.
 LEVERS = [
     (
         'lstm',
         'ecgdepth: flax nn.RNN(OptimizedLSTMCell), fused gate matmuls',
         contextlib.nullcontext,
+        '',
     ),
-    ('lstm', 'nn.RNN, unroll 8', lambda: lstm_time_unroll(8)),
-    ('lstm', 'hoisted input projection', lambda: lstm_hoisted(1)),
-    ('lstm', 'hoisted, gates unfused', lambda: lstm_hoisted(1, fused_gates=False)),
-    ('lstm', 'hoisted, unroll 8', lambda: lstm_hoisted(8)),
-    ('lstm', 'bf16 matmul precision', lambda: matmul_precision('bfloat16')),
-    ('dilated_cnn', 'ecgdepth: im2col matmul', contextlib.nullcontext),
-    ('dilated_cnn', 'k shifted matmuls', lambda: cnn_conv(ShiftedConv1D)),
-    ('dilated_cnn', 'channels-last lax.conv fwd, matmul bwd', lambda: cnn_conv(ConvVjpConv1D)),
-    ('dilated_cnn', 'bf16 matmul precision', lambda: matmul_precision('bfloat16')),
+    ('lstm', 'nn.RNN, unroll 8', lambda: lstm_time_unroll(8), ''),
+    ('lstm', 'hoisted input projection', lambda: lstm_hoisted(1), ''),
+    ('lstm', 'hoisted, gates unfused', lambda: lstm_hoisted(1, fused_gates=False), ''),
+    ('lstm', 'hoisted, unroll 8', lambda: lstm_hoisted(8), ''),
+    ('lstm', 'bf16 matmul precision', lambda: matmul_precision('bfloat16'), ''),
+    ('dilated_cnn', 'ecgdepth: im2col matmul, whole cycles scanned', contextlib.nullcontext, ''),
+    (
+        'dilated_cnn',
+        'im2col matmul, one block scanned, traced dilation (scan_unit=block)',
+        contextlib.nullcontext,
+        'scan_unit=block',
+    ),
+    ('dilated_cnn', 'im2col matmul, unrolled', contextlib.nullcontext, NO_SCAN),
+    ('dilated_cnn', 'k shifted matmuls', lambda: cnn_conv(ShiftedConv1D), ''),
+    (
+        'dilated_cnn',
+        'channels-last lax.conv fwd, matmul bwd (custom_vjp)',
+        lambda: cnn_conv(ConvVjpConv1D),
+        '',
+    ),
+    (
+        'dilated_cnn',
+        'channels-last (NWC) lax.conv, cycles scanned',
+        lambda: cnn_conv(LaxConv1D),
+        '',
+    ),
+    ('dilated_cnn', 'channels-last (NWC) lax.conv, unrolled', lambda: cnn_conv(LaxConv1D), NO_SCAN),
+    (
+        'dilated_cnn',
+        'channels-first (NCW) blocks, lax.conv, cycles scanned',
+        lambda: cnn_block(ChannelsFirstBlock),
+        '',
+    ),
+    (
+        'dilated_cnn',
+        'channels-first (NCW) blocks, lax.conv, unrolled',
+        lambda: cnn_block(ChannelsFirstBlock),
+        NO_SCAN,
+    ),
+    (
+        'dilated_cnn',
+        'YNNPACK dot + elementwise fusion (bias, ReLU, residual into the matmul)',
+        lambda: xla_options(xla_cpu_experimental_ynn_fusion_type=YNN_DOT_ELTWISE),
+        '',
+    ),
+    ('dilated_cnn', 'bf16 matmul precision', lambda: matmul_precision('bfloat16'), ''),
 ]

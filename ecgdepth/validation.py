@@ -65,6 +65,7 @@ MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
         'padding': _choice('causal', 'same'),
         'gate': _choice('none', 'glu', 'wavenet'),
         'readout': _choice('mean', 'last'),
+        'scan_unit': _choice('cycle', 'block'),
     },
     'lstm': {
         'cell': _choice('lstm', 'gru', 'rnn'),

@@ -86,6 +86,11 @@ CASES = {
     'cnn-same': ('dilated_cnn', dict(depth=5, padding='same', dilation_cycle=2, kernel_size=4)),
     'cnn-plain': ('dilated_cnn', dict(depth=3, dilation='none', dilation_cycle=2)),
     'cnn-ln-res': ('dilated_cnn', dict(depth=5, dilation_cycle=2, layer_norm=True, residual=True)),
+    'cnn-block': ('dilated_cnn', dict(depth=5, dilation_cycle=2, scan_unit='block')),
+    'cnn-block-same-glu': (
+        'dilated_cnn',
+        dict(depth=7, scan_unit='block', padding='same', kernel_size=4, gate='glu', residual=True),
+    ),
     'lstm-d1': ('lstm', dict(depth=1)),
     'lstm-d3': ('lstm', dict(depth=3)),
     'lstm-bi': ('lstm', dict(depth=3, bidirectional=True)),
@@ -171,6 +176,14 @@ def test_scanned_params_stack_on_axis_0():
     np.testing.assert_array_equal(
         converted['block_4']['conv']['kernel'], params['partial']['block_0']['conv']['kernel']
     )
+    model, variables, _ = setup('cnn-block')
+    params = variables['params']
+    assert set(params) == {'stem', 'blocks', 'head'}
+    assert params['blocks']['conv']['kernel'].shape == (5, 3, WIDTH, WIDTH)  # one per block
+    converted = unscan_params(model, params)
+    np.testing.assert_array_equal(
+        converted['block_3']['conv']['kernel'], params['blocks']['conv']['kernel'][3]
+    )
 
 
 @pytest.mark.parametrize('case', ['cnn-d5-cycle2', 'lstm-d3', 'mlp-d1'])
@@ -223,6 +236,15 @@ def test_cnn_program_size_depends_only_on_cycle_remainder():
     # depth % 4 == 1 in both: one partial block after 1 vs 15 scanned cycles.
     assert program_size(make('dilated_cnn', depth=5, dilation_cycle=4)) == program_size(
         make('dilated_cnn', depth=61, dilation_cycle=4)
+    )
+
+
+@pytest.mark.parametrize('depth', [1, 3, 5, 8, 15, 17])
+def test_cnn_block_scan_program_size_is_the_same_at_every_depth(depth):
+    """scan_unit='block': one scanned block with a traced dilation, whole cycles or not."""
+    fields = dict(scan_unit='block', remat=True, layer_norm=True, residual=True)
+    assert program_size(make('dilated_cnn', depth=depth, **fields)) == program_size(
+        make('dilated_cnn', depth=64, **fields)
     )
 
 

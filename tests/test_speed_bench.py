@@ -55,16 +55,17 @@ def test_analytic_lstm_flops_match_xla_on_a_time_unrolled_step():
 
 LEVERS = [
     (family, name)
-    for family, name, _ in levers.LEVERS
+    for family, name, _, _ in levers.LEVERS
     if not name.startswith(('ecgdepth', 'nn.RNN')) and 'precision' not in name
 ]
 X = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 1))
 MASK = jnp.arange(6)[None] < jnp.array([[6], [4]])
 
 
-def tiny_model(family: str):
+def tiny_model(family: str, overrides: str = ''):
     spec = 'depth=2,width=4,bidirectional=true' if family == 'lstm' else 'depth=3,width=4'
-    config = speed.CONFIGS[family].get_config(spec + (',padding=same' if family != 'lstm' else ''))
+    spec += ',padding=same,dilation_cycle=2,layer_norm=true' if family != 'lstm' else ''
+    config = speed.CONFIGS[family].get_config(','.join(filter(None, [spec, overrides])))
     return models.build_model(config.model, 3)
 
 
@@ -74,7 +75,10 @@ def loss_and_grad_norm(model, params):
         value, grads = jax.value_and_grad(loss)(p)
         return value, optax.tree.norm(grads)
 
-    return tuple(float(v) for v in jax.jit(both)(params))
+    options = dict(levers.compiler_options) or None  # A lever's XLA options, if any.
+    return tuple(
+        float(v) for v in jax.jit(both).lower(params).compile(compiler_options=options)(params)
+    )
 
 
 @functools.cache
@@ -88,15 +92,25 @@ def reference(family: str):
 @pytest.mark.parametrize(('family', 'variant'), LEVERS)
 def test_a_lever_computes_what_the_model_computes(family, variant):
     """Same loss and gradient norm as ecgdepth's own code, from the same (renamed) parameters."""
-    model = tiny_model(family)
+    context, overrides = next(
+        (c, o) for f, name, c, o in levers.LEVERS if (f, name) == (family, variant)
+    )
     reference_params, expected = reference(family)
-    context = next(c for f, name, c in levers.LEVERS if (f, name) == (family, variant))
+    unrolled_reference = dict(models.unscan_params(tiny_model(family), reference_params))
     with context():
-        params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(1), X, mask=MASK))['params']
+        model = tiny_model(family, overrides)  # Built inside: a lever may swap the class.
+        shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(1), X, mask=MASK))['params']
         if family == 'lstm':
-            params = renamed_lstm_params(reference_params, params)
-        else:  # Same names.
+            params = renamed_lstm_params(reference_params, shapes)
+        elif not model.scan:  # Same names, unrolled.
+            params = unrolled_reference
+        elif model.scan_unit == 'block':  # Same names, stacked over all blocks.
+            blocks = [unrolled_reference.pop(f'block_{i}') for i in range(model.depth)]
+            params = unrolled_reference | {'blocks': jax.tree.map(lambda *a: jnp.stack(a), *blocks)}
+        else:  # Same names, same form.
             params = reference_params
+        if family != 'lstm':
+            assert jax.tree.map(jnp.shape, params) == jax.tree.map(lambda a: a.shape, shapes)
         got = loss_and_grad_norm(model, params)
     np.testing.assert_allclose(got, expected, rtol=2e-4)
 

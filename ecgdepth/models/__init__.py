@@ -76,7 +76,7 @@ def unscan_params(model: nn.Module, params):
 def per_layer_params(model: nn.Module, params) -> list:
     """The `model.depth` per-layer param subtrees in order (first layer first), from either form.
 
-    For diagnostics that need one entry per layer whatever the scanned unit (the CNN scans cycles).
+    For diagnostics that need one entry per layer whatever the scanned form.
     """
     tree = unwrap(model.unscan_params(params))
     return [tree[f'{model.layer_prefix}_{i}'] for i in range(model.depth)]

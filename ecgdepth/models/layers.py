@@ -106,8 +106,7 @@ def unscan_tree(params, moves: Sequence[tuple[str, str, int]]):
 
     `moves` holds (scan_name, unrolled_prefix, first_index): the subtree `params[scan_name]`, whose
     leaves are stacked on axis 0, becomes `params[f'{unrolled_prefix}_{first_index + i}']`.
-    Families with a different scanned unit (the CNN scans whole dilation cycles) do their own
-    mapping on top of `unstack`. Works on a variables dict too (the 'params' level is kept).
+    Works on a variables dict too (the 'params' level is kept).
     """
     out = dict(unwrap(params))
     for scan_name, prefix, first in moves:
