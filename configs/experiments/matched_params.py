@@ -1,7 +1,8 @@
 """(d) Is it parameters? An LSTM layer is fully connected in time's stead: ~8/k times the
 parameters of a width-matched conv layer of kernel k.
 
-python launch.py --config=configs/experiments/matched_params.py:runlocal --workdir=runs/d --sweep
+python launch.py --config=configs/experiments/matched_params.py:runlocal --workdir=runs/d \
+    --sweep --vmap_seeds
 python -m ecgdepth.findings runs/d
 
 The dilated CNN and the LSTM over depth, once at matched width (the parameters per layer then

@@ -1,7 +1,8 @@
 """(e) Gates multiply inputs; convolutions only add. Do additive models need depth (or width) to
 imitate multiplication?
 
-python launch.py --config=configs/experiments/multiplicative.py:runlocal --workdir=runs/e --sweep
+python launch.py --config=configs/experiments/multiplicative.py:runlocal --workdir=runs/e \
+    --sweep --vmap_seeds
 python -m ecgdepth.findings runs/e
 
 A ReLU dilated CNN against a gated (GLU) one, an additive MLP against the multiplicative-

@@ -1,6 +1,7 @@
 """(c) Is the depth limit overfitting, which regularisation rather than architecture controls?
 
-python launch.py --config=configs/experiments/overfitting.py:runlocal --workdir=runs/c --sweep
+python launch.py --config=configs/experiments/overfitting.py:runlocal --workdir=runs/c \
+    --sweep --vmap_seeds
 python -m ecgdepth.findings runs/c
 
 The dilated CNN and the LSTM over depth x regularisation (dropout with weight decay) x training

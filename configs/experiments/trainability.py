@@ -1,7 +1,8 @@
 """(b) Do stacked recurrent layers stop training (gradients vanishing across layers), or does the
 gradient vanish across time inside one layer?
 
-python launch.py --config=configs/experiments/trainability.py:runlocal --workdir=runs/b --sweep
+python launch.py --config=configs/experiments/trainability.py:runlocal --workdir=runs/b \
+    --sweep --vmap_seeds
 python -m ecgdepth.findings runs/b
 
 Stacked LSTM, GRU and tanh-RNN cells over depth, each plain and with residual connections and
