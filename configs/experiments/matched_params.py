@@ -1,4 +1,4 @@
-"""(d) Is it parameters? An LSTM layer is fully connected in time's stead: ~8/k times the
+r"""(d) Is it parameters? An LSTM layer is fully connected in time's stead: ~8/k times the
 parameters of a width-matched conv layer of kernel k.
 
 python launch.py --config=configs/experiments/matched_params.py:runlocal --workdir=runs/d \

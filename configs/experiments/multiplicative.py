@@ -1,4 +1,4 @@
-"""(e) Gates multiply inputs; convolutions only add. Do additive models need depth (or width) to
+r"""(e) Gates multiply inputs; convolutions only add. Do additive models need depth (or width) to
 imitate multiplication?
 
 python launch.py --config=configs/experiments/multiplicative.py:runlocal --workdir=runs/e \

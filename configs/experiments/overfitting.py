@@ -1,4 +1,4 @@
-"""(c) Is the depth limit overfitting, which regularisation rather than architecture controls?
+r"""(c) Is the depth limit overfitting, which regularisation rather than architecture controls?
 
 python launch.py --config=configs/experiments/overfitting.py:runlocal --workdir=runs/c \
     --sweep --vmap_seeds

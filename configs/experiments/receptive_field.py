@@ -1,4 +1,4 @@
-"""(a) Does CNN depth buy receptive field, while one LSTM layer already sees the whole window?
+r"""(a) Does CNN depth buy receptive field, while one LSTM layer already sees the whole window?
 
 python launch.py --config=configs/experiments/receptive_field.py:runlocal --workdir=runs/a \
     --sweep --vmap_seeds

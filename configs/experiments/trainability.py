@@ -1,4 +1,4 @@
-"""(b) Do stacked recurrent layers stop training (gradients vanishing across layers), or does the
+r"""(b) Do stacked recurrent layers stop training (gradients vanishing across layers), or does the
 gradient vanish across time inside one layer?
 
 python launch.py --config=configs/experiments/trainability.py:runlocal --workdir=runs/b \
