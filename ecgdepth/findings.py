@@ -939,8 +939,9 @@ def rule_d(opts: Options) -> str:
         'params over depth) lies within '
         f'{PARAM_RATIO_TOLERANCE:.0%} of the analytic 8/k (4/k for a gated CNN; 6/k GRU, 2/k '
         'tanh RNN); exact counts, so no CI. d2: the CNN − LSTM difference in test macro-F1 at '
-        'the deepest common depth is larger at matched width than at matched total '
-        'parameters (iso-parameter trials): the CNN advantage shrinks when parameters match.'
+        'the deepest depth both families ran in both modes is larger at matched width than at '
+        'matched total parameters (iso-parameter trials): the CNN advantage shrinks when '
+        'parameters match.'
     )
 
 
@@ -1010,9 +1011,11 @@ def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
     if widths:  # d2 compares at the width d1 used (a sweep may vary it).
         width = [o for o in width if o.get('model.width') == widths[-1]]
     label = 'CNN − LSTM test macro-F1, matched width − matched params'
-    common = set(distinct(width, 'model.depth')) & set(distinct(iso, 'model.depth'))
+    # The deepest depth every (mode, family) cell has: families may sweep different depths.
+    cells = [select(rows, model__name=f) for rows in (width, iso) for f in ('dilated_cnn', 'lstm')]
+    common = set.intersection(*(set(distinct(rows, 'model.depth')) for rows in cells))
     if not iso or not common:
-        why = 'no iso-parameter trials' if not iso else 'no depth common to both modes'
+        why = 'no iso-parameter trials' if not iso else 'no depth common to both modes and families'
         effects.append(missing('d2', label, Test(), why))
         return effects
     deepest = max(common)

@@ -159,13 +159,13 @@ def params_of(family, depth, width=16, k=3, scale=1):
     return 100 + per_layer * depth
 
 
-def sweep_d(workdir, case):
+def sweep_d(workdir, case, depths=None):
     """The CNN leads by 0.2 at matched width and 0.05 at matched params (supported); the
     LSTM's per-layer parameters 4x off the analytic ratio (not supported); no iso trials
-    (inconclusive)."""
+    (inconclusive). `depths`: per family, (1, 4) by default."""
     trials = []
     for family in ('dilated_cnn', 'lstm'):
-        for depth in (1, 4):
+        for depth in (depths or {}).get(family, (1, 4)):
             for seed in SEEDS:
                 scale = 4 if case == 'not supported' else 1
                 f1 = (0.9 if family == 'dilated_cnn' else 0.7) + seed / 1000
@@ -296,6 +296,14 @@ def test_matched_params_ratio_is_checked_against_8_over_k(tmp_path):
     assert d1.verdict == findings.SUPPORTED
     assert d1.estimate == pytest.approx((8 * 16 + 4) / (3 * 16 + 1) / (8 / 3))
     assert effect(f, 'd2').estimate == pytest.approx(0.15)
+
+
+def test_matched_params_compares_at_the_deepest_depth_both_families_ran(tmp_path):
+    depths = {'dilated_cnn': (1, 2, 4), 'lstm': (1, 2)}
+    f = finding(sweep_d(str(tmp_path), 'supported', depths), 'd')
+    d2 = effect(f, 'd2')
+    assert '(depth 2)' in d2.label
+    assert d2.verdict == findings.SUPPORTED and d2.estimate == pytest.approx(0.15)
 
 
 def test_control_tasks_are_reported_but_do_not_vote(tmp_path):

@@ -79,3 +79,10 @@ def family_arg(
     if is_smoke:
         chosen.update({**SMOKE, **(smoke or {})})
     return common.with_defaults(spec, chosen)
+
+
+def family_depths(depths: dict[str, list[int]]) -> list[dict]:
+    """{'lstm': [1, 2], ...} -> the (model.name, model.depth) trials, each family its own depths."""
+    return sweep.chain(
+        *(sweep.product({'model.name': [name], 'model.depth': d}) for name, d in depths.items())
+    )
