@@ -83,7 +83,8 @@ SPAN_VARIANTS = ('recall', 'motif')  # Synthetic tasks whose span grows with SPA
 SPAN_SAMPLES_FIELD = 'motif_span_samples'
 # (b) trainability.
 FINAL_LOSS_PATHS = (('final_train', 'loss'), ('train', 'loss'))
-LOSS_MARGIN = 0.05  # nats: a deep stack "fails to fit" if its final loss is this much higher.
+# A deep stack "fails to fit" if its final loss is this much higher (nats; MSE for regression).
+LOSS_MARGIN = 0.05
 REFERENCE_CELL = 'lstm'  # The cell whose numbers decide; GRU and tanh RNN are reported.
 # Fields another part of the code base adds to summary.json (absent: that sub-rule is
 # inconclusive): |d loss / d h_t| by lag from the end of the window (lag 0 first), or directly
@@ -627,8 +628,9 @@ def rule_b(opts: Options) -> str:
         f'training loss of the deepest plain {REFERENCE_CELL.upper()} stack (no residual, no '
         'layer norm; a diverged run counts as chance level, ln(classes)) exceeds that of the '
         'shallowest by more than '
-        f'{_fmt(LOSS_MARGIN)} nats (it fails to fit); b2: at that depth a residual and/or '
-        f'layer-norm stack recovers more than {_fmt(LOSS_MARGIN)} nats of it. Across time — '
+        f'{_fmt(LOSS_MARGIN)} (nats; MSE for regression: it fails to fit); b2: at that depth '
+        f'a residual and/or layer-norm stack recovers more than {_fmt(LOSS_MARGIN)} of it. '
+        'Across time — '
         f'b3: in the shallowest plain {REFERENCE_CELL.upper()} the norm of d loss / d h_t '
         f'falls by more than {_fmt(TIME_DECAY_DECADES)} decade(s) over the window at its best '
         'step (slope of '
@@ -716,9 +718,15 @@ def final_losses(obs: Iterable[Obs]) -> list[float]:
     return [v for v in (final_loss(o) for o in obs) if v is not None]
 
 
+def loss_unit(rows: Iterable[Obs]) -> str:
+    """What the training loss is measured in: cross-entropy nats, or MSE for regression."""
+    return ' MSE' if any(o.get('task') == 'regression' for o in rows) else ' nats'
+
+
 def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     """b1, b2 and b3 (and the reported gradient ratios) of one recurrent cell."""
     effects: list[Effect] = []
+    unit = loss_unit(mine)
     margin = Test(LOSS_MARGIN)
     plain = [o for o in mine if _norms(o) == (False, False)]
     depths = distinct(plain, 'model.depth')
@@ -730,8 +738,8 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     if len(depths) < 2:
         why = f'{len(depths)} plain depth(s); need 2'
         effects += [
-            missing('b1', l1, margin, why, ' nats'),
-            missing('b2', l2, margin, why, ' nats'),
+            missing('b1', l1, margin, why, unit),
+            missing('b2', l2, margin, why, unit),
         ]
     else:
         effects.append(
@@ -740,7 +748,7 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                 f'{l1} (depth {hi} vs {lo})',
                 [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
                 margin,
-                unit=' nats',
+                unit=unit,
                 resamples=opts.resamples,
             )
         )
@@ -752,7 +760,7 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                 break
         if remedy is None:
             why = f'no residual/layer-norm {name} at depth {hi}'
-            effects.append(missing('b2', l2, margin, why, ' nats'))
+            effects.append(missing('b2', l2, margin, why, unit))
         else:
             effects.append(
                 measure(
@@ -760,7 +768,7 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                     f'{l2} ({remedy[0]}, depth {hi})',
                     [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
                     margin,
-                    unit=' nats',
+                    unit=unit,
                     resamples=opts.resamples,
                 )
             )
@@ -1429,7 +1437,7 @@ def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
         panels.append(
             (
                 variant(rows[0]),
-                'final training loss (nats)',
+                f'final training loss ({loss_unit(rows).strip()})',
                 series(rows, _norm_label, depth, lambda o: o.value(*FINAL_LOSS_PATHS)),
                 None,
             )

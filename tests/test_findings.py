@@ -116,7 +116,7 @@ def sweep_a(workdir, case):
     return write_sweep(workdir, trials, experiment='receptive_field', config=config)
 
 
-def sweep_b(workdir, case):
+def sweep_b(workdir, case, task='classification'):
     """Plain deep LSTM stacks fail to fit and residual + layer norm recovers (supported), or
     every stack fits and the gradient through time stays flat (not supported)."""
     trials = []
@@ -131,7 +131,7 @@ def sweep_b(workdir, case):
                 overrides = {'model.residual': residual, 'model.layer_norm': residual,
                              'model.depth': depth, 'seed': seed}  # fmt: skip
                 trials.append((overrides, summary(loss=loss, **extra)))
-    config = {'model.name': 'lstm', 'model.cell': 'lstm', 'data.window': 50}
+    config = {'model.name': 'lstm', 'model.cell': 'lstm', 'data.window': 50, 'task': task}
     return write_sweep(workdir, trials, experiment='trainability', config=config)
 
 
@@ -296,6 +296,12 @@ def test_matched_params_ratio_is_checked_against_8_over_k(tmp_path):
     assert d1.verdict == findings.SUPPORTED
     assert d1.estimate == pytest.approx((8 * 16 + 4) / (3 * 16 + 1) / (8 / 3))
     assert effect(f, 'd2').estimate == pytest.approx(0.15)
+
+
+def test_loss_margins_are_in_the_units_of_the_task_loss(tmp_path):
+    for task, unit in (('classification', ' nats'), ('regression', ' MSE')):
+        f = finding(sweep_b(str(tmp_path / task), 'supported', task), 'b')
+        assert effect(f, 'b1').unit == unit and f'0.05{unit}' in effect(f, 'b1').rule
 
 
 def test_matched_params_compares_at_the_deepest_depth_both_families_ran(tmp_path):
