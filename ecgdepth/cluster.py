@@ -53,6 +53,13 @@ POLL_S = 2.0  # --wait: seconds between squeue calls.
 # being requeued (preemption, time limit) leaves no result and may drop out of squeue's answer
 # until it runs again; SLURM holds a requeued job for about two minutes before that.
 SETTLE_S = 150.0
+# scontrol's JobState values after which SLURM will not run a job again: a job unlisted in one
+# of them has ended without waiting out SETTLE_S. PREEMPTED and the REQUEUE* states are not
+# final (a preempted or requeued job may come back).
+FINAL_STATES = frozenset(
+    {'BOOT_FAIL', 'CANCELLED', 'COMPLETED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY',
+     'TIMEOUT'}
+)  # fmt: skip
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, 'launch.py')
 # Flags that concern the submission, not the run: never passed on to the tasks.
@@ -439,12 +446,29 @@ def queued(job_ids: Iterable[str]) -> set[str] | None:
     return found
 
 
+def job_state(job_id: str) -> str | None:
+    """scontrol's JobState of a job (SLURM keeps an ended job's record for MinJobAge, 300 s by
+    default); None if SLURM no longer knows the job or scontrol fails."""
+    try:
+        result = subprocess.run(
+            ['scontrol', 'show', 'job', '--oneliner', job_id],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    states = set(re.findall(r'\bJobState=(\S+)', result.stdout)) if result.returncode == 0 else ()
+    return next(iter(states)) if len(states) == 1 else None
+
+
 def wait_for(
     jobs: Sequence, *, poll_s: float = POLL_S, settle_s: float = SETTLE_S, out=None
 ) -> None:
     """Blocks until SLURM no longer lists the jobs (requeued ones are waited for too). Jobs that
-    left no result must stay gone for `settle_s`: a job between its requeue and its return as
-    PENDING has none, and has not ended."""
+    left no result must be in a final state (cancelled, failed...) or stay gone for `settle_s`:
+    a job between its requeue and its return as PENDING has none, and has not ended."""
     out = out or sys.stdout
     start = time.time()
     print(f'Waiting for job(s) {jobs[0].job_id.split("_")[0]}...', file=out, flush=True)
@@ -458,6 +482,8 @@ def wait_for(
         if not gone:
             gone_since = None
         elif all(_has_result(job) for job in jobs):
+            break
+        elif all(job_state(job.job_id) in FINAL_STATES for job in jobs if not _has_result(job)):
             break
         elif gone_since is None:
             gone_since = time.time()
@@ -479,8 +505,10 @@ def job_problems(jobs: Sequence) -> list[str]:
     problems = []
     for job in jobs:
         if not job.paths.result_pickle.exists():
+            state = job_state(job.job_id)
+            why = f'SLURM state {state}' if state else 'cancelled, killed or out of time?'
             problems.append(
-                f'Job {job.job_id} left no result (cancelled, killed or out of time?); '
+                f'Job {job.job_id} left no result ({why}); '
                 f'see {job.paths.stdout} and {job.paths.stderr}.'
             )
             continue

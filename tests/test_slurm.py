@@ -191,6 +191,7 @@ def test_waiting_outlasts_the_moment_a_requeued_job_is_unlisted(monkeypatch):
         job_id = '7_0'
 
     monkeypatch.setattr(cluster, 'queued', queued)
+    monkeypatch.setattr(cluster, 'job_state', lambda job_id: 'PENDING')  # Requeued: not final.
     cluster.wait_for([Job()], poll_s=0.001, settle_s=0.01, out=io.StringIO())
     assert len(calls) > 5  # It did not stop at the first empty answer.
 
@@ -202,6 +203,24 @@ def test_waiting_outlasts_the_moment_a_requeued_job_is_unlisted(monkeypatch):
     answers = iter([{'8'}, set()])
     cluster.wait_for([Finished()], poll_s=0.001, settle_s=60, out=io.StringIO())
     assert len(calls) == 2
+
+
+def test_a_cancelled_job_without_a_result_ends_the_wait_at_once(monkeypatch, tmp_path):
+    answers = iter([{'9'}, set()])
+    monkeypatch.setattr(cluster, 'queued', lambda ids: next(answers))
+    monkeypatch.setattr(cluster, 'job_state', {'9_0': 'CANCELLED'}.get)
+
+    class Cancelled:
+        job_id = '9_0'
+        paths = types.SimpleNamespace(
+            result_pickle=tmp_path / 'missing.pkl',
+            stdout=tmp_path / '9_0_log.out',
+            stderr=tmp_path / '9_0_log.err',
+        )
+
+    cluster.wait_for([Cancelled()], poll_s=0.001, settle_s=3600, out=io.StringIO())
+    (problem,) = cluster.job_problems([Cancelled()])
+    assert 'Job 9_0 left no result (SLURM state CANCELLED)' in problem
 
 
 def test_an_invalid_cluster_value_fails_before_submitting(tmp_path):
@@ -455,3 +474,48 @@ def test_a_timed_out_array_task_checkpoints_requeues_and_resumes(tmp_path, slurm
     assert summary['num_steps'] == 2000
     log = open(glob.glob(str(workdir / 'slurm' / '*_0_log.out'))[0]).read()
     assert 'Requeued job' in log
+
+
+@pytest.mark.slow
+def test_waiting_on_a_job_cancelled_before_it_ran_ends_with_its_state(tmp_path, slurm_env):
+    """A job cancelled while pending leaves no result: --wait reads scontrol's CANCELLED
+    instead of waiting out cluster.SETTLE_S (longer than TIMEOUT) for a requeue to come back."""
+    blocker = subprocess.run(  # Holds the node, so that the job stays pending.
+        ['sbatch', '--parsable', '--exclusive', f'--output={tmp_path}/blocker.out', '--wrap',
+         'sleep 600'],
+        env=slurm_env, capture_output=True, text=True, check=True,
+    ).stdout.strip().split(';')[0]  # fmt: skip
+    workdir = tmp_path / 'run'
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            'launch.py',
+            f'--config=configs/dilated_cnn.py:{SPEC}',
+            f'--workdir={workdir}',
+            '--submit=slurm',
+            '--wait',
+            '--config.cluster.mem_gb=1',
+        ],
+        cwd=REPO,
+        env=slurm_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        records = wait_until(
+            lambda: glob.glob(str(workdir / 'slurm' / '*.json')), 30, 'the submission record'
+        )
+        job = read(records[0])['job_id']
+        wait_until(
+            lambda: squeue(slurm_env, '--format=%T', f'--jobs={job}') == 'PENDING', 30, 'pending'
+        )
+        subprocess.run(['scancel', job], env=slurm_env, check=True)
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        subprocess.run(['scancel', blocker], env=slurm_env, check=False)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, stdout + stderr[-3000:]
+    assert f'Job {job} left no result (SLURM state CANCELLED)' in stdout, stdout
