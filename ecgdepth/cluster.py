@@ -459,8 +459,10 @@ def job_state(job_id: str) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    states = set(re.findall(r'\bJobState=(\S+)', result.stdout)) if result.returncode == 0 else ()
-    return next(iter(states)) if len(states) == 1 else None
+    if result.returncode != 0:
+        return None
+    states = set(re.findall(r'\bJobState=(\S+)', result.stdout))
+    return states.pop() if len(states) == 1 else None
 
 
 def wait_for(

@@ -62,6 +62,18 @@ def launch(*args, env=None, timeout=TIMEOUT):
     )
 
 
+def launch_in_background(*args, env) -> subprocess.Popen:
+    """launch.py running while the test acts on its jobs; read it with communicate()."""
+    return subprocess.Popen(
+        [sys.executable, 'launch.py', *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # No cluster needed.
 # --------------------------------------------------------------------------------------------
@@ -416,25 +428,17 @@ def test_a_timed_out_array_task_checkpoints_requeues_and_resumes(tmp_path, slurm
     sweep_file = tmp_path / 'tiny.py'
     sweep_file.write_text(SWEEP_FILE)
     workdir = tmp_path / 'sweep'
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            'launch.py',
-            f'--config={sweep_file}',
-            f'--workdir={workdir}',
-            '--sweep',
-            '--task_index=2',  # lstm at depth 1: quick steps.
-            '--submit=slurm',
-            '--wait',
-            '--config.cluster.mem_gb=1',
-            '--config.train.num_steps=2000',
-            '--config.train.eval_every=2000',
-        ],
-        cwd=REPO,
+    proc = launch_in_background(
+        f'--config={sweep_file}',
+        f'--workdir={workdir}',
+        '--sweep',
+        '--task_index=2',  # lstm at depth 1: quick steps.
+        '--submit=slurm',
+        '--wait',
+        '--config.cluster.mem_gb=1',
+        '--config.train.num_steps=2000',
+        '--config.train.eval_every=2000',
         env=slurm_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         wait_until(lambda: os.path.exists(workdir / 'sweep.json'), 30, 'sweep.json')
@@ -486,21 +490,13 @@ def test_waiting_on_a_job_cancelled_before_it_ran_ends_with_its_state(tmp_path, 
         env=slurm_env, capture_output=True, text=True, check=True,
     ).stdout.strip().split(';')[0]  # fmt: skip
     workdir = tmp_path / 'run'
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            'launch.py',
-            f'--config=configs/dilated_cnn.py:{SPEC}',
-            f'--workdir={workdir}',
-            '--submit=slurm',
-            '--wait',
-            '--config.cluster.mem_gb=1',
-        ],
-        cwd=REPO,
+    proc = launch_in_background(
+        f'--config=configs/dilated_cnn.py:{SPEC}',
+        f'--workdir={workdir}',
+        '--submit=slurm',
+        '--wait',
+        '--config.cluster.mem_gb=1',
         env=slurm_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         records = wait_until(
