@@ -21,23 +21,22 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from configs import dilated_cnn, lstm, mi_mlp  # noqa: E402
-from ecgdepth import files, models  # noqa: E402
+from ecgdepth import files, models, spec  # noqa: E402
 from ecgdepth.train import optim  # noqa: E402
 from ecgdepth.train import state as state_lib  # noqa: E402
 from ecgdepth.train import step as step_lib  # noqa: E402
 
-# Reference sizes of the performance issue: (config module, spec, time steps, batch).
+# Reference sizes of the performance issue: (family, spec, time steps, batch).
 FAMILIES = {
-    'lstm': (lstm, 'width=64', 1000, 64),
-    'dilated_cnn': (dilated_cnn, 'width=64', 1000, 64),
-    'mi_mlp': (mi_mlp, 'width=256,pool=1', 256, 64),
+    'lstm': ('lstm', 'width=64', 1000, 64),
+    'dilated_cnn': ('dilated_cnn', 'width=64', 1000, 64),
+    'mi_mlp': ('mi_mlp', 'width=256,pool=1', 256, 64),
 }
 
 
-def compile_step(module, spec: str, depth: int, time_steps: int, batch_size: int):
+def compile_step(family: str, arg: str, depth: int, time_steps: int, batch_size: int):
     """(seconds, compiled executable) of one fresh lower+compile of the donated train step."""
-    config = module.get_config(f'{spec},depth={depth}')
+    config = spec.family_config(family, f'{arg},depth={depth}')
     model = models.build_model(config.model, num_classes=4)
     tx, _ = optim.create_optimizer(config.optim, config.train.num_steps)
     batch = {
@@ -54,8 +53,8 @@ def compile_step(module, spec: str, depth: int, time_steps: int, batch_size: int
     return time.perf_counter() - start, compiled
 
 
-def compile_seconds(module, spec: str, depth: int, time_steps: int, batch_size: int) -> float:
-    return compile_step(module, spec, depth, time_steps, batch_size)[0]
+def compile_seconds(family: str, arg: str, depth: int, time_steps: int, batch_size: int) -> float:
+    return compile_step(family, arg, depth, time_steps, batch_size)[0]
 
 
 def main(argv):
@@ -69,11 +68,11 @@ def main(argv):
         + ' |',
         '|---|' + '---:|' * (2 * len(depths) - 1),
     ]
-    for name, (module, spec, time_steps, batch_size) in FAMILIES.items():
+    for name, (family, arg, time_steps, batch_size) in FAMILIES.items():
         medians = []
         for depth in depths:
             runs = [
-                compile_seconds(module, spec, depth, time_steps, batch_size)
+                compile_seconds(family, arg, depth, time_steps, batch_size)
                 for _ in range(flags.FLAGS.repeats)
             ]
             medians.append(statistics.median(runs))

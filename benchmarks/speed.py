@@ -36,8 +36,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import compile_time, levers  # noqa: E402
-from configs import dilated_cnn, lstm, mi_mlp  # noqa: E402
 from ecgdepth import files, models  # noqa: E402
+from ecgdepth import spec as spec_lib  # noqa: E402
 from ecgdepth.train import optim  # noqa: E402
 from ecgdepth.train import state as state_lib  # noqa: E402
 from ecgdepth.train import step as step_lib  # noqa: E402
@@ -47,7 +47,7 @@ TORCH_MISSING = (
     'pip install -r benchmarks/requirements.txt (or pass --no_torch to skip the comparison).'
 )
 NUM_CLASSES = 4
-CONFIGS = {'lstm': lstm, 'dilated_cnn': dilated_cnn, 'mi_mlp': mi_mlp}
+FAMILIES = ('lstm', 'dilated_cnn', 'mi_mlp')
 
 
 def reference_sizes(quick: bool) -> dict[str, dict]:
@@ -76,7 +76,7 @@ class JaxStep:
     """
 
     def __init__(self, family: str, spec: str, time_steps: int, batch_size: int, batch=None):
-        self.config = CONFIGS[family].get_config(spec)
+        self.config = spec_lib.family_config(family, spec)
         self.model = models.build_model(self.config.model, NUM_CLASSES)
         self.tx, _ = optim.create_optimizer(self.config.optim, self.config.train.num_steps)
         if batch is None:
@@ -140,10 +140,10 @@ class TorchStep:
         import torch
 
         self.torch = torch
-        config = CONFIGS[family].get_config(spec).model
+        config = spec_lib.family_config(family, spec).model
         torch.manual_seed(0)
         self.model = torch_model(family, config, time_steps)
-        opt = CONFIGS[family].get_config(spec).optim
+        opt = spec_lib.family_config(family, spec).optim
         self.opt = torch.optim.AdamW(
             self.model.parameters(),
             lr=opt.learning_rate,
@@ -166,7 +166,7 @@ class TorchStep:
 
 
 def torch_model(family: str, config, time_steps: int):
-    """PyTorch twins of the ecgdepth reference models (defaults of configs/<family>.py)."""
+    """PyTorch twins of the ecgdepth reference models (defaults of ecgdepth/models/<family>.py)."""
     import torch
     from torch import nn
 
@@ -382,7 +382,7 @@ def compile_section(args, sizes, results: dict) -> tuple[list[str], list[str]]:
             runs = []
             for _ in range(args.compile_repeats):
                 seconds, compiled = compile_time.compile_step(
-                    CONFIGS[family], spec, depth, size['time'], size['batch']
+                    family, spec, depth, size['time'], size['batch']
                 )
                 runs.append(seconds)
             medians.append(statistics.median(runs))
@@ -391,7 +391,7 @@ def compile_section(args, sizes, results: dict) -> tuple[list[str], list[str]]:
         rows.append([label, *(f'{m:.2f}' for m in medians), *(f'{r:.2f}' for r in ratios)])
         # Memory at the deepest depth, as compiled above and with each scanned layer remat'd.
         _, remat = compile_time.compile_step(
-            CONFIGS[family], f'{spec},remat=true', depths[-1], size['time'], size['batch']
+            family, f'{spec},remat=true', depths[-1], size['time'], size['batch']
         )
         for remat_label, executable in (('no', compiled), ('yes', remat)):
             memory_rows.append([label, depths[-1], remat_label, *memory_mib(executable)])
@@ -434,7 +434,7 @@ def pipeline_section(args, results: dict) -> list[str]:
 
     family = 'dilated_cnn'
     spec = 'depth=4,width=8' if args.quick else 'depth=8,width=64'
-    config = dilated_cnn.get_config(f'{spec},data={args.data}')
+    config = spec_lib.family_config(family, f'{spec},data={args.data}')
     if args.data == 'mitbih':
         config.data.manual_dir = args.manual_dir
     else:
@@ -616,9 +616,9 @@ def parse_args(argv=None):
     )
     args = parser.parse_args(argv)
     args.families = args.families.split(',')
-    unknown = sorted(set(args.families) - set(CONFIGS))
+    unknown = sorted(set(args.families) - set(FAMILIES))
     if unknown:
-        parser.error(f'--families: unknown {unknown}; choose from {sorted(CONFIGS)}.')
+        parser.error(f'--families: unknown {unknown}; choose from {sorted(FAMILIES)}.')
     args.rounds = args.rounds or (3 if args.quick else 9)
     args.depths = [int(d) for d in (args.depths or ('2,4' if args.quick else '4,16,64')).split(',')]
     args.compile_repeats = args.compile_repeats or (1 if args.quick else 2)

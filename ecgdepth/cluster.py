@@ -14,7 +14,7 @@ task runs. Every task runs launch.py itself, with the submitter's flags minus --
   so the sweep's claims and status files (ecgdepth/trial.py) keep any trial from running twice,
   even alongside local workers or an earlier submission.
 
-Resources come from config.cluster (configs/common.py). They decide where a run runs, not what
+Resources come from config.cluster (ecgdepth/spec.py). They decide where a run runs, not what
 it computes, so the section is dropped from the config that trains (`without_cluster`): a
 resubmission with, say, more time resumes the same run and keeps the sweep's trial hashes.
 

@@ -11,7 +11,7 @@ the spec parser does, and an unknown key fails naming the key and the trial. Two
 special, so that one sweep can span model families and datasets:
 
 - `model.name`: the whole model section is replaced by that family's defaults, i.e.
-  `configs/<family>.py:get_config(family_arg).model`, before the other overrides apply.
+  `ecgdepth.spec.family_config(family, family_arg).model`, before the other overrides apply.
 - `data.name`: likewise the data section, from the same family config with `data=<name>` in the
   spec (so `runlocal` shrinks the new dataset as it would on the command line).
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import importlib
 import importlib.util
 import itertools
 import json
@@ -43,8 +42,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from configs import common
-from ecgdepth import validation
+from ecgdepth import spec, validation
 from ecgdepth.validation import ConfigError
 
 Overrides = dict[str, Any]
@@ -262,11 +260,11 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
 def split_arg(arg: str | None, sweep_keys: Iterable[str]) -> tuple[str, dict[str, object]]:
     """'iso=1e5,runlocal' with sweep_keys ('iso',) -> ('runlocal', {'iso': '1e5'}).
 
-    The first part is the family spec (configs/<family>.py:get_config takes it); the second the
+    The first part is the family spec (ecgdepth.spec.family_config takes it); the second the
     sweep's own options, which a family config would reject as unknown fields.
     """
     keys = set(sweep_keys)
-    common.parse_arg(arg)  # Syntax errors (empty key, key twice) fail here, naming the item.
+    spec.parse_arg(arg)  # Syntax errors (empty key, key twice) fail here, naming the item.
     kept, options = [], {}
     for item in (arg or '').split(','):
         key, sep, value = item.strip().partition('=')
@@ -284,11 +282,11 @@ def spec_value(arg: str | None, key: str, default: Any) -> Any:
 
     Lets a sweep file read its own options and family keys such as `runlocal` or `depth`.
     """
-    spec = common.parse_arg(arg)
-    if key not in spec:
+    given = spec.parse_arg(arg)
+    if key not in given:
         return default
     try:
-        return common._convert(key, spec[key], default)
+        return spec.convert(key, given[key], default)
     except ValueError as error:
         raise SweepError(f'Sweep spec: {error}') from None
 
@@ -301,22 +299,16 @@ def _with_data(family_arg: str, dataset: str) -> str:
 
 
 def family_config(family: str, family_arg: str = '', label: str = 'trial'):
-    """configs/<family>.py:get_config(family_arg), with errors naming the family and trial."""
+    """The config of model family `family` under `family_arg`, errors naming the family/trial."""
     if family not in validation.MODEL_FAMILIES:
         raise ConfigError(
             f'{label}: model.name={family!r} is not a model family; choose one of '
             f'{sorted(validation.MODEL_FAMILIES)}.'
         )
     try:
-        module = importlib.import_module(f'configs.{family}')
-    except ModuleNotFoundError as error:
-        raise ConfigError(f'{label}: no config file configs/{family}.py ({error}).') from None
-    try:
-        return module.get_config(family_arg or None)
+        return spec.family_config(family, family_arg or None)
     except ValueError as error:
-        raise ConfigError(
-            f'{label}: configs/{family}.py:get_config({family_arg!r}) failed: {error}'
-        ) from None
+        raise ConfigError(f'{label}: the {family} config of spec {family_arg!r}: {error}') from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,65 +316,11 @@ def family_config(family: str, family_arg: str = '', label: str = 'trial'):
 # --------------------------------------------------------------------------------------------
 
 
-def _coerce(key: str, value: Any, default: Any, label: str) -> Any:
-    """`value` as the type of the field's default: strings are parsed as the spec parser does,
-    Python values must already be of a compatible type (int -> float is fine)."""
-    kind = type(default).__name__
-    bad = ConfigError(f'{label}: override {key}={value!r} must be a {kind} like the default.')
-    if isinstance(value, str) and not isinstance(default, str):
-        try:
-            return common._convert(key, value, default)
-        except ValueError as error:
-            raise ConfigError(f'{label}: {error}') from None
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if not isinstance(value, int):
-            raise bad
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad
-        return value
-    return value
-
-
-def _has_field(config: ml_collections.ConfigDict, key: str) -> bool:
-    node = config
-    for part in key.split('.'):
-        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def _set(config: ml_collections.ConfigDict, key: str, value: Any, label: str) -> None:
-    *parents, leaf = key.split('.')
-    node = config
-    for i, part in enumerate(parents):
-        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
-            where = '.'.join(parents[:i]) or 'the config'
-            raise ConfigError(
-                f'{label}: override key {key!r} is not a config field ({where} has no section '
-                f'{part!r}).'
-            )
-        node = node[part]
-    if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
-        fields = ', '.join(sorted(k for k in node.keys() if k != leaf))
-        raise ConfigError(
-            f'{label}: override key {key!r} is not a config field. Fields there: {fields}.'
-        )
-    node[leaf] = _coerce(key, value, node[leaf], label)
+    try:
+        spec.set_field(config, key, value, label)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def apply_overrides(
@@ -421,7 +359,7 @@ def apply_overrides(
     replaced |= {'data'} if dataset is not None else set()
     for key, value in (base_overrides or {}).items():
         # A replaced section may lack a field the base family had: such an override is moot.
-        if key in overrides or (key.split('.')[0] in replaced and not _has_field(new, key)):
+        if key in overrides or (key.split('.')[0] in replaced and not spec.has_field(new, key)):
             continue
         _set(new, key, value, f'{label} (command-line override)')
     for key, value in overrides.items():
@@ -654,9 +592,9 @@ def load_module(path: str):
     if not os.path.isfile(path):
         raise SweepError(f'Sweep file {path!r} does not exist.')
     name = 'sweep_' + re.sub(r'\W', '_', os.path.splitext(os.path.basename(path))[0])
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
     return module
 
 

@@ -85,7 +85,7 @@ MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
     },
 }
 
-# Fields every data section has (configs/common.py: data_config).
+# Fields every data section has (ecgdepth/spec.py: data_config).
 DATA_COMMON: dict[str, Rule] = {
     'name': (str, None, 'a string'),
     'data_dir': (str, None, 'a path string'),
@@ -159,7 +159,7 @@ def select_direction(task: str, metric: str) -> str:
         ) from None
 
 
-# launch.py --submit=slurm resources (configs/common.py; ecgdepth/cluster.py).
+# launch.py --submit=slurm resources (ecgdepth/spec.py; ecgdepth/cluster.py).
 CLUSTER: dict[str, Rule] = {
     'partition': (str, lambda v: not any(c.isspace() for c in v), 'a partition name or empty'),
     'time_minutes': _POSITIVE_INT,

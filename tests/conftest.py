@@ -1,12 +1,9 @@
 """Test settings: CPU only, and one synthetic-data cache shared by the whole session."""
 
 import os
-import sys
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 import pytest  # noqa: E402
 
@@ -32,6 +29,24 @@ def shared_path(*parts: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f'real data not found at {path}')
     return path
+
+
+def load_config(path: str, arg: str | None = None):
+    """get_config(arg) of the config file configs/<path>, loaded by path as launch.py does."""
+    from ecgdepth import sweep
+
+    return sweep.load_module(os.path.join(REPO, 'configs', path)).get_config(arg)
+
+
+def load_script(path: str):
+    """The script at REPO/<path> imported as a module (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    name = 'script_' + os.path.splitext(os.path.basename(path))[0]
+    module_spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def set_field(config, path: str, value) -> None:

@@ -1,19 +1,17 @@
 """Config files, the spec-string parser, and validation errors that name the field."""
 
-import importlib
-
 import ml_collections
 import pytest
-from conftest import set_field
+from conftest import load_config, set_field
 
-from configs import common
+from ecgdepth import spec as spec_lib
 from ecgdepth import validation
 
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
 
 
 def get_config(family, arg=None):
-    return importlib.import_module(f'configs.{family}').get_config(arg)
+    return load_config(f'{family}.py', arg)
 
 
 @pytest.mark.parametrize('family', FAMILIES)
@@ -28,7 +26,7 @@ def test_spec_sets_model_fields_and_dotted_paths():
     config = get_config('lstm', 'depth=4,width=64,bidirectional,train.num_steps=7')
     assert (config.model.depth, config.model.width, config.model.bidirectional) == (4, 64, True)
     assert config.train.num_steps == 7
-    assert config.optim.learning_rate == common.get_base_config().optim.learning_rate
+    assert config.optim.learning_rate == spec_lib.get_base_config().optim.learning_rate
 
 
 def test_runlocal_shrinks_but_explicit_values_win():
@@ -36,7 +34,7 @@ def test_runlocal_shrinks_but_explicit_values_win():
     local = get_config('dilated_cnn', 'runlocal')
     assert local.train.num_steps < full.train.num_steps
     assert local.data.num_train < full.data.num_train
-    assert local.model.width == common.RUNLOCAL['model.width']
+    assert local.model.width == spec_lib.RUNLOCAL['model.width']
     assert get_config('dilated_cnn', 'width=48,runlocal').model.width == 48
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import set_field
 
-from configs import common, dilated_cnn
 from ecgdepth import data, diagnostics, files, models, results, sweep, validation
+from ecgdepth import spec as spec_lib
 from ecgdepth.data import subsample, synthetic
 from ecgdepth.train import loop
 
@@ -54,23 +54,29 @@ def test_product_label_is_the_sign_of_the_lagged_product_sum():
 
 
 def test_spec_strings_select_the_tasks_and_their_defaults():
-    assert common.REGRESSION == tuple(
+    assert spec_lib.REGRESSION == tuple(
         ('synthetic', v) for v, task in synthetic.TASKS.items() if task == 'regression'
     )
-    adding = dilated_cnn.get_config('data.variant=adding,runlocal')
+    adding = spec_lib.family_config('dilated_cnn', 'data.variant=adding,runlocal')
     assert (adding.task, adding.train.select_metric, adding.data.window) == (
         'regression',
         'mse',
         64,
     )
     validation.validate_config(adding)
-    product = dilated_cnn.get_config('data.variant=product,data.product_lag=2,runlocal')
+    product = spec_lib.family_config(
+        'dilated_cnn', 'data.variant=product,data.product_lag=2,runlocal'
+    )
     assert (product.task, product.train.select_metric) == ('classification', 'macro_f1')
     validation.validate_config(product)
     assert (adding.train.num_steps, adding.optim.learning_rate) == (300, 3e-3)  # Learnable.
-    explicit = dilated_cnn.get_config('data.variant=adding,runlocal,train.num_steps=7')
+    explicit = spec_lib.family_config(
+        'dilated_cnn', 'data.variant=adding,runlocal,train.num_steps=7'
+    )
     assert explicit.train.num_steps == 7 and explicit.data.window == 64
-    chosen = dilated_cnn.get_config('data.variant=adding,train.select_metric=r2,seed=3')
+    chosen = spec_lib.family_config(
+        'dilated_cnn', 'data.variant=adding,train.select_metric=r2,seed=3'
+    )
     assert (chosen.train.select_metric, chosen.seed, chosen.data.window) == ('r2', 3, 1000)
     assert sweep.input_spec(adding)[1:3] == (2, 1)  # Two channels, one output.
 
@@ -94,7 +100,7 @@ def test_spec_strings_select_the_tasks_and_their_defaults():
     ],
 )
 def test_task_errors_name_the_fields(spec, path, value, message):
-    config = dilated_cnn.get_config(spec)
+    config = spec_lib.family_config('dilated_cnn', spec)
     if path:
         set_field(config, path, value)
     with pytest.raises(validation.ConfigError, match=message):
@@ -103,12 +109,13 @@ def test_task_errors_name_the_fields(spec, path, value, message):
 
 def test_adding_problem_trains_a_dilated_cnn_well_below_the_mean_baseline(data_dir, tmp_path):
     """The regression path end to end: MSE loss, metrics, selection on val mse, the summary."""
-    config = dilated_cnn.get_config(
+    config = spec_lib.family_config(
+        'dilated_cnn',
         'data.variant=adding,depth=2,width=16,data.window=16,data.num_train=512,'
         'data.num_validation=128,data.num_test=128,train.batch_size=32,train.num_steps=150,'
         'train.log_every=50,train.eval_every=50,train.eval_train_examples=128,'
         'train.eval_batch_size=64,optim.learning_rate=0.01,optim.warmup_steps=10,'
-        'train.checkpoint_every=0,train.diagnostics=false'
+        'train.checkpoint_every=0,train.diagnostics=false',
     )
     config.data.data_dir = data_dir
     summary = loop.train_and_evaluate(config, str(tmp_path))
@@ -125,7 +132,9 @@ def test_adding_problem_trains_a_dilated_cnn_well_below_the_mean_baseline(data_d
 
 
 def test_diagnostics_take_the_squared_error_of_real_valued_targets():
-    model = models.build_model(dilated_cnn.get_config('depth=1,width=4,scan=false').model, 1)
+    model = models.build_model(
+        spec_lib.family_config('dilated_cnn', 'depth=1,width=4,scan=false').model, 1
+    )
     x = jnp.ones((3, 8, 2))
     batch = {'x': x, 'y': jnp.array([0.5, 1.0, 2.0])}
     params = model.init(jax.random.PRNGKey(0), x)['params']
@@ -199,7 +208,9 @@ def write_split(path, n=16, time=12, channels=2, task='classification', seed=0, 
 
 def arrays_config(tmp_path, task='classification', **per_split):
     """An arrays config over three files; per_split[split] = keyword arguments of write_split."""
-    config = dilated_cnn.get_config(f'data=arrays,task={task},runlocal,depth=2,width=8')
+    config = spec_lib.family_config(
+        'dilated_cnn', f'data=arrays,task={task},runlocal,depth=2,width=8'
+    )
     if task == 'regression':
         config.train.select_metric = 'mse'
     for seed, split in enumerate(data.SPLITS):

@@ -6,12 +6,12 @@ import numpy as np
 import optax
 import pytest
 
-from configs import common
+from ecgdepth import spec as spec_lib
 from ecgdepth.train import optim
 
 
 def optim_config(**overrides):
-    config = common.get_base_config().optim
+    config = spec_lib.get_base_config().optim
     for key, value in overrides.items():
         config[key] = value
     return config

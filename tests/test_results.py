@@ -21,7 +21,7 @@ TINY = (
     'data.window=250,train.num_steps=4,train.batch_size=16,train.log_every=2,'
     'train.eval_every=4,optim.warmup_steps=1,train.eval_train_examples=16'
 )
-SWEEP_FILE = f"""from configs import dilated_cnn
+SWEEP_FILE = f"""from ecgdepth import spec
 from ecgdepth import sweep
 
 
@@ -30,7 +30,7 @@ def family_arg(arg=None):
 
 
 def get_config(arg=None):
-    return dilated_cnn.get_config({TINY!r})
+    return spec.family_config('dilated_cnn', {TINY!r})
 
 
 def get_sweep(arg=None):

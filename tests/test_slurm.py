@@ -20,8 +20,8 @@ import ml_collections
 import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401 (the fixture)
 
-from configs import common, dilated_cnn
 from ecgdepth import cluster, validation
+from ecgdepth import spec as spec_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 120  # Seconds per cluster test.
@@ -32,7 +32,7 @@ SPEC = (
 )
 SWEEP_FILE = f'''"""4 trials: two families x two depths, each trained for a few steps."""
 
-from configs import dilated_cnn
+from ecgdepth import spec
 from ecgdepth import sweep
 
 SPEC = {SPEC!r}
@@ -43,7 +43,7 @@ def family_arg(arg=None):
 
 
 def get_config(arg=None):
-    return dilated_cnn.get_config(SPEC)
+    return spec.family_config('dilated_cnn', SPEC)
 
 
 def get_sweep(arg=None):
@@ -80,14 +80,14 @@ def launch_in_background(*args, env) -> subprocess.Popen:
 
 
 def config_with(**cluster_values):
-    config = dilated_cnn.get_config('runlocal')
+    config = spec_lib.family_config('dilated_cnn', 'runlocal')
     for key, value in cluster_values.items():
         config.cluster[key] = value
     return config
 
 
 def test_the_default_cluster_section_is_valid():
-    config = common.get_base_config()
+    config = spec_lib.get_base_config()
     assert config.cluster.to_dict() == {
         'partition': '',
         'time_minutes': 60,
@@ -98,7 +98,7 @@ def test_the_default_cluster_section_is_valid():
         'nodes': 1,
         'tasks_per_node': 1,
     }
-    validation.validate_config(dilated_cnn.get_config('runlocal'))
+    validation.validate_config(spec_lib.family_config('dilated_cnn', 'runlocal'))
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_an_invalid_cluster_field_is_named(field, value, message):
 
 def replace_cluster(**values):
     """A config whose cluster section is rebuilt (type checks bypassed, as from Python code)."""
-    config = dilated_cnn.get_config('runlocal')
+    config = spec_lib.family_config('dilated_cnn', 'runlocal')
     config.cluster = ml_collections.ConfigDict({**config.cluster.to_dict(), **values})
     return config
 
@@ -138,14 +138,14 @@ def test_wrong_types_and_unknown_cluster_fields_are_named():
     ):
         validation.validate_config(replace_cluster(qos='high'))
     config = ml_collections.ConfigDict(
-        {**dilated_cnn.get_config('runlocal').to_dict(), 'cluster': 3}
+        {**spec_lib.family_config('dilated_cnn', 'runlocal').to_dict(), 'cluster': 3}
     )
     with pytest.raises(validation.ConfigError, match='config.cluster must be a section, got 3'):
         validation.validate_config(config)
 
 
 def test_the_config_that_trains_has_no_cluster_section():
-    config = dilated_cnn.get_config('runlocal')
+    config = spec_lib.family_config('dilated_cnn', 'runlocal')
     config.lock()
     run = cluster.without_cluster(config)
     assert 'cluster' not in run and 'cluster' in config
@@ -299,7 +299,7 @@ def prepare_data(data_dir: str) -> None:
     it (they would wait on the builder's lock)."""
     from ecgdepth import data as data_lib
 
-    config = dilated_cnn.get_config(SPEC)
+    config = spec_lib.family_config('dilated_cnn', SPEC)
     config.data.data_dir = data_dir
     data_lib.load(config.data)
 

@@ -15,9 +15,8 @@ import ml_collections
 import pytest
 from conftest import REPO, shared_path
 
-from configs import common, dilated_cnn, lstm, mi_mlp
-from configs.sweeps import depth as depth_sweep
-from ecgdepth import sweep, trial
+from ecgdepth import experiment, sweep, trial
+from ecgdepth import spec as spec_lib
 from ecgdepth.sweep import ConfigError, SweepError
 
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
@@ -30,7 +29,7 @@ TINY = (
 
 
 def tiny_base():
-    return dilated_cnn.get_config(TINY)
+    return spec_lib.family_config('dilated_cnn', TINY)
 
 
 def write_sweep(directory, trials_source: str, base: str = TINY, name: str = 'tiny.py') -> str:
@@ -38,11 +37,11 @@ def write_sweep(directory, trials_source: str, base: str = TINY, name: str = 'ti
     path = os.path.join(directory, name)
     with open(path, 'w') as f:
         f.write(
-            'from configs import dilated_cnn\n'
+            'from ecgdepth import spec\n'
             'from ecgdepth import sweep\n\n'
             f'BASE = {base!r}\n\n\n'
             'def family_arg(arg=None):\n    return BASE\n\n\n'
-            'def get_config(arg=None):\n    return dilated_cnn.get_config(BASE)\n\n\n'
+            "def get_config(arg=None):\n    return spec.family_config('dilated_cnn', BASE)\n\n\n"
             f'def get_sweep(arg=None):\n    return {trials_source}\n'
         )
     return path
@@ -126,22 +125,22 @@ def test_family_switch_takes_the_family_defaults_then_overrides():
     new = sweep.apply_overrides(
         base, {'model.name': 'lstm', 'model.depth': 3, 'model.cell': 'gru'}, family_arg=TINY
     )
-    expected = lstm.get_config(TINY).model
+    expected = spec_lib.family_config('lstm', TINY).model
     expected.depth, expected.cell = 3, 'gru'
     assert new.model.to_dict() == expected.to_dict()
     assert 'kernel_size' not in new.model  # Nothing of the base family is left.
     assert new.data.to_dict() == base.data.to_dict() and base.model.name == 'dilated_cnn'
     mi = sweep.apply_overrides(base, {'model.name': 'mi_mlp'}, family_arg='runlocal')
-    assert mi.model.to_dict() == mi_mlp.get_config('runlocal').model.to_dict()
+    assert mi.model.to_dict() == spec_lib.family_config('mi_mlp', 'runlocal').model.to_dict()
 
 
 def test_data_switch_takes_the_dataset_defaults_with_runlocal():
-    base = dilated_cnn.get_config('runlocal')
+    base = spec_lib.family_config('dilated_cnn', 'runlocal')
     new = sweep.apply_overrides(
         base, {'data.name': 'cinc2017', 'data.window_seconds': 5.0}, family_arg='runlocal'
     )
-    expected = common.data_config('cinc2017')
-    for key, value in common.RUNLOCAL_DATA['cinc2017'].items():
+    expected = spec_lib.data_config('cinc2017')
+    for key, value in spec_lib.RUNLOCAL_DATA['cinc2017'].items():
         expected[key.split('.')[1]] = value
     expected.window_seconds = 5.0
     assert new.data.to_dict() == expected.to_dict()
@@ -263,7 +262,9 @@ def _check_spec_against_data(config):
 def test_input_spec_matches_synthetic_data(variant, data_dir, monkeypatch):
     monkeypatch.setenv('ECGDEPTH_DATA_DIR', data_dir)
     window = 250 if variant == 'rhythm' else 750
-    config = dilated_cnn.get_config(TINY.replace('data.window=250', f'data.window={window}'))
+    config = spec_lib.family_config(
+        'dilated_cnn', TINY.replace('data.window=250', f'data.window={window}')
+    )
     config.data.variant = variant
     assert sweep.input_spec(config) == (window, 1, 4 if variant == 'rhythm' else 2, 0)
     _check_spec_against_data(config)
@@ -279,7 +280,7 @@ def test_input_spec_matches_cinc2017(tmp_path, data_dir):
         for ext in ('.hea', '.mat'):
             os.symlink(os.path.join(folder, name + ext), subset / (name + ext))
     os.symlink(os.path.join(folder, 'REFERENCE.csv'), subset / 'REFERENCE.csv')
-    config = dilated_cnn.get_config('data=cinc2017,runlocal')
+    config = spec_lib.family_config('dilated_cnn', 'data=cinc2017,runlocal')
     config.data.update(manual_dir=str(subset), data_dir=data_dir, window_seconds=9.5)
     assert sweep.input_spec(config) == (950, 1, 4, 0) and sweep.has_mask(config)
     _check_spec_against_data(config)
@@ -292,7 +293,7 @@ def test_input_spec_matches_mitbih(variant, tmp_path_factory):
     for record in ('100', '101', '103'):
         for ext in ('.hea', '.dat', '.atr'):
             os.symlink(os.path.join(folder, record + ext), subset / (record + ext))
-    config = dilated_cnn.get_config('data=mitbih,runlocal')
+    config = spec_lib.family_config('dilated_cnn', 'data=mitbih,runlocal')
     config.data.update(
         manual_dir=str(subset),
         data_dir=str(tmp_path_factory.mktemp('mitbih_tfds')),
@@ -361,7 +362,7 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
         assert len({t.id for t in loaded.trials}) == count
         assert {t.config.model.name for t in loaded.trials} >= {'dilated_cnn', 'lstm'}
         assert len({t.config.seed for t in loaded.trials}) == 2
-        steps = (depth_sweep.RUNLOCAL_SYNTHETIC if 'depth' in source else common.RUNLOCAL)[
+        steps = (experiment.RUNLOCAL_SYNTHETIC if 'depth' in source else spec_lib.RUNLOCAL)[
             'train.num_steps'
         ]  # The depth sweep's runlocal trains longer, so that it learns.
         assert all(t.config.train.num_steps == steps for t in loaded.trials)
@@ -477,7 +478,7 @@ def test_diverged_is_a_result_and_preempted_resumes(tmp_path, fake_train):
 def test_a_changed_base_config_is_refused_in_the_same_workdir(tmp_path, fake_train):
     trial.run_sweep(tiny_trials(1), str(tmp_path))
     changed = sweep.expand(
-        [{'seed': 0}], dilated_cnn.get_config(TINY.replace('width=4', 'width=5'))
+        [{'seed': 0}], spec_lib.family_config('dilated_cnn', TINY.replace('width=4', 'width=5'))
     )
     with pytest.raises(SweepError, match='different config'):
         trial.run_sweep(changed, str(tmp_path))

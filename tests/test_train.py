@@ -1,7 +1,6 @@
 """The one train step and the loop, on every model family, end to end on synthetic ECG."""
 
 import functools
-import importlib
 import json
 import os
 
@@ -9,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import load_config
 
 from ecgdepth import files, models
 from ecgdepth.train import loop, optim
@@ -19,7 +19,7 @@ FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
 
 
 def get_config(family, arg='runlocal', data_dir=''):
-    config = importlib.import_module(f'configs.{family}').get_config(arg)
+    config = load_config(f'{family}.py', arg)
     config.data.data_dir = data_dir
     return config
 

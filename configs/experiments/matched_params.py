@@ -11,9 +11,8 @@ trial's width solved for the budget within 5%): the metric against depth and aga
 parameters. Synthetic rhythm data by default; any dataset with `data=NAME`.
 """
 
-from configs import dilated_cnn
-from configs import experiments as ex
-from ecgdepth import sweep
+from ecgdepth import experiment as ex
+from ecgdepth import spec, sweep
 
 EXPERIMENT = 'matched_params'
 SWEEP_KEYS = ex.SWEEP_KEYS
@@ -33,7 +32,7 @@ def family_arg(arg: str | None = None) -> str:
 
 
 def get_config(arg: str | None = None):
-    return dilated_cnn.get_config(family_arg(arg))
+    return spec.family_config('dilated_cnn', family_arg(arg))
 
 
 def get_sweep(arg: str | None = None):

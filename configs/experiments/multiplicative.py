@@ -11,9 +11,8 @@ sum_t a_t * b_{t-tau}), with the adding problem as an additive control. The full
 MIT-BIH beats (`data.name=mitbih`, its default beats variant).
 """
 
-from configs import dilated_cnn
-from configs import experiments as ex
-from ecgdepth import sweep
+from ecgdepth import experiment as ex
+from ecgdepth import spec, sweep
 
 EXPERIMENT = 'multiplicative'
 SWEEP_KEYS = ex.SWEEP_KEYS
@@ -71,7 +70,7 @@ def family_arg(arg: str | None = None) -> str:
 
 
 def get_config(arg: str | None = None):
-    return dilated_cnn.get_config(family_arg(arg))
+    return spec.family_config('dilated_cnn', family_arg(arg))
 
 
 def get_sweep(arg: str | None = None):

@@ -16,9 +16,8 @@ the CNN needs `readout=mean`). With `data=cinc2017` or `data=mitbih,data.variant
 metric against receptive field in seconds.
 """
 
-from configs import dilated_cnn
-from configs import experiments as ex
-from ecgdepth import sweep
+from ecgdepth import experiment as ex
+from ecgdepth import spec, sweep
 
 EXPERIMENT = 'receptive_field'
 SWEEP_KEYS = ex.SWEEP_KEYS
@@ -54,7 +53,7 @@ def family_arg(arg: str | None = None) -> str:
 
 
 def get_config(arg: str | None = None):
-    return dilated_cnn.get_config(family_arg(arg))
+    return spec.family_config('dilated_cnn', family_arg(arg))
 
 
 def get_sweep(arg: str | None = None):

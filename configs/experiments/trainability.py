@@ -12,9 +12,8 @@ and at its best step, and the decay of the gradient across time steps and across
 `data=mitbih,data.variant=beats` (a full run) the same grid runs on MIT-BIH beats instead.
 """
 
-from configs import experiments as ex
-from configs import lstm
-from ecgdepth import sweep
+from ecgdepth import experiment as ex
+from ecgdepth import spec, sweep
 
 EXPERIMENT = 'trainability'
 SWEEP_KEYS = ex.SWEEP_KEYS
@@ -44,7 +43,7 @@ def family_arg(arg: str | None = None) -> str:
 
 
 def get_config(arg: str | None = None):
-    return lstm.get_config(family_arg(arg))
+    return spec.family_config('lstm', family_arg(arg))
 
 
 def get_sweep(arg: str | None = None):

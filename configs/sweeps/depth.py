@@ -6,29 +6,16 @@ python launch.py --config=configs/sweeps/depth.py:iso=100000 --workdir=/tmp/iso 
 Spec keys besides the family spec (runlocal, data=NAME, dotted keys): `iso=N` solves each
 trial's width for N parameters (within 5 %), so depth is compared at a fixed parameter budget;
 `seeds=N` sets the number of seeds (default 3, runlocal 2). runlocal: depths 1, 2, 4, and on
-the synthetic data the RUNLOCAL_SYNTHETIC settings (keys set in the spec win).
+the synthetic data the ecgdepth.experiment.RUNLOCAL_SYNTHETIC settings (keys set in the spec win).
 """
 
-from configs import common, dilated_cnn
-from ecgdepth import sweep
+from ecgdepth import experiment as ex
+from ecgdepth import spec, sweep
 
 SWEEP_KEYS = ('iso', 'seeds')  # Options of this sweep, not config fields.
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
 DEPTHS = [1, 2, 4, 8, 16, 32, 64]
 RUNLOCAL_DEPTHS = [1, 2, 4]
-# runlocal on the synthetic rhythm task: a sweep that learns (the generic 60-step shrink stays
-# at chance) in minutes on a 2-core CPU. 5 s windows at 50 Hz, because the LSTM's time loop is
-# the cost; more training windows, bigger batches and a higher peak learning rate.
-RUNLOCAL_SYNTHETIC = {
-    'data.sample_rate': 50.0,
-    'data.window': 250,
-    'data.num_train': 2000,
-    'train.batch_size': 64,
-    'train.num_steps': 300,
-    'train.eval_every': 100,
-    'train.checkpoint_every': 100,
-    'optim.learning_rate': 1e-2,
-}
 
 
 def family_arg(arg: str | None = None) -> str:
@@ -38,11 +25,11 @@ def family_arg(arg: str | None = None) -> str:
     runlocal = sweep.spec_value(family, 'runlocal', False)
     if not runlocal or sweep.spec_value(family, 'data', 'synthetic') != 'synthetic':
         return family
-    return common.with_defaults(family, RUNLOCAL_SYNTHETIC)
+    return spec.with_defaults(family, ex.RUNLOCAL_SYNTHETIC)
 
 
 def get_config(arg: str | None = None):
-    return dilated_cnn.get_config(family_arg(arg))
+    return spec.family_config('dilated_cnn', family_arg(arg))
 
 
 def get_sweep(arg: str | None = None):

@@ -9,8 +9,7 @@ training split (data.train_fraction: does regularisation matter less with more d
 `seeds=N` sets the number of seeds (default 3, runlocal 2). runlocal: two values per axis.
 """
 
-from configs import dilated_cnn
-from ecgdepth import sweep
+from ecgdepth import spec, sweep
 
 SWEEP_KEYS = ('seeds', 'third')
 FAMILIES = ['dilated_cnn', 'lstm']
@@ -31,7 +30,7 @@ RUNLOCAL_THIRD = {
 
 def get_config(arg: str | None = None):
     family_arg, _ = sweep.split_arg(arg, SWEEP_KEYS)
-    return dilated_cnn.get_config(family_arg)
+    return spec.family_config('dilated_cnn', family_arg)
 
 
 def get_sweep(arg: str | None = None):

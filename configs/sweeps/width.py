@@ -8,8 +8,7 @@ depth. `seeds=N` sets the number of seeds (default 3, runlocal 2). runlocal: wid
 depth 2.
 """
 
-from configs import dilated_cnn
-from ecgdepth import sweep
+from ecgdepth import spec, sweep
 
 SWEEP_KEYS = ('seeds',)
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
@@ -19,7 +18,7 @@ RUNLOCAL_WIDTHS = [4, 8, 16]
 
 def get_config(arg: str | None = None):
     family_arg, _ = sweep.split_arg(arg, SWEEP_KEYS)
-    return dilated_cnn.get_config(family_arg)
+    return spec.family_config('dilated_cnn', family_arg)
 
 
 def get_sweep(arg: str | None = None):

@@ -27,7 +27,7 @@ from absl import logging
 
 SPLIT_FIELDS = {'train': 'train_path', 'validation': 'validation_path', 'test': 'test_path'}
 
-# The data section's fields besides the common ones (configs/common.py: data_config).
+# The data section's fields besides the common ones (ecgdepth/spec.py: data_config).
 DEFAULTS: dict[str, Any] = {
     'train_path': '',  # .npz with x (N, T, C) and y (N,); required.
     'validation_path': '',  # Same layout; picks the best step.

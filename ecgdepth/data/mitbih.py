@@ -188,7 +188,7 @@ class MissingLeadError(ValueError):
 
 def _csv(value: Any) -> tuple[str, ...]:
     """Items of a list-valued field. Besides ',' also ';', '+' and spaces separate, since the
-    command-line config spec (configs/common.py) splits on commas: '101+124+201+223'."""
+    command-line config spec (ecgdepth/spec.py) splits on commas: '101+124+201+223'."""
     if isinstance(value, list | tuple):
         value = ','.join(str(v) for v in value)
     return tuple(item for item in re.split(r'[,;+\s]+', str(value)) if item)

@@ -11,8 +11,10 @@ import math
 
 import flax.linen as nn
 import jax
+import ml_collections
 import numpy as np
 
+from ecgdepth.models import dilated_cnn, lstm, mi_mlp
 from ecgdepth.models.dilated_cnn import DilatedCNN, receptive_field
 from ecgdepth.models.layers import unwrap
 from ecgdepth.models.lstm import StackedLSTM
@@ -22,6 +24,11 @@ MODELS: dict[str, type[nn.Module]] = {
     'dilated_cnn': DilatedCNN,
     'lstm': StackedLSTM,
     'mi_mlp': MIMLP,
+}
+_DEFAULT_CONFIGS = {
+    'dilated_cnn': dilated_cnn.default_config,
+    'lstm': lstm.default_config,
+    'mi_mlp': mi_mlp.default_config,
 }
 
 # Dataclass fields that belong to linen itself or are set by build_model, not by the config.
@@ -34,11 +41,19 @@ __all__ = [
     'StackedLSTM',
     'build_model',
     'count_params',
+    'default_config',
     'model_fields',
     'per_layer_params',
     'receptive_field',
     'unscan_params',
 ]
+
+
+def default_config(name: str) -> ml_collections.ConfigDict:
+    """config.model of family `name` with its defaults."""
+    if name not in _DEFAULT_CONFIGS:
+        raise ValueError(f'{name!r} is not a model family; choose one of {sorted(MODELS)}.')
+    return _DEFAULT_CONFIGS[name]()
 
 
 def model_fields(cls: type[nn.Module]) -> tuple[str, ...]:

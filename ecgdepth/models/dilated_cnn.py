@@ -30,7 +30,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
+from ecgdepth.models import base
 from ecgdepth.models.layers import (
     SCAN_SPLIT_RNGS,
     SCAN_VARIABLE_AXES,
@@ -51,6 +53,23 @@ PADDINGS = ('causal', 'same')
 GATES = ('none', 'glu', 'wavenet')
 READOUTS = ('mean', 'last')
 SCAN_UNITS = ('cycle', 'block')
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """config.model of the dilated CNN: its defaults, each key a DilatedCNN field."""
+    model = base.common_config('dilated_cnn')
+    model.depth = 8
+    model.residual = True
+    model.kernel_size = 3
+    model.dilation = 'exponential'  # 'exponential' (1, 2, 4, ... per cycle) or 'none' (plain CNN).
+    model.dilation_cycle = 8  # The exponential schedule restarts every this many layers.
+    model.padding = 'causal'  # 'causal' or 'same'.
+    model.gate = 'none'  # 'none' (ReLU), 'glu' or 'wavenet' (tanh * sigmoid): multiplicative.
+    model.readout = 'mean'  # 'mean' over time or 'last' step.
+    # scan=True: 'cycle' scans whole dilation cycles (faster steps up to depth ~8 on CPU), 'block'
+    # scans single blocks with a traced dilation (one compiled program for every depth).
+    model.scan_unit = 'cycle'
+    return model
 
 
 def dilation_at(index: int, dilation: str, dilation_cycle: int) -> int:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
+from ecgdepth.models import base
 from ecgdepth.models.layers import (
     check_choice,
     classify,
@@ -34,6 +36,20 @@ from ecgdepth.models.layers import (
 
 CELLS = {'lstm': nn.OptimizedLSTMCell, 'gru': nn.GRUCell, 'rnn': nn.SimpleCell}
 READOUTS = ('last', 'mean')
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """config.model of the stacked RNN: its defaults, each key a StackedLSTM field."""
+    model = base.common_config('lstm')
+    model.depth = 2
+    model.cell = 'lstm'  # 'lstm', 'gru' or 'rnn' (simple tanh cell).
+    model.bidirectional = False
+    model.readout = 'last'  # 'last' step or 'mean' over time.
+    # Initial forget-gate bias of LSTM cells (GRU / tanh RNN have none): 1.0 lets memory and its
+    # gradient last dozens of steps from the start (Gers et al. 2000; Jozefowicz et al. 2015),
+    # where 0.0 (flax's and PyTorch's default) halves them at every step.
+    model.forget_bias = 1.0
+    return model
 
 
 class RecurrentLayer(nn.Module):

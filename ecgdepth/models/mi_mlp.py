@@ -21,10 +21,24 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
+from ecgdepth.models import base
 from ecgdepth.models.layers import check_choice, classify, repeat_block, unscan_tree
 
 Z_SOURCES = ('input', 'layer')
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """config.model of the MI-MLP: its defaults, each key an MIMLP field."""
+    model = base.common_config('mi_mlp')
+    model.depth = 2
+    model.width = 256
+    model.multiplicative = True  # False: drop the z^T W x term (the additive control).
+    model.rank = 8  # Rank of the factorised 3-tensor W.
+    model.z_source = 'input'  # 'input' (the flattened window) or 'layer' (the layer's own input).
+    model.pool = 4  # Average-pool factor over time before flattening.
+    return model
 
 
 def _fan_share_init(share: float):
