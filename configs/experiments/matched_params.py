@@ -19,8 +19,8 @@ SWEEP_KEYS = ex.SWEEP_KEYS
 FAMILIES = ['dilated_cnn', 'lstm']
 DEPTHS = [1, 2, 4, 8, 16, 32]
 BUDGET = 200_000
-# Per family: a 4-layer LSTM costs ~5x a 2-layer one on 2 CPU cores (200 s a trial), which would
-# take runlocal over its 15 minutes; the full variant runs every depth for both.
+# Per family: runlocal keeps the LSTM shallow to fit its 15 minutes (the cost per trial is in
+# docs/findings.md); the full variant runs every depth for both.
 RUNLOCAL_DEPTHS = {'dilated_cnn': [1, 2, 4], 'lstm': [1, 2]}
 RUNLOCAL_BUDGET = 10_000
 

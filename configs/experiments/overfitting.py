@@ -20,8 +20,8 @@ DEPTHS = [1, 2, 4, 8, 16]
 REGULARISATION = [(0.0, 0.0), (0.1, 1e-3), (0.3, 1e-2)]  # (dropout, weight decay)
 FRACTIONS = [0.25, 0.5, 1.0]
 NOISE = [0.0, 0.2]
-# Per family: a 4-layer LSTM costs ~5x a 2-layer one on 2 CPU cores (150 s a trial), which would
-# take runlocal over its 15 minutes; the full variant runs every depth for both.
+# Per family: runlocal keeps the LSTM shallow to fit its 15 minutes (the cost per trial is in
+# docs/findings.md); the full variant runs every depth for both.
 RUNLOCAL_DEPTHS = {'dilated_cnn': [1, 4], 'lstm': [1, 2]}
 RUNLOCAL_REGULARISATION = [(0.0, 0.0), (0.3, 1e-2)]
 RUNLOCAL_FRACTIONS = [1.0]

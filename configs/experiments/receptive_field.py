@@ -30,7 +30,7 @@ DEFAULTS = {'data.variant': 'recall', 'data.window': 2500, 'optim.learning_rate'
 # 6 s at 50 Hz holds k = 4; the spans (at most 116, 162 and 254 samples) then fall between
 # the dilated CNN's receptive fields 63, 127, 255 and 511 (depths 5 to 8). A plain CNN needs
 # 58 to 127 layers to cover them (2 depth + 1 samples): too slow for runlocal, which leaves it
-# out (400 steps of 3 vmapped seeds at depth 16 took ~7 minutes on the shared 2 cores).
+# out (docs/findings.md has the cost).
 RUNLOCAL = {
     'data.sample_rate': 50.0,
     'data.window': 300,
