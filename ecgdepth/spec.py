@@ -123,7 +123,22 @@ def get_base_config() -> ml_collections.ConfigDict:
 
     config.data = data_config('synthetic')
 
-    config.optim = optim = ml_collections.ConfigDict()
+    config.optim = _optim_config()
+
+    config.loss = loss = ml_collections.ConfigDict()
+    loss.label_smoothing = 0.0
+    loss.class_weights = 'none'  # 'none', 'balanced' (inverse train frequency) or '1,2.5,...'.
+
+    config.train = _train_config()
+
+    # Resources for launch.py --submit=slurm (ecgdepth/cluster.py). Where a run runs, not what it
+    # computes: dropped from the config that trains, so a resubmission resumes the same run.
+    config.cluster = _cluster_config()
+    return config
+
+
+def _optim_config() -> ml_collections.ConfigDict:
+    optim = ml_collections.ConfigDict()
     optim.name = 'adamw'  # 'adamw' or 'sgd' (with momentum).
     optim.learning_rate = 1e-3  # Peak; held in optimiser state, so changing it does not recompile.
     optim.weight_decay = 1e-4  # Decoupled; never applied to biases or norm scales.
@@ -134,12 +149,11 @@ def get_base_config() -> ml_collections.ConfigDict:
     optim.warmup_steps = 50
     optim.final_lr_ratio = 0.0  # Cosine decays to learning_rate * final_lr_ratio.
     optim.grad_clip_norm = 1.0  # Global-norm clipping; 0 switches it off.
+    return optim
 
-    config.loss = loss = ml_collections.ConfigDict()
-    loss.label_smoothing = 0.0
-    loss.class_weights = 'none'  # 'none', 'balanced' (inverse train frequency) or '1,2.5,...'.
 
-    config.train = train = ml_collections.ConfigDict()
+def _train_config() -> ml_collections.ConfigDict:
+    train = ml_collections.ConfigDict()
     train.batch_size = 64
     train.num_steps = 600
     train.log_every = 50  # Steps between progress lines and metrics.jsonl records.
@@ -156,10 +170,11 @@ def get_base_config() -> ml_collections.ConfigDict:
     # Seeds seed, seed+1, ... trained as one vmapped program (one compile, one step for all),
     # each into <workdir>/seed_<s>/; a lever for accelerators (launch.py --sweep --vmap_seeds).
     train.vmap_seeds = 1
+    return train
 
-    # Resources for launch.py --submit=slurm (ecgdepth/cluster.py). Where a run runs, not what it
-    # computes: dropped from the config that trains, so a resubmission resumes the same run.
-    config.cluster = cluster = ml_collections.ConfigDict()
+
+def _cluster_config() -> ml_collections.ConfigDict:
+    cluster = ml_collections.ConfigDict()
     cluster.partition = ''  # '' = the cluster's default partition.
     cluster.time_minutes = 60  # Per job or array task; near it, a checkpoint and a requeue.
     cluster.gpus_per_task = 0
@@ -168,7 +183,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     cluster.array_parallelism = 0  # Sweeps: array tasks running at once; 0 = no limit.
     cluster.nodes = 1  # A run's processes are nodes x tasks_per_node (one JAX job if > 1).
     cluster.tasks_per_node = 1
-    return config
+    return cluster
 
 
 def parse_arg(arg: str | None) -> dict[str, object]:
