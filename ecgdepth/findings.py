@@ -519,53 +519,78 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
     ]
     spans = distinct(motif, SPAN_KEY)
     effects = []
-    label_unit = ' layers'
-    threshold = opts.threshold
+    cnns = [v for v in ('plain CNN', 'dilated CNN') if any(variant(o) == v for o in motif)]
+    for i, name in enumerate(cnns):
+        rows = [o for o in motif if variant(o) == name]
+        effects += _cnn_effects(rows, name, spans, opts, votes=i == 0)
+    if not cnns:
+        effects.append(missing('a1', 'CNN min-depth growth with span', Test(), 'no CNN trials'))
+    effects.append(_lstm_effect([o for o in motif if variant(o) == 'LSTM'], spans, opts))
+    return effects
+
+
+def _reaches(threshold: float) -> Callable[[Obs], bool]:
+    """The target test min_depth_per_seed applies: validation accuracy at least `threshold`."""
 
     def reached(o: Obs) -> bool:
         value = o.value(RF_METRIC)
         return value is not None and value >= threshold
 
-    cnns = [v for v in ('plain CNN', 'dilated CNN') if any(variant(o) == v for o in motif)]
-    for i, name in enumerate(cnns):
-        votes, start = i == 0, len(effects)
-        label = f'min depth to reach acc {_fmt(threshold)}, longest − shortest span ({name})'
-        if len(spans) < 2:
-            effects.append(missing('a1', label, Test(), f'{len(spans)} motif span(s); need 2'))
-            tag(effects, start, name, votes)
-            continue
-        groups = []
-        for coef, span in ((1.0, spans[-1]), (-1.0, spans[0])):
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            groups.append((coef, min_depth_per_seed(rows, reached, depth)[0]))
-        effect = measure('a1', label, groups, Test(), unit=label_unit, resamples=opts.resamples)
-        effect.label += f' (k={spans[-1]} vs k={spans[0]})'
-        effects.append(effect)
-        tag(effects, start, name, votes)
-        for span in spans:  # Reported: accuracy just short of vs just covering the span.
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            effects.append(_coverage_effect(rows, name, span, opts))
-        for span in spans:  # Reported: the minimal depth per span.
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            per_seed, censored = min_depth_per_seed(rows, reached, depth)
-            note = f', {censored} seed(s) never reach it' if censored else ''
-            effects.append(
-                measure(
-                    f'a.{name}.k{span}',
-                    f'min depth to reach acc {_fmt(threshold)}, {name}, span k={span}{note}',
-                    [(1.0, per_seed)],
-                    None,
-                    unit=label_unit,
-                    resamples=opts.resamples,
-                )
-            )
-    if not cnns:
-        effects.append(missing('a1', 'CNN min-depth growth with span', Test(), 'no CNN trials'))
-    lstm = [o for o in motif if variant(o) == 'LSTM']
+    return reached
+
+
+def _at_span(rows: Iterable[Obs], span: Any) -> list[Obs]:
+    """The trials at one motif span, in their order."""
+    return [o for o in rows if o.get(SPAN_KEY) == span]
+
+
+def _cnn_effects(
+    rows: list[Obs], name: str, spans: list, opts: Options, votes: bool
+) -> list[Effect]:
+    """a1 for one CNN variant (only the first variant present votes), then per span the
+    reported coverage contrast and minimal depth. Only a1 names the variant it is about."""
+    label = f'min depth to reach acc {_fmt(opts.threshold)}, longest − shortest span ({name})'
+    if len(spans) < 2:
+        effects = [missing('a1', label, Test(), f'{len(spans)} motif span(s); need 2')]
+        tag(effects, 0, name, votes)
+        return effects
+    reached = _reaches(opts.threshold)
+    groups = [
+        (coef, min_depth_per_seed(_at_span(rows, span), reached, depth)[0])
+        for coef, span in ((1.0, spans[-1]), (-1.0, spans[0]))
+    ]
+    effect = measure('a1', label, groups, Test(), unit=' layers', resamples=opts.resamples)
+    effect.label += f' (k={spans[-1]} vs k={spans[0]})'
+    effects = [effect]
+    tag(effects, 0, name, votes)
+    for span in spans:  # Reported: accuracy just short of vs just covering the span.
+        effects.append(_coverage_effect(_at_span(rows, span), name, span, opts))
+    for span in spans:
+        effects.append(_min_depth_effect(_at_span(rows, span), name, span, opts))
+    return effects
+
+
+def _min_depth_effect(rows: list[Obs], name: str, span: Any, opts: Options) -> Effect:
+    """The minimal depth of one CNN variant at one span (reported), naming censored seeds."""
+    per_seed, censored = min_depth_per_seed(rows, _reaches(opts.threshold), depth)
+    note = f', {censored} seed(s) never reach it' if censored else ''
+    return measure(
+        f'a.{name}.k{span}',
+        f'min depth to reach acc {_fmt(opts.threshold)}, {name}, span k={span}{note}',
+        [(1.0, per_seed)],
+        None,
+        unit=' layers',
+        resamples=opts.resamples,
+    )
+
+
+def _lstm_effect(lstm: list[Obs], spans: list, opts: Options) -> Effect:
+    """a2: the shallowest LSTM's accuracy margin over the threshold at its worst span (one
+    recurrent layer should see every span)."""
+    threshold = opts.threshold
     label = f'validation accuracy − {_fmt(threshold)} of the shallowest LSTM at its worst span'
     if not lstm or not spans:
-        effects.append(missing('a2', label, Test(inclusive=True), 'no LSTM trials on the motif'))
-        return effects
+        return missing('a2', label, Test(inclusive=True), 'no LSTM trials on the motif')
     shallowest = min(depth(o) for o in lstm)
     margins = {}
     for span in spans:
@@ -576,8 +601,7 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
         'a2', label, [(1.0, margins[worst])], Test(inclusive=True), resamples=opts.resamples
     )
     effect.label += f' (depth {shallowest:g}, k={worst})'
-    effects.append(effect)
-    return effects
+    return effect
 
 
 def _receptive_field(o: Obs) -> float | None:
