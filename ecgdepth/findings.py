@@ -749,53 +749,67 @@ def loss_unit(rows: Iterable[Obs]) -> str:
 
 def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     """b1, b2 and b3 (and the reported gradient ratios) of one recurrent cell."""
-    effects: list[Effect] = []
-    unit = loss_unit(mine)
-    margin = Test(LOSS_MARGIN)
     plain = [o for o in mine if _norms(o) == (False, False)]
     depths = distinct(plain, 'model.depth')
     lo, hi = (depths[0], depths[-1]) if depths else (None, None)
     deep = [o for o in plain if o.get('model.depth') == hi]
     shallow = [o for o in plain if o.get('model.depth') == lo]
+    effects = _fit_effects(mine, name, depths, deep, shallow, opts)
+    effects += _grad_ratio_effects(deep, name, hi, opts)
+    effects += _decay_rate_effects(deep, shallow, name, lo, hi, opts)
+    effects += _time_decay_effects(shallow, name, lo, opts)
+    return effects
+
+
+def _fit_effects(
+    mine: list[Obs], name: str, depths: list, deep: list[Obs], shallow: list[Obs], opts: Options
+) -> list[Effect]:
+    """b1 (the deepest plain stack fits worse than the shallowest) and b2 (a residual or
+    layer-norm stack at that depth recovers it), in the units of the task loss."""
+    unit = loss_unit(mine)
+    margin = Test(LOSS_MARGIN)
     l1 = f'final train loss, deepest − shallowest plain {name}'
     l2 = f'final train loss at the deepest depth, plain − residual/layer-norm {name}'
     if len(depths) < 2:
         why = f'{len(depths)} plain depth(s); need 2'
-        effects += [
-            missing('b1', l1, margin, why, unit),
-            missing('b2', l2, margin, why, unit),
-        ]
-    else:
-        effects.append(
-            measure(
-                'b1',
-                f'{l1} (depth {hi} vs {lo})',
-                [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
-                margin,
-                unit=unit,
-                resamples=opts.resamples,
-            )
-        )
-        remedy = None
-        for what, flags in REMEDIES:
-            rows = [o for o in mine if o.get('model.depth') == hi and _norms(o) == flags]
-            if any(o.done for o in rows):
-                remedy = (what, rows)
-                break
-        if remedy is None:
-            why = f'no residual/layer-norm {name} at depth {hi}'
-            effects.append(missing('b2', l2, margin, why, unit))
-        else:
-            effects.append(
-                measure(
-                    'b2',
-                    f'{l2} ({remedy[0]}, depth {hi})',
-                    [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
-                    margin,
-                    unit=unit,
-                    resamples=opts.resamples,
-                )
-            )
+        return [missing('b1', l1, margin, why, unit), missing('b2', l2, margin, why, unit)]
+    lo, hi = depths[0], depths[-1]
+    b1 = measure(
+        'b1',
+        f'{l1} (depth {hi} vs {lo})',
+        [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
+        margin,
+        unit=unit,
+        resamples=opts.resamples,
+    )
+    remedy = _remedy(mine, hi)
+    if remedy is None:
+        why = f'no residual/layer-norm {name} at depth {hi}'
+        return [b1, missing('b2', l2, margin, why, unit)]
+    b2 = measure(
+        'b2',
+        f'{l2} ({remedy[0]}, depth {hi})',
+        [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
+        margin,
+        unit=unit,
+        resamples=opts.resamples,
+    )
+    return [b1, b2]
+
+
+def _remedy(mine: list[Obs], hi: Any) -> tuple[str, list[Obs]] | None:
+    """(what, trials) of the first REMEDIES entry with a done trial at depth `hi`, else None."""
+    for what, flags in REMEDIES:
+        rows = [o for o in mine if o.get('model.depth') == hi and _norms(o) == flags]
+        if any(o.done for o in rows):
+            return what, rows
+    return None
+
+
+def _grad_ratio_effects(deep: list[Obs], name: str, hi: Any, opts: Options) -> list[Effect]:
+    """Reported: log10 first/last layer gradient norm of the deepest plain stack, at
+    initialisation and trained (where recorded)."""
+    effects = []
     for key, when in (('grad_norm_per_layer_init', 'at init'), ('grad_norm_per_layer', 'trained')):
         ratios = [r for r in (_log_ratio(o, key) for o in deep) if r is not None]
         if ratios:
@@ -810,13 +824,21 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                     resamples=opts.resamples,
                 )
             )
-    # Reported: the decay rate per layer (deepest plain stack) and per time step (shallowest).
+    return effects
+
+
+def _decay_rate_effects(
+    deep: list[Obs], shallow: list[Obs], name: str, lo: Any, hi: Any, opts: Options
+) -> list[Effect]:
+    """Reported: the gradient-norm decay rate per layer (deepest plain stack) and per time
+    step (shallowest), trained, where recorded."""
     per_layer = [
         -r / (hi - 1)
-        for r in map(lambda o: _log_ratio(o, 'grad_norm_per_layer'), deep)
+        for r in (_log_ratio(o, 'grad_norm_per_layer') for o in deep)
         if r is not None and hi and hi > 1
     ]
     per_step = [-found[0] for found in map(_time_slope, shallow) if found is not None]
+    effects = []
     for key, what, unit, rates in (
         ('b.per_layer', f'layer (depth {hi})', ' decades/layer', per_layer),
         ('b.per_step', f'time step (depth {lo})', ' decades/step', per_step),
@@ -826,18 +848,24 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
             effects.append(
                 measure(key, label, [(1.0, rates)], None, unit=unit, resamples=opts.resamples)
             )
+    return effects
+
+
+def _time_decay_effects(shallow: list[Obs], name: str, lo: Any, opts: Options) -> list[Effect]:
+    """b3 (the shallowest plain stack's d loss / d h_t falls over the window) and, reported,
+    the same at initialisation: what training started from."""
     decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
     l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'
     test = Test(TIME_DECAY_DECADES)
     if decay:
-        effects.append(
+        effects = [
             measure('b3', l3, [(1.0, decay)], test, unit=' decades', resamples=opts.resamples)
-        )
+        ]
     else:
         why = f'summaries hold neither {TIME_GRAD_FIELD} nor {TIME_GRAD_SLOPE_FIELD}'
-        effects.append(missing('b3', l3, test, why, ' decades'))
+        effects = [missing('b3', l3, test, why, ' decades')]
     at_init = [d for d in (_time_decay(o, INIT_SUFFIX) for o in shallow) if d is not None]
-    if at_init:  # Reported: what training started from.
+    if at_init:
         label = f'{l3.replace("falls", "fell")}, at initialisation'
         effects.append(
             measure(
