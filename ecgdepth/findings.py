@@ -1018,85 +1018,100 @@ def _per_layer_params(rows: Sequence[Obs]) -> float | None:
 
 
 def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
-    effects: list[Effect] = []
     width = [o for o in obs if o.get(ISO_KEY) is None]
     iso = _extreme([o for o in obs if o.get(ISO_KEY) is not None], ISO_KEY, last=True)
     cnn = [o for o in width if o.get('model.name') == 'dilated_cnn']
     rnn = [o for o in width if o.get('model.name') == 'lstm']
-    label = 'per-layer params LSTM / CNN at matched width, measured ÷ analytic'
     widths = sorted(set(distinct(cnn, 'model.width')) & set(distinct(rnn, 'model.width')))
-    if not widths:
-        effects.append(missing('d1', label, None, 'no LSTM and CNN trials of one width'))
-        effects[-1].votes, effects[-1].verdict = True, INCONCLUSIVE
-    else:
-        w = widths[-1]
-        c_rows, r_rows = select(cnn, model__width=w), select(rnn, model__width=w)
-        c_slope, r_slope = _per_layer_params(c_rows), _per_layer_params(r_rows)
-        k = c_rows[0].get('model.kernel_size', 3)
-        gate = 2 if c_rows[0].get('model.gate', 'none') != 'none' else 1
-        cell = r_rows[0].get('model.cell', 'lstm')
-        analytic = CELL_WEIGHTS.get(cell, 8) * (2 if r_rows[0].get('model.bidirectional') else 1)
-        analytic /= k * gate
-        rule = (
-            f'supported if |measured / analytic − 1| <= {PARAM_RATIO_TOLERANCE:g}, '
-            'not supported otherwise, inconclusive without two depths per family'
-        )
-        if c_slope is None or r_slope is None or c_slope <= 0:
-            effects.append(
-                Effect(
-                    'd1',
-                    label,
-                    rule=rule,
-                    verdict=INCONCLUSIVE,
-                    reason=f'fewer than two depths with params at width {w}',
-                )
-            )
-        else:
-            measured = r_slope / c_slope
-            ratio = measured / analytic
-            ok = abs(ratio - 1) <= PARAM_RATIO_TOLERANCE
-            effects.append(
-                Effect(
-                    'd1',
-                    f'{label} (width {w}, k={k}: measured {measured:.3g}, analytic {analytic:.3g})',
-                    '',
-                    ratio,
-                    None,  # Exact counts: no sampling error.
-                    (),
-                    rule,
-                    SUPPORTED if ok else NOT_SUPPORTED,
-                    f'measured/analytic = {ratio:.3g}',
-                )
-            )
+    effects = [_param_ratio_effect(cnn, rnn, widths)]
     if widths:  # d2 compares at the width d1 used (a sweep may vary it).
         width = [o for o in width if o.get('model.width') == widths[-1]]
+    return effects + _matched_effects(width, iso, opts)
+
+
+def _analytic_ratio(cnn: Obs, rnn: Obs) -> tuple[Any, float]:
+    """(kernel size, LSTM / CNN parameters per layer by the formula): the cell's square
+    matrices (x2 bidirectional) over k (x2 for a gated CNN's doubled channels)."""
+    k = cnn.get('model.kernel_size', 3)
+    gate = 2 if cnn.get('model.gate', 'none') != 'none' else 1
+    cell = rnn.get('model.cell', 'lstm')
+    analytic = CELL_WEIGHTS.get(cell, 8) * (2 if rnn.get('model.bidirectional') else 1)
+    analytic /= k * gate
+    return k, analytic
+
+
+def _param_ratio_effect(cnn: list[Obs], rnn: list[Obs], widths: list) -> Effect:
+    """d1 at the widest width both families ran: exact counts, so a tolerance, not a CI."""
+    label = 'per-layer params LSTM / CNN at matched width, measured ÷ analytic'
+    if not widths:
+        effect = missing('d1', label, None, 'no LSTM and CNN trials of one width')
+        effect.votes, effect.verdict = True, INCONCLUSIVE
+        return effect
+    w = widths[-1]
+    c_rows, r_rows = select(cnn, model__width=w), select(rnn, model__width=w)
+    c_slope, r_slope = _per_layer_params(c_rows), _per_layer_params(r_rows)
+    k, analytic = _analytic_ratio(c_rows[0], r_rows[0])
+    rule = (
+        f'supported if |measured / analytic − 1| <= {PARAM_RATIO_TOLERANCE:g}, '
+        'not supported otherwise, inconclusive without two depths per family'
+    )
+    if c_slope is None or r_slope is None or c_slope <= 0:
+        return Effect(
+            'd1',
+            label,
+            rule=rule,
+            verdict=INCONCLUSIVE,
+            reason=f'fewer than two depths with params at width {w}',
+        )
+    measured = r_slope / c_slope
+    ratio = measured / analytic
+    ok = abs(ratio - 1) <= PARAM_RATIO_TOLERANCE
+    return Effect(
+        'd1',
+        f'{label} (width {w}, k={k}: measured {measured:.3g}, analytic {analytic:.3g})',
+        '',
+        ratio,
+        None,  # Exact counts: no sampling error.
+        (),
+        rule,
+        SUPPORTED if ok else NOT_SUPPORTED,
+        f'measured/analytic = {ratio:.3g}',
+    )
+
+
+def _family_contrast(rows: list[Obs], at_depth: Any) -> list[tuple[float, list[float]]]:
+    """The groups of CNN − LSTM test macro-F1 at one depth."""
+    return [
+        (s, values(select(rows, model__name=f, model__depth=at_depth), MATCHED_METRIC))
+        for s, f in ((1.0, 'dilated_cnn'), (-1.0, 'lstm'))
+    ]
+
+
+def _matched_effects(width: list[Obs], iso: list[Obs], opts: Options) -> list[Effect]:
+    """d2 (the CNN's lead shrinks from matched width to matched parameters) and, reported,
+    that lead in each mode, at the deepest depth both modes and families ran."""
     label = 'CNN − LSTM test macro-F1, matched width − matched params'
     # The deepest depth every (mode, family) cell has: families may sweep different depths.
     cells = [select(rows, model__name=f) for rows in (width, iso) for f in ('dilated_cnn', 'lstm')]
     common = set.intersection(*(set(distinct(rows, 'model.depth')) for rows in cells))
     if not iso or not common:
         why = 'no iso-parameter trials' if not iso else 'no depth common to both modes and families'
-        effects.append(missing('d2', label, Test(), why))
-        return effects
+        return [missing('d2', label, Test(), why)]
     deepest = max(common)
-    groups = []
-    for coef, rows in ((1.0, width), (-1.0, iso)):
-        for sign, family in ((1.0, 'dilated_cnn'), (-1.0, 'lstm')):
-            at = select(rows, model__name=family, model__depth=deepest)
-            groups.append((coef * sign, values(at, MATCHED_METRIC)))
-    effects.append(
+    groups = [
+        (coef * sign, found)
+        for coef, rows in ((1.0, width), (-1.0, iso))
+        for sign, found in _family_contrast(rows, deepest)
+    ]
+    effects = [
         measure('d2', f'{label} (depth {deepest})', groups, Test(), resamples=opts.resamples)
-    )
+    ]
     for mode, rows in (('matched width', width), ('matched params', iso)):
-        groups = [
-            (s, values(select(rows, model__name=f, model__depth=deepest), MATCHED_METRIC))
-            for s, f in ((1.0, 'dilated_cnn'), (-1.0, 'lstm'))
-        ]
         effects.append(
             measure(
                 f'd.{mode}',
                 f'CNN − LSTM test macro-F1, {mode}, depth {deepest}',
-                groups,
+                _family_contrast(rows, deepest),
                 None,
                 resamples=opts.resamples,
             )
