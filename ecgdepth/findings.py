@@ -1176,70 +1176,7 @@ def rule_e(opts: Options) -> str:
 def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
     effects: list[Effect] = []
     for name in sorted({task(o) for o in obs}):
-        rows = [o for o in obs if task(o) == name]
-        target, path = target_of(rows, opts), error_path(rows)
-        control = any(c in name for c in CONTROL_TASKS)
-
-        def reached(o: Obs, target: float = target, path: tuple = path) -> bool:
-            error = error_of(o, path)
-            return error is not None and error <= target
-
-        def params(o: Obs) -> float:
-            return o.value(('params',)) or math.inf
-
-        for additive, multiplicative in PAIRS:
-            a_rows = [o for o in rows if variant_e(o) == additive]
-            m_rows = [o for o in rows if variant_e(o) == multiplicative]
-            label = (
-                f'min depth to reach error {_fmt(target)}, {additive} − {multiplicative} '
-                f'({name}{", control" if control else ""})'
-            )
-            if not a_rows or not m_rows:
-                continue
-            start = len(effects)
-            effects.append(
-                measure(
-                    'e1',
-                    label,
-                    [
-                        (1.0, min_depth_per_seed(a_rows, reached, depth)[0]),
-                        (-1.0, min_depth_per_seed(m_rows, reached, depth)[0]),
-                    ],
-                    Test(),
-                    unit=' layers',
-                    votes=not control,
-                    resamples=opts.resamples,
-                )
-            )
-            logs = []
-            for group in (a_rows, m_rows):
-                done = [o for o in group if o.done and o.value(('params',))]
-                found = min_depth_per_seed(done, reached, params)[0] if done else []
-                logs.append([math.log10(v) for v in found if 0 < v < math.inf])
-            effects.append(
-                measure(
-                    'e.params',
-                    f'log10 params to reach error {_fmt(target)}, {additive} / '
-                    f'{multiplicative} ({name})',
-                    [(1.0, logs[0]), (-1.0, logs[1])],
-                    None,
-                    unit=' decades',
-                    resamples=opts.resamples,
-                )
-            )
-            tag(effects, start, f'{name}: {additive} vs {multiplicative}')
-        lstm = [o for o in rows if variant_e(o) == 'LSTM']
-        if lstm:
-            effects.append(
-                measure(
-                    'e.lstm',
-                    f'min depth to reach error {_fmt(target)}, LSTM ({name})',
-                    [(1.0, min_depth_per_seed(lstm, reached, depth)[0])],
-                    None,
-                    unit=' layers',
-                    resamples=opts.resamples,
-                )
-            )
+        effects += _task_effects([o for o in obs if task(o) == name], name, opts)
     if not any(e.key == 'e1' for e in effects):
         effects.append(
             missing(
@@ -1249,6 +1186,96 @@ def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
                 'no task has both models of a pair',
             )
         )
+    return effects
+
+
+def _reaches_error(target: float, path: tuple[str, str]) -> Callable[[Obs], bool]:
+    """The target test min_depth_per_seed applies: the task's error at most `target`."""
+
+    def reached(o: Obs) -> bool:
+        error = error_of(o, path)
+        return error is not None and error <= target
+
+    return reached
+
+
+def _params_or_inf(o: Obs) -> float:
+    """A trial's parameter count as a size for min_depth_per_seed (inf if unrecorded)."""
+    return o.value(('params',)) or math.inf
+
+
+def _task_effects(rows: list[Obs], name: str, opts: Options) -> list[Effect]:
+    """e1 and the reported parameter ratio for each pair present on one task, then the
+    LSTM's minimal depth (reported); a control task's e1 does not vote."""
+    target = target_of(rows, opts)
+    reached = _reaches_error(target, error_path(rows))
+    effects = []
+    for pair in PAIRS:
+        effects += _pair_effects(rows, pair, name, target, reached, opts)
+    lstm = [o for o in rows if variant_e(o) == 'LSTM']
+    if lstm:
+        effects.append(
+            measure(
+                'e.lstm',
+                f'min depth to reach error {_fmt(target)}, LSTM ({name})',
+                [(1.0, min_depth_per_seed(lstm, reached, depth)[0])],
+                None,
+                unit=' layers',
+                resamples=opts.resamples,
+            )
+        )
+    return effects
+
+
+def _log_params_to_reach(rows: list[Obs], reached: Callable[[Obs], bool]) -> list[float]:
+    """Per seed, log10 of the fewest parameters that reach the target (censored as usual)."""
+    done = [o for o in rows if o.done and o.value(('params',))]
+    found = min_depth_per_seed(done, reached, _params_or_inf)[0] if done else []
+    return [math.log10(v) for v in found if 0 < v < math.inf]
+
+
+def _pair_effects(
+    rows: list[Obs],
+    pair: tuple[str, str],
+    name: str,
+    target: float,
+    reached: Callable[[Obs], bool],
+    opts: Options,
+) -> list[Effect]:
+    """e1 (the additive model needs more depth to reach the target) and the reported log10
+    parameter ratio at those depths, for one pair on one task; none if a model is absent."""
+    additive, multiplicative = pair
+    a_rows = [o for o in rows if variant_e(o) == additive]
+    m_rows = [o for o in rows if variant_e(o) == multiplicative]
+    if not a_rows or not m_rows:
+        return []
+    control = any(c in name for c in CONTROL_TASKS)
+    e1 = measure(
+        'e1',
+        f'min depth to reach error {_fmt(target)}, {additive} − {multiplicative} '
+        f'({name}{", control" if control else ""})',
+        [
+            (1.0, min_depth_per_seed(a_rows, reached, depth)[0]),
+            (-1.0, min_depth_per_seed(m_rows, reached, depth)[0]),
+        ],
+        Test(),
+        unit=' layers',
+        votes=not control,
+        resamples=opts.resamples,
+    )
+    ratio = measure(
+        'e.params',
+        f'log10 params to reach error {_fmt(target)}, {additive} / {multiplicative} ({name})',
+        [
+            (1.0, _log_params_to_reach(a_rows, reached)),
+            (-1.0, _log_params_to_reach(m_rows, reached)),
+        ],
+        None,
+        unit=' decades',
+        resamples=opts.resamples,
+    )
+    effects = [e1, ratio]
+    tag(effects, 0, f'{name}: {additive} vs {multiplicative}')
     return effects
 
 
