@@ -1418,6 +1418,18 @@ def line_figure(
 
 def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
     motif = [o for o in finding.obs if o.get(SPAN_KEY) is not None]
+    out = [
+        _figure_accuracy_vs_depth(motif, out_dir, opts),
+        _figure_accuracy_vs_receptive_field(motif, out_dir, opts),
+    ]
+    real = [o for o in finding.obs if o.get('data.name') not in (None, 'synthetic')]
+    if real:
+        out.append(_figure_metric_vs_receptive_field_s(real, out_dir))
+    return out
+
+
+def _figure_accuracy_vs_depth(motif: list[Obs], out_dir: str, opts: Options):
+    """(a): does accuracy reach the threshold once depth covers the span? One panel per span."""
     panels = []
     for span in distinct(motif, SPAN_KEY):
         rows = [o for o in motif if o.get(SPAN_KEY) == span]
@@ -1429,20 +1441,23 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
                 opts.threshold,
             )
         )
-    out = [
-        line_figure(
-            out_dir,
-            'a_accuracy_vs_depth',
-            'Validation accuracy vs depth per span k (recall: k upright beats after the inverted '
-            'one; motif: k between two inverted ones): mean ± std over seeds, each seed a point; '
-            f'dotted: the {_fmt(opts.threshold)} '
-            'threshold. The receptive field per depth is in the table.',
-            panels,
-            'depth (layers)',
-            scale='log2',
-            sharey=True,
-        )
-    ]
+    return line_figure(
+        out_dir,
+        'a_accuracy_vs_depth',
+        'Validation accuracy vs depth per span k (recall: k upright beats after the inverted '
+        'one; motif: k between two inverted ones): mean ± std over seeds, each seed a point; '
+        f'dotted: the {_fmt(opts.threshold)} '
+        'threshold. The receptive field per depth is in the table.',
+        panels,
+        'depth (layers)',
+        scale='log2',
+        sharey=True,
+    )
+
+
+def _figure_accuracy_vs_receptive_field(motif: list[Obs], out_dir: str, opts: Options):
+    """(a) against the mechanism: the CNNs' accuracy vs their theoretical and measured
+    receptive fields, with the motif span in samples where recorded."""
     panels = []
     for span in distinct(motif, SPAN_KEY):
         rows = [o for o in motif if o.get(SPAN_KEY) == span and variant(o).endswith('CNN')]
@@ -1467,50 +1482,45 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
                 _span_samples(rows),
             )
         )
-    out.append(
-        line_figure(
-            out_dir,
-            'a_accuracy_vs_receptive_field',
-            'Validation accuracy of the CNNs vs their theoretical receptive field and the measured '
-            'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold; '
-            f'dashed: the motif span in samples (where `{SPAN_SAMPLES_FIELD}` is recorded).',
-            panels,
-            'receptive field (samples, log scale)',
-            scale='log10',
-        )
+    return line_figure(
+        out_dir,
+        'a_accuracy_vs_receptive_field',
+        'Validation accuracy of the CNNs vs their theoretical receptive field and the measured '
+        'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold; '
+        f'dashed: the motif span in samples (where `{SPAN_SAMPLES_FIELD}` is recorded).',
+        panels,
+        'receptive field (samples, log scale)',
+        scale='log10',
     )
-    real = [o for o in finding.obs if o.get('data.name') not in (None, 'synthetic')]
-    if real:
-        panels = []
-        for name in distinct(real, 'data.name'):
-            rows = [o for o in real if o.get('data.name') == name]
-            panels.append(
-                (
-                    name,
-                    'validation macro-F1 (fraction)',
-                    series(
-                        rows,
-                        variant,
-                        lambda o: o.value(
-                            ('receptive_field_s',), ('diagnostics', 'receptive_field_s')
-                        ),
-                        lambda o: o.value(('val', 'macro_f1')),
-                    ),
-                    None,
-                )
-            )
-        out.append(
-            line_figure(
-                out_dir,
-                'a_metric_vs_receptive_field_s',
-                'Real ECG: validation macro-F1 vs theoretical receptive field in seconds (a '
-                'recurrent layer sees the whole window); mean ± std over seeds.',
-                panels,
-                'receptive field (s, log scale)',
-                scale='log10',
+
+
+def _figure_metric_vs_receptive_field_s(real: list[Obs], out_dir: str):
+    """(a) on real ECG, where spans are unknown: macro-F1 vs receptive field in seconds."""
+    panels = []
+    for name in distinct(real, 'data.name'):
+        rows = [o for o in real if o.get('data.name') == name]
+        panels.append(
+            (
+                name,
+                'validation macro-F1 (fraction)',
+                series(
+                    rows,
+                    variant,
+                    lambda o: o.value(('receptive_field_s',), ('diagnostics', 'receptive_field_s')),
+                    lambda o: o.value(('val', 'macro_f1')),
+                ),
+                None,
             )
         )
-    return out
+    return line_figure(
+        out_dir,
+        'a_metric_vs_receptive_field_s',
+        'Real ECG: validation macro-F1 vs theoretical receptive field in seconds (a '
+        'recurrent layer sees the whole window); mean ± std over seeds.',
+        panels,
+        'receptive field (s, log scale)',
+        scale='log10',
+    )
 
 
 def _norm_label(o: Obs) -> str:
@@ -1525,6 +1535,20 @@ def _norm_label(o: Obs) -> str:
 
 def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
     rnn = [o for o in finding.obs if o.get('model.name') == 'lstm']
+    return [
+        _figure_train_loss_vs_depth(rnn, out_dir),
+        _figure_grad_ratio_vs_depth(rnn, out_dir),
+        _figure_time_decay_vs_depth(rnn, out_dir),
+    ]
+
+
+def _cell_norm_label(o: Obs) -> str:
+    """'LSTM, residual': one line per cell and normalisation variant."""
+    return f'{variant(o)}, {_norm_label(o)}'
+
+
+def _figure_train_loss_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across layers: can a deep stack fit? One panel per cell."""
     panels = []
     for cell in distinct(rnn, 'model.cell') or ['lstm']:
         rows = [o for o in rnn if o.get('model.cell', 'lstm') == cell]
@@ -1536,58 +1560,54 @@ def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
                 None,
             )
         )
-    out = [
-        line_figure(
-            out_dir,
-            'b_train_loss_vs_depth',
-            'Can it fit? Final training loss vs depth per cell, plain and with residual / layer '
-            'norm: mean ± std over seeds, each seed a point.',
-            panels,
-            'depth (layers)',
-            scale='log2',
-        )
-    ]
+    return line_figure(
+        out_dir,
+        'b_train_loss_vs_depth',
+        'Can it fit? Final training loss vs depth per cell, plain and with residual / layer '
+        'norm: mean ± std over seeds, each seed a point.',
+        panels,
+        'depth (layers)',
+        scale='log2',
+    )
+
+
+def _figure_grad_ratio_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across layers: does the input side get less gradient, at init and trained?"""
     panels = []
     for key, when in (('grad_norm_per_layer_init', 'at init'), ('grad_norm_per_layer', 'trained')):
         panels.append(
             (
                 f'gradient norms {when}',
                 'log10 first / last layer norm (decades)',
-                series(
-                    rnn,
-                    lambda o: f'{variant(o)}, {_norm_label(o)}',
-                    depth,
-                    lambda o, k=key: _log_ratio(o, k),
-                ),
+                series(rnn, _cell_norm_label, depth, lambda o, k=key: _log_ratio(o, k)),
                 0.0,
             )
         )
-    out.append(
-        line_figure(
-            out_dir,
-            'b_grad_ratio_vs_depth',
-            "Gradient flow across layers: log10 of the first (input-side) over the last layer's "
-            'gradient norm, at init and after training; below the dotted zero line the input side '
-            'gets less gradient (vanishing with depth).',
-            panels,
-            'depth (layers)',
-            scale='log2',
-        )
+    return line_figure(
+        out_dir,
+        'b_grad_ratio_vs_depth',
+        "Gradient flow across layers: log10 of the first (input-side) over the last layer's "
+        'gradient norm, at init and after training; below the dotted zero line the input side '
+        'gets less gradient (vanishing with depth).',
+        panels,
+        'depth (layers)',
+        scale='log2',
     )
-    decay = series(rnn, lambda o: f'{variant(o)}, {_norm_label(o)}', depth, _time_decay)
-    out.append(
-        line_figure(
-            out_dir,
-            'b_time_decay_vs_depth',
-            f'Gradient flow across time: decades by which |d loss / d h_t| falls over the window '
-            f'(from `{TIME_GRAD_FIELD}` / `{TIME_GRAD_SLOPE_FIELD}`); dotted: the '
-            f'{_fmt(TIME_DECAY_DECADES)}-decade bound of sub-rule b3.',
-            [('across time', 'decay over the window (decades)', decay, TIME_DECAY_DECADES)],
-            'depth (layers)',
-            scale='log2',
-        )
+
+
+def _figure_time_decay_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across time: how far |d loss / d h_t| falls over the window, against b3's bound."""
+    decay = series(rnn, _cell_norm_label, depth, _time_decay)
+    return line_figure(
+        out_dir,
+        'b_time_decay_vs_depth',
+        f'Gradient flow across time: decades by which |d loss / d h_t| falls over the window '
+        f'(from `{TIME_GRAD_FIELD}` / `{TIME_GRAD_SLOPE_FIELD}`); dotted: the '
+        f'{_fmt(TIME_DECAY_DECADES)}-decade bound of sub-rule b3.',
+        [('across time', 'decay over the window (decades)', decay, TIME_DECAY_DECADES)],
+        'depth (layers)',
+        scale='log2',
     )
-    return out
 
 
 def _reg_labeller(obs: Sequence[Obs]) -> Callable[[Obs], str]:
