@@ -327,19 +327,51 @@ def submit_sweep(
     from ecgdepth import trial as trial_lib
 
     out = out or sys.stdout
-    cluster = config.cluster
-    if cluster.nodes * cluster.tasks_per_node != 1:
-        raise ClusterError(
-            f'--sweep --submit=slurm runs one process per trial, but config.cluster asks for '
-            f'nodes={cluster.nodes} x tasks_per_node={cluster.tasks_per_node} tasks; set both '
-            'to 1 (multi-process runs: submit a single run without --sweep).'
-        )
+    _check_one_task_per_trial(config.cluster)
     trial_lib.prepare_workdir(trials, workdir, source)  # Fails now if the workdir clashes.
     selected = trial_lib.select(trials, task_index)
     todo = pending_trials(selected, workdir, retry_failed=retry_failed)
     if not todo:
         print(f'Nothing to submit: the {len(selected)} selected trial(s) are finished.', file=out)
         return 0
+    jobs, array_id = _submit_array(config.cluster, todo, len(trials), workdir, argv, out)
+    if not wait:
+        return 0
+    wait_for(jobs, out=out)
+    print(f'Array job {array_id} ended.', file=out, flush=True)
+    print(trial_lib.summary_table(todo, workdir), file=out, flush=True)
+    states = [
+        (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status') for t in todo
+    ]
+    unfinished = [t.id for t, s in zip(todo, states, strict=True) if s not in trial_lib.FINISHED]
+    for problem in job_problems(jobs):
+        print(problem, file=out, flush=True)
+    if unfinished:
+        print(f'{len(unfinished)} trial(s) not finished: {", ".join(unfinished)}', file=out)
+    return 1 if unfinished else 0
+
+
+def _check_one_task_per_trial(cluster: ml_collections.ConfigDict) -> None:
+    """An array task runs one trial in one process: a multi-task cluster section is a mistake
+    to name before anything is written."""
+    if cluster.nodes * cluster.tasks_per_node != 1:
+        raise ClusterError(
+            f'--sweep --submit=slurm runs one process per trial, but config.cluster asks for '
+            f'nodes={cluster.nodes} x tasks_per_node={cluster.tasks_per_node} tasks; set both '
+            'to 1 (multi-process runs: submit a single run without --sweep).'
+        )
+
+
+def _submit_array(
+    cluster: ml_collections.ConfigDict,
+    todo: Sequence,
+    num_trials: int,
+    workdir: str,
+    argv: Sequence[str],
+    out,
+) -> tuple[list, str]:
+    """Submits `todo` as one array job (task k runs trial todo[k]), records which trial each
+    array task runs and says where the logs go. Returns the jobs and the array id."""
     folder = os.path.join(os.path.abspath(workdir), LOG_FOLDER)
     executor = _executor(folder, cluster, name=_job_name(workdir), array_size=len(todo))
     task = LaunchTask(task_argv(argv), os.getcwd())
@@ -361,26 +393,13 @@ def submit_sweep(
     parallel = executor_parameters(cluster, name='', array_size=len(todo))
     print(
         f'Submitted SLURM array job {array_id}: {len(todo)} task(s) for trials '
-        f'{_ranges(t.index for t in todo)} of {len(trials)}, at most '
+        f'{_ranges(t.index for t in todo)} of {num_trials}, at most '
         f'{parallel["slurm_array_parallelism"]} at a time, {cluster.time_minutes} min each.\n'
         f'Logs: {folder}/{array_id}_<k>_0_log.out and .err (array task k -> trial: {record})',
         file=out,
         flush=True,
     )
-    if not wait:
-        return 0
-    wait_for(jobs, out=out)
-    print(f'Array job {array_id} ended.', file=out, flush=True)
-    print(trial_lib.summary_table(todo, workdir), file=out, flush=True)
-    states = [
-        (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status') for t in todo
-    ]
-    unfinished = [t.id for t, s in zip(todo, states, strict=True) if s not in trial_lib.FINISHED]
-    for problem in job_problems(jobs):
-        print(problem, file=out, flush=True)
-    if unfinished:
-        print(f'{len(unfinished)} trial(s) not finished: {", ".join(unfinished)}', file=out)
-    return 1 if unfinished else 0
+    return jobs, array_id
 
 
 def _ranges(indices: Iterable[int]) -> str:

@@ -519,53 +519,78 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
     ]
     spans = distinct(motif, SPAN_KEY)
     effects = []
-    label_unit = ' layers'
-    threshold = opts.threshold
+    cnns = [v for v in ('plain CNN', 'dilated CNN') if any(variant(o) == v for o in motif)]
+    for i, name in enumerate(cnns):
+        rows = [o for o in motif if variant(o) == name]
+        effects += _cnn_effects(rows, name, spans, opts, votes=i == 0)
+    if not cnns:
+        effects.append(missing('a1', 'CNN min-depth growth with span', Test(), 'no CNN trials'))
+    effects.append(_lstm_effect([o for o in motif if variant(o) == 'LSTM'], spans, opts))
+    return effects
+
+
+def _reaches(threshold: float) -> Callable[[Obs], bool]:
+    """The target test min_depth_per_seed applies: validation accuracy at least `threshold`."""
 
     def reached(o: Obs) -> bool:
         value = o.value(RF_METRIC)
         return value is not None and value >= threshold
 
-    cnns = [v for v in ('plain CNN', 'dilated CNN') if any(variant(o) == v for o in motif)]
-    for i, name in enumerate(cnns):
-        votes, start = i == 0, len(effects)
-        label = f'min depth to reach acc {_fmt(threshold)}, longest − shortest span ({name})'
-        if len(spans) < 2:
-            effects.append(missing('a1', label, Test(), f'{len(spans)} motif span(s); need 2'))
-            tag(effects, start, name, votes)
-            continue
-        groups = []
-        for coef, span in ((1.0, spans[-1]), (-1.0, spans[0])):
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            groups.append((coef, min_depth_per_seed(rows, reached, depth)[0]))
-        effect = measure('a1', label, groups, Test(), unit=label_unit, resamples=opts.resamples)
-        effect.label += f' (k={spans[-1]} vs k={spans[0]})'
-        effects.append(effect)
-        tag(effects, start, name, votes)
-        for span in spans:  # Reported: accuracy just short of vs just covering the span.
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            effects.append(_coverage_effect(rows, name, span, opts))
-        for span in spans:  # Reported: the minimal depth per span.
-            rows = [o for o in motif if variant(o) == name and o.get(SPAN_KEY) == span]
-            per_seed, censored = min_depth_per_seed(rows, reached, depth)
-            note = f', {censored} seed(s) never reach it' if censored else ''
-            effects.append(
-                measure(
-                    f'a.{name}.k{span}',
-                    f'min depth to reach acc {_fmt(threshold)}, {name}, span k={span}{note}',
-                    [(1.0, per_seed)],
-                    None,
-                    unit=label_unit,
-                    resamples=opts.resamples,
-                )
-            )
-    if not cnns:
-        effects.append(missing('a1', 'CNN min-depth growth with span', Test(), 'no CNN trials'))
-    lstm = [o for o in motif if variant(o) == 'LSTM']
+    return reached
+
+
+def _at_span(rows: Iterable[Obs], span: Any) -> list[Obs]:
+    """The trials at one motif span, in their order."""
+    return [o for o in rows if o.get(SPAN_KEY) == span]
+
+
+def _cnn_effects(
+    rows: list[Obs], name: str, spans: list, opts: Options, votes: bool
+) -> list[Effect]:
+    """a1 for one CNN variant (only the first variant present votes), then per span the
+    reported coverage contrast and minimal depth. Only a1 names the variant it is about."""
+    label = f'min depth to reach acc {_fmt(opts.threshold)}, longest − shortest span ({name})'
+    if len(spans) < 2:
+        effects = [missing('a1', label, Test(), f'{len(spans)} motif span(s); need 2')]
+        tag(effects, 0, name, votes)
+        return effects
+    reached = _reaches(opts.threshold)
+    groups = [
+        (coef, min_depth_per_seed(_at_span(rows, span), reached, depth)[0])
+        for coef, span in ((1.0, spans[-1]), (-1.0, spans[0]))
+    ]
+    effect = measure('a1', label, groups, Test(), unit=' layers', resamples=opts.resamples)
+    effect.label += f' (k={spans[-1]} vs k={spans[0]})'
+    effects = [effect]
+    tag(effects, 0, name, votes)
+    for span in spans:  # Reported: accuracy just short of vs just covering the span.
+        effects.append(_coverage_effect(_at_span(rows, span), name, span, opts))
+    for span in spans:
+        effects.append(_min_depth_effect(_at_span(rows, span), name, span, opts))
+    return effects
+
+
+def _min_depth_effect(rows: list[Obs], name: str, span: Any, opts: Options) -> Effect:
+    """The minimal depth of one CNN variant at one span (reported), naming censored seeds."""
+    per_seed, censored = min_depth_per_seed(rows, _reaches(opts.threshold), depth)
+    note = f', {censored} seed(s) never reach it' if censored else ''
+    return measure(
+        f'a.{name}.k{span}',
+        f'min depth to reach acc {_fmt(opts.threshold)}, {name}, span k={span}{note}',
+        [(1.0, per_seed)],
+        None,
+        unit=' layers',
+        resamples=opts.resamples,
+    )
+
+
+def _lstm_effect(lstm: list[Obs], spans: list, opts: Options) -> Effect:
+    """a2: the shallowest LSTM's accuracy margin over the threshold at its worst span (one
+    recurrent layer should see every span)."""
+    threshold = opts.threshold
     label = f'validation accuracy − {_fmt(threshold)} of the shallowest LSTM at its worst span'
     if not lstm or not spans:
-        effects.append(missing('a2', label, Test(inclusive=True), 'no LSTM trials on the motif'))
-        return effects
+        return missing('a2', label, Test(inclusive=True), 'no LSTM trials on the motif')
     shallowest = min(depth(o) for o in lstm)
     margins = {}
     for span in spans:
@@ -576,8 +601,7 @@ def analyse_a(obs: list[Obs], opts: Options) -> list[Effect]:
         'a2', label, [(1.0, margins[worst])], Test(inclusive=True), resamples=opts.resamples
     )
     effect.label += f' (depth {shallowest:g}, k={worst})'
-    effects.append(effect)
-    return effects
+    return effect
 
 
 def _receptive_field(o: Obs) -> float | None:
@@ -725,53 +749,67 @@ def loss_unit(rows: Iterable[Obs]) -> str:
 
 def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
     """b1, b2 and b3 (and the reported gradient ratios) of one recurrent cell."""
-    effects: list[Effect] = []
-    unit = loss_unit(mine)
-    margin = Test(LOSS_MARGIN)
     plain = [o for o in mine if _norms(o) == (False, False)]
     depths = distinct(plain, 'model.depth')
     lo, hi = (depths[0], depths[-1]) if depths else (None, None)
     deep = [o for o in plain if o.get('model.depth') == hi]
     shallow = [o for o in plain if o.get('model.depth') == lo]
+    effects = _fit_effects(mine, name, depths, deep, shallow, opts)
+    effects += _grad_ratio_effects(deep, name, hi, opts)
+    effects += _decay_rate_effects(deep, shallow, name, lo, hi, opts)
+    effects += _time_decay_effects(shallow, name, lo, opts)
+    return effects
+
+
+def _fit_effects(
+    mine: list[Obs], name: str, depths: list, deep: list[Obs], shallow: list[Obs], opts: Options
+) -> list[Effect]:
+    """b1 (the deepest plain stack fits worse than the shallowest) and b2 (a residual or
+    layer-norm stack at that depth recovers it), in the units of the task loss."""
+    unit = loss_unit(mine)
+    margin = Test(LOSS_MARGIN)
     l1 = f'final train loss, deepest − shallowest plain {name}'
     l2 = f'final train loss at the deepest depth, plain − residual/layer-norm {name}'
     if len(depths) < 2:
         why = f'{len(depths)} plain depth(s); need 2'
-        effects += [
-            missing('b1', l1, margin, why, unit),
-            missing('b2', l2, margin, why, unit),
-        ]
-    else:
-        effects.append(
-            measure(
-                'b1',
-                f'{l1} (depth {hi} vs {lo})',
-                [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
-                margin,
-                unit=unit,
-                resamples=opts.resamples,
-            )
-        )
-        remedy = None
-        for what, flags in REMEDIES:
-            rows = [o for o in mine if o.get('model.depth') == hi and _norms(o) == flags]
-            if any(o.done for o in rows):
-                remedy = (what, rows)
-                break
-        if remedy is None:
-            why = f'no residual/layer-norm {name} at depth {hi}'
-            effects.append(missing('b2', l2, margin, why, unit))
-        else:
-            effects.append(
-                measure(
-                    'b2',
-                    f'{l2} ({remedy[0]}, depth {hi})',
-                    [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
-                    margin,
-                    unit=unit,
-                    resamples=opts.resamples,
-                )
-            )
+        return [missing('b1', l1, margin, why, unit), missing('b2', l2, margin, why, unit)]
+    lo, hi = depths[0], depths[-1]
+    b1 = measure(
+        'b1',
+        f'{l1} (depth {hi} vs {lo})',
+        [(1.0, final_losses(deep)), (-1.0, final_losses(shallow))],
+        margin,
+        unit=unit,
+        resamples=opts.resamples,
+    )
+    remedy = _remedy(mine, hi)
+    if remedy is None:
+        why = f'no residual/layer-norm {name} at depth {hi}'
+        return [b1, missing('b2', l2, margin, why, unit)]
+    b2 = measure(
+        'b2',
+        f'{l2} ({remedy[0]}, depth {hi})',
+        [(1.0, final_losses(deep)), (-1.0, final_losses(remedy[1]))],
+        margin,
+        unit=unit,
+        resamples=opts.resamples,
+    )
+    return [b1, b2]
+
+
+def _remedy(mine: list[Obs], hi: Any) -> tuple[str, list[Obs]] | None:
+    """(what, trials) of the first REMEDIES entry with a done trial at depth `hi`, else None."""
+    for what, flags in REMEDIES:
+        rows = [o for o in mine if o.get('model.depth') == hi and _norms(o) == flags]
+        if any(o.done for o in rows):
+            return what, rows
+    return None
+
+
+def _grad_ratio_effects(deep: list[Obs], name: str, hi: Any, opts: Options) -> list[Effect]:
+    """Reported: log10 first/last layer gradient norm of the deepest plain stack, at
+    initialisation and trained (where recorded)."""
+    effects = []
     for key, when in (('grad_norm_per_layer_init', 'at init'), ('grad_norm_per_layer', 'trained')):
         ratios = [r for r in (_log_ratio(o, key) for o in deep) if r is not None]
         if ratios:
@@ -786,13 +824,21 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
                     resamples=opts.resamples,
                 )
             )
-    # Reported: the decay rate per layer (deepest plain stack) and per time step (shallowest).
+    return effects
+
+
+def _decay_rate_effects(
+    deep: list[Obs], shallow: list[Obs], name: str, lo: Any, hi: Any, opts: Options
+) -> list[Effect]:
+    """Reported: the gradient-norm decay rate per layer (deepest plain stack) and per time
+    step (shallowest), trained, where recorded."""
     per_layer = [
         -r / (hi - 1)
-        for r in map(lambda o: _log_ratio(o, 'grad_norm_per_layer'), deep)
+        for r in (_log_ratio(o, 'grad_norm_per_layer') for o in deep)
         if r is not None and hi and hi > 1
     ]
     per_step = [-found[0] for found in map(_time_slope, shallow) if found is not None]
+    effects = []
     for key, what, unit, rates in (
         ('b.per_layer', f'layer (depth {hi})', ' decades/layer', per_layer),
         ('b.per_step', f'time step (depth {lo})', ' decades/step', per_step),
@@ -802,18 +848,24 @@ def _cell_effects(mine: list[Obs], name: str, opts: Options) -> list[Effect]:
             effects.append(
                 measure(key, label, [(1.0, rates)], None, unit=unit, resamples=opts.resamples)
             )
+    return effects
+
+
+def _time_decay_effects(shallow: list[Obs], name: str, lo: Any, opts: Options) -> list[Effect]:
+    """b3 (the shallowest plain stack's d loss / d h_t falls over the window) and, reported,
+    the same at initialisation: what training started from."""
     decay = [d for d in (_time_decay(o) for o in shallow) if d is not None]
     l3 = f'decades d loss / d h_t falls over the window, plain {name} depth {lo}'
     test = Test(TIME_DECAY_DECADES)
     if decay:
-        effects.append(
+        effects = [
             measure('b3', l3, [(1.0, decay)], test, unit=' decades', resamples=opts.resamples)
-        )
+        ]
     else:
         why = f'summaries hold neither {TIME_GRAD_FIELD} nor {TIME_GRAD_SLOPE_FIELD}'
-        effects.append(missing('b3', l3, test, why, ' decades'))
+        effects = [missing('b3', l3, test, why, ' decades')]
     at_init = [d for d in (_time_decay(o, INIT_SUFFIX) for o in shallow) if d is not None]
-    if at_init:  # Reported: what training started from.
+    if at_init:
         label = f'{l3.replace("falls", "fell")}, at initialisation'
         effects.append(
             measure(
@@ -966,85 +1018,100 @@ def _per_layer_params(rows: Sequence[Obs]) -> float | None:
 
 
 def analyse_d(obs: list[Obs], opts: Options) -> list[Effect]:
-    effects: list[Effect] = []
     width = [o for o in obs if o.get(ISO_KEY) is None]
     iso = _extreme([o for o in obs if o.get(ISO_KEY) is not None], ISO_KEY, last=True)
     cnn = [o for o in width if o.get('model.name') == 'dilated_cnn']
     rnn = [o for o in width if o.get('model.name') == 'lstm']
-    label = 'per-layer params LSTM / CNN at matched width, measured ÷ analytic'
     widths = sorted(set(distinct(cnn, 'model.width')) & set(distinct(rnn, 'model.width')))
-    if not widths:
-        effects.append(missing('d1', label, None, 'no LSTM and CNN trials of one width'))
-        effects[-1].votes, effects[-1].verdict = True, INCONCLUSIVE
-    else:
-        w = widths[-1]
-        c_rows, r_rows = select(cnn, model__width=w), select(rnn, model__width=w)
-        c_slope, r_slope = _per_layer_params(c_rows), _per_layer_params(r_rows)
-        k = c_rows[0].get('model.kernel_size', 3)
-        gate = 2 if c_rows[0].get('model.gate', 'none') != 'none' else 1
-        cell = r_rows[0].get('model.cell', 'lstm')
-        analytic = CELL_WEIGHTS.get(cell, 8) * (2 if r_rows[0].get('model.bidirectional') else 1)
-        analytic /= k * gate
-        rule = (
-            f'supported if |measured / analytic − 1| <= {PARAM_RATIO_TOLERANCE:g}, '
-            'not supported otherwise, inconclusive without two depths per family'
-        )
-        if c_slope is None or r_slope is None or c_slope <= 0:
-            effects.append(
-                Effect(
-                    'd1',
-                    label,
-                    rule=rule,
-                    verdict=INCONCLUSIVE,
-                    reason=f'fewer than two depths with params at width {w}',
-                )
-            )
-        else:
-            measured = r_slope / c_slope
-            ratio = measured / analytic
-            ok = abs(ratio - 1) <= PARAM_RATIO_TOLERANCE
-            effects.append(
-                Effect(
-                    'd1',
-                    f'{label} (width {w}, k={k}: measured {measured:.3g}, analytic {analytic:.3g})',
-                    '',
-                    ratio,
-                    None,  # Exact counts: no sampling error.
-                    (),
-                    rule,
-                    SUPPORTED if ok else NOT_SUPPORTED,
-                    f'measured/analytic = {ratio:.3g}',
-                )
-            )
+    effects = [_param_ratio_effect(cnn, rnn, widths)]
     if widths:  # d2 compares at the width d1 used (a sweep may vary it).
         width = [o for o in width if o.get('model.width') == widths[-1]]
+    return effects + _matched_effects(width, iso, opts)
+
+
+def _analytic_ratio(cnn: Obs, rnn: Obs) -> tuple[Any, float]:
+    """(kernel size, LSTM / CNN parameters per layer by the formula): the cell's square
+    matrices (x2 bidirectional) over k (x2 for a gated CNN's doubled channels)."""
+    k = cnn.get('model.kernel_size', 3)
+    gate = 2 if cnn.get('model.gate', 'none') != 'none' else 1
+    cell = rnn.get('model.cell', 'lstm')
+    analytic = CELL_WEIGHTS.get(cell, 8) * (2 if rnn.get('model.bidirectional') else 1)
+    analytic /= k * gate
+    return k, analytic
+
+
+def _param_ratio_effect(cnn: list[Obs], rnn: list[Obs], widths: list) -> Effect:
+    """d1 at the widest width both families ran: exact counts, so a tolerance, not a CI."""
+    label = 'per-layer params LSTM / CNN at matched width, measured ÷ analytic'
+    if not widths:
+        effect = missing('d1', label, None, 'no LSTM and CNN trials of one width')
+        effect.votes, effect.verdict = True, INCONCLUSIVE
+        return effect
+    w = widths[-1]
+    c_rows, r_rows = select(cnn, model__width=w), select(rnn, model__width=w)
+    c_slope, r_slope = _per_layer_params(c_rows), _per_layer_params(r_rows)
+    k, analytic = _analytic_ratio(c_rows[0], r_rows[0])
+    rule = (
+        f'supported if |measured / analytic − 1| <= {PARAM_RATIO_TOLERANCE:g}, '
+        'not supported otherwise, inconclusive without two depths per family'
+    )
+    if c_slope is None or r_slope is None or c_slope <= 0:
+        return Effect(
+            'd1',
+            label,
+            rule=rule,
+            verdict=INCONCLUSIVE,
+            reason=f'fewer than two depths with params at width {w}',
+        )
+    measured = r_slope / c_slope
+    ratio = measured / analytic
+    ok = abs(ratio - 1) <= PARAM_RATIO_TOLERANCE
+    return Effect(
+        'd1',
+        f'{label} (width {w}, k={k}: measured {measured:.3g}, analytic {analytic:.3g})',
+        '',
+        ratio,
+        None,  # Exact counts: no sampling error.
+        (),
+        rule,
+        SUPPORTED if ok else NOT_SUPPORTED,
+        f'measured/analytic = {ratio:.3g}',
+    )
+
+
+def _family_contrast(rows: list[Obs], at_depth: Any) -> list[tuple[float, list[float]]]:
+    """The groups of CNN − LSTM test macro-F1 at one depth."""
+    return [
+        (s, values(select(rows, model__name=f, model__depth=at_depth), MATCHED_METRIC))
+        for s, f in ((1.0, 'dilated_cnn'), (-1.0, 'lstm'))
+    ]
+
+
+def _matched_effects(width: list[Obs], iso: list[Obs], opts: Options) -> list[Effect]:
+    """d2 (the CNN's lead shrinks from matched width to matched parameters) and, reported,
+    that lead in each mode, at the deepest depth both modes and families ran."""
     label = 'CNN − LSTM test macro-F1, matched width − matched params'
     # The deepest depth every (mode, family) cell has: families may sweep different depths.
     cells = [select(rows, model__name=f) for rows in (width, iso) for f in ('dilated_cnn', 'lstm')]
     common = set.intersection(*(set(distinct(rows, 'model.depth')) for rows in cells))
     if not iso or not common:
         why = 'no iso-parameter trials' if not iso else 'no depth common to both modes and families'
-        effects.append(missing('d2', label, Test(), why))
-        return effects
+        return [missing('d2', label, Test(), why)]
     deepest = max(common)
-    groups = []
-    for coef, rows in ((1.0, width), (-1.0, iso)):
-        for sign, family in ((1.0, 'dilated_cnn'), (-1.0, 'lstm')):
-            at = select(rows, model__name=family, model__depth=deepest)
-            groups.append((coef * sign, values(at, MATCHED_METRIC)))
-    effects.append(
+    groups = [
+        (coef * sign, found)
+        for coef, rows in ((1.0, width), (-1.0, iso))
+        for sign, found in _family_contrast(rows, deepest)
+    ]
+    effects = [
         measure('d2', f'{label} (depth {deepest})', groups, Test(), resamples=opts.resamples)
-    )
+    ]
     for mode, rows in (('matched width', width), ('matched params', iso)):
-        groups = [
-            (s, values(select(rows, model__name=f, model__depth=deepest), MATCHED_METRIC))
-            for s, f in ((1.0, 'dilated_cnn'), (-1.0, 'lstm'))
-        ]
         effects.append(
             measure(
                 f'd.{mode}',
                 f'CNN − LSTM test macro-F1, {mode}, depth {deepest}',
-                groups,
+                _family_contrast(rows, deepest),
                 None,
                 resamples=opts.resamples,
             )
@@ -1109,70 +1176,7 @@ def rule_e(opts: Options) -> str:
 def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
     effects: list[Effect] = []
     for name in sorted({task(o) for o in obs}):
-        rows = [o for o in obs if task(o) == name]
-        target, path = target_of(rows, opts), error_path(rows)
-        control = any(c in name for c in CONTROL_TASKS)
-
-        def reached(o: Obs, target: float = target, path: tuple = path) -> bool:
-            error = error_of(o, path)
-            return error is not None and error <= target
-
-        def params(o: Obs) -> float:
-            return o.value(('params',)) or math.inf
-
-        for additive, multiplicative in PAIRS:
-            a_rows = [o for o in rows if variant_e(o) == additive]
-            m_rows = [o for o in rows if variant_e(o) == multiplicative]
-            label = (
-                f'min depth to reach error {_fmt(target)}, {additive} − {multiplicative} '
-                f'({name}{", control" if control else ""})'
-            )
-            if not a_rows or not m_rows:
-                continue
-            start = len(effects)
-            effects.append(
-                measure(
-                    'e1',
-                    label,
-                    [
-                        (1.0, min_depth_per_seed(a_rows, reached, depth)[0]),
-                        (-1.0, min_depth_per_seed(m_rows, reached, depth)[0]),
-                    ],
-                    Test(),
-                    unit=' layers',
-                    votes=not control,
-                    resamples=opts.resamples,
-                )
-            )
-            logs = []
-            for group in (a_rows, m_rows):
-                done = [o for o in group if o.done and o.value(('params',))]
-                found = min_depth_per_seed(done, reached, params)[0] if done else []
-                logs.append([math.log10(v) for v in found if 0 < v < math.inf])
-            effects.append(
-                measure(
-                    'e.params',
-                    f'log10 params to reach error {_fmt(target)}, {additive} / '
-                    f'{multiplicative} ({name})',
-                    [(1.0, logs[0]), (-1.0, logs[1])],
-                    None,
-                    unit=' decades',
-                    resamples=opts.resamples,
-                )
-            )
-            tag(effects, start, f'{name}: {additive} vs {multiplicative}')
-        lstm = [o for o in rows if variant_e(o) == 'LSTM']
-        if lstm:
-            effects.append(
-                measure(
-                    'e.lstm',
-                    f'min depth to reach error {_fmt(target)}, LSTM ({name})',
-                    [(1.0, min_depth_per_seed(lstm, reached, depth)[0])],
-                    None,
-                    unit=' layers',
-                    resamples=opts.resamples,
-                )
-            )
+        effects += _task_effects([o for o in obs if task(o) == name], name, opts)
     if not any(e.key == 'e1' for e in effects):
         effects.append(
             missing(
@@ -1182,6 +1186,96 @@ def analyse_e(obs: list[Obs], opts: Options) -> list[Effect]:
                 'no task has both models of a pair',
             )
         )
+    return effects
+
+
+def _reaches_error(target: float, path: tuple[str, str]) -> Callable[[Obs], bool]:
+    """The target test min_depth_per_seed applies: the task's error at most `target`."""
+
+    def reached(o: Obs) -> bool:
+        error = error_of(o, path)
+        return error is not None and error <= target
+
+    return reached
+
+
+def _params_or_inf(o: Obs) -> float:
+    """A trial's parameter count as a size for min_depth_per_seed (inf if unrecorded)."""
+    return o.value(('params',)) or math.inf
+
+
+def _task_effects(rows: list[Obs], name: str, opts: Options) -> list[Effect]:
+    """e1 and the reported parameter ratio for each pair present on one task, then the
+    LSTM's minimal depth (reported); a control task's e1 does not vote."""
+    target = target_of(rows, opts)
+    reached = _reaches_error(target, error_path(rows))
+    effects = []
+    for pair in PAIRS:
+        effects += _pair_effects(rows, pair, name, target, reached, opts)
+    lstm = [o for o in rows if variant_e(o) == 'LSTM']
+    if lstm:
+        effects.append(
+            measure(
+                'e.lstm',
+                f'min depth to reach error {_fmt(target)}, LSTM ({name})',
+                [(1.0, min_depth_per_seed(lstm, reached, depth)[0])],
+                None,
+                unit=' layers',
+                resamples=opts.resamples,
+            )
+        )
+    return effects
+
+
+def _log_params_to_reach(rows: list[Obs], reached: Callable[[Obs], bool]) -> list[float]:
+    """Per seed, log10 of the fewest parameters that reach the target (censored as usual)."""
+    done = [o for o in rows if o.done and o.value(('params',))]
+    found = min_depth_per_seed(done, reached, _params_or_inf)[0] if done else []
+    return [math.log10(v) for v in found if 0 < v < math.inf]
+
+
+def _pair_effects(
+    rows: list[Obs],
+    pair: tuple[str, str],
+    name: str,
+    target: float,
+    reached: Callable[[Obs], bool],
+    opts: Options,
+) -> list[Effect]:
+    """e1 (the additive model needs more depth to reach the target) and the reported log10
+    parameter ratio at those depths, for one pair on one task; none if a model is absent."""
+    additive, multiplicative = pair
+    a_rows = [o for o in rows if variant_e(o) == additive]
+    m_rows = [o for o in rows if variant_e(o) == multiplicative]
+    if not a_rows or not m_rows:
+        return []
+    control = any(c in name for c in CONTROL_TASKS)
+    e1 = measure(
+        'e1',
+        f'min depth to reach error {_fmt(target)}, {additive} − {multiplicative} '
+        f'({name}{", control" if control else ""})',
+        [
+            (1.0, min_depth_per_seed(a_rows, reached, depth)[0]),
+            (-1.0, min_depth_per_seed(m_rows, reached, depth)[0]),
+        ],
+        Test(),
+        unit=' layers',
+        votes=not control,
+        resamples=opts.resamples,
+    )
+    ratio = measure(
+        'e.params',
+        f'log10 params to reach error {_fmt(target)}, {additive} / {multiplicative} ({name})',
+        [
+            (1.0, _log_params_to_reach(a_rows, reached)),
+            (-1.0, _log_params_to_reach(m_rows, reached)),
+        ],
+        None,
+        unit=' decades',
+        resamples=opts.resamples,
+    )
+    effects = [e1, ratio]
+    tag(effects, 0, f'{name}: {additive} vs {multiplicative}')
     return effects
 
 
@@ -1324,6 +1418,18 @@ def line_figure(
 
 def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
     motif = [o for o in finding.obs if o.get(SPAN_KEY) is not None]
+    out = [
+        _figure_accuracy_vs_depth(motif, out_dir, opts),
+        _figure_accuracy_vs_receptive_field(motif, out_dir, opts),
+    ]
+    real = [o for o in finding.obs if o.get('data.name') not in (None, 'synthetic')]
+    if real:
+        out.append(_figure_metric_vs_receptive_field_s(real, out_dir))
+    return out
+
+
+def _figure_accuracy_vs_depth(motif: list[Obs], out_dir: str, opts: Options):
+    """(a): does accuracy reach the threshold once depth covers the span? One panel per span."""
     panels = []
     for span in distinct(motif, SPAN_KEY):
         rows = [o for o in motif if o.get(SPAN_KEY) == span]
@@ -1335,20 +1441,23 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
                 opts.threshold,
             )
         )
-    out = [
-        line_figure(
-            out_dir,
-            'a_accuracy_vs_depth',
-            'Validation accuracy vs depth per span k (recall: k upright beats after the inverted '
-            'one; motif: k between two inverted ones): mean ± std over seeds, each seed a point; '
-            f'dotted: the {_fmt(opts.threshold)} '
-            'threshold. The receptive field per depth is in the table.',
-            panels,
-            'depth (layers)',
-            scale='log2',
-            sharey=True,
-        )
-    ]
+    return line_figure(
+        out_dir,
+        'a_accuracy_vs_depth',
+        'Validation accuracy vs depth per span k (recall: k upright beats after the inverted '
+        'one; motif: k between two inverted ones): mean ± std over seeds, each seed a point; '
+        f'dotted: the {_fmt(opts.threshold)} '
+        'threshold. The receptive field per depth is in the table.',
+        panels,
+        'depth (layers)',
+        scale='log2',
+        sharey=True,
+    )
+
+
+def _figure_accuracy_vs_receptive_field(motif: list[Obs], out_dir: str, opts: Options):
+    """(a) against the mechanism: the CNNs' accuracy vs their theoretical and measured
+    receptive fields, with the motif span in samples where recorded."""
     panels = []
     for span in distinct(motif, SPAN_KEY):
         rows = [o for o in motif if o.get(SPAN_KEY) == span and variant(o).endswith('CNN')]
@@ -1373,50 +1482,45 @@ def figures_a(finding: Finding, out_dir: str, opts: Options) -> list:
                 _span_samples(rows),
             )
         )
-    out.append(
-        line_figure(
-            out_dir,
-            'a_accuracy_vs_receptive_field',
-            'Validation accuracy of the CNNs vs their theoretical receptive field and the measured '
-            'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold; '
-            f'dashed: the motif span in samples (where `{SPAN_SAMPLES_FIELD}` is recorded).',
-            panels,
-            'receptive field (samples, log scale)',
-            scale='log10',
-        )
+    return line_figure(
+        out_dir,
+        'a_accuracy_vs_receptive_field',
+        'Validation accuracy of the CNNs vs their theoretical receptive field and the measured '
+        'one (lag holding 90 % of the input sensitivity), in samples; dotted: the threshold; '
+        f'dashed: the motif span in samples (where `{SPAN_SAMPLES_FIELD}` is recorded).',
+        panels,
+        'receptive field (samples, log scale)',
+        scale='log10',
     )
-    real = [o for o in finding.obs if o.get('data.name') not in (None, 'synthetic')]
-    if real:
-        panels = []
-        for name in distinct(real, 'data.name'):
-            rows = [o for o in real if o.get('data.name') == name]
-            panels.append(
-                (
-                    name,
-                    'validation macro-F1 (fraction)',
-                    series(
-                        rows,
-                        variant,
-                        lambda o: o.value(
-                            ('receptive_field_s',), ('diagnostics', 'receptive_field_s')
-                        ),
-                        lambda o: o.value(('val', 'macro_f1')),
-                    ),
-                    None,
-                )
-            )
-        out.append(
-            line_figure(
-                out_dir,
-                'a_metric_vs_receptive_field_s',
-                'Real ECG: validation macro-F1 vs theoretical receptive field in seconds (a '
-                'recurrent layer sees the whole window); mean ± std over seeds.',
-                panels,
-                'receptive field (s, log scale)',
-                scale='log10',
+
+
+def _figure_metric_vs_receptive_field_s(real: list[Obs], out_dir: str):
+    """(a) on real ECG, where spans are unknown: macro-F1 vs receptive field in seconds."""
+    panels = []
+    for name in distinct(real, 'data.name'):
+        rows = [o for o in real if o.get('data.name') == name]
+        panels.append(
+            (
+                name,
+                'validation macro-F1 (fraction)',
+                series(
+                    rows,
+                    variant,
+                    lambda o: o.value(('receptive_field_s',), ('diagnostics', 'receptive_field_s')),
+                    lambda o: o.value(('val', 'macro_f1')),
+                ),
+                None,
             )
         )
-    return out
+    return line_figure(
+        out_dir,
+        'a_metric_vs_receptive_field_s',
+        'Real ECG: validation macro-F1 vs theoretical receptive field in seconds (a '
+        'recurrent layer sees the whole window); mean ± std over seeds.',
+        panels,
+        'receptive field (s, log scale)',
+        scale='log10',
+    )
 
 
 def _norm_label(o: Obs) -> str:
@@ -1431,6 +1535,20 @@ def _norm_label(o: Obs) -> str:
 
 def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
     rnn = [o for o in finding.obs if o.get('model.name') == 'lstm']
+    return [
+        _figure_train_loss_vs_depth(rnn, out_dir),
+        _figure_grad_ratio_vs_depth(rnn, out_dir),
+        _figure_time_decay_vs_depth(rnn, out_dir),
+    ]
+
+
+def _cell_norm_label(o: Obs) -> str:
+    """'LSTM, residual': one line per cell and normalisation variant."""
+    return f'{variant(o)}, {_norm_label(o)}'
+
+
+def _figure_train_loss_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across layers: can a deep stack fit? One panel per cell."""
     panels = []
     for cell in distinct(rnn, 'model.cell') or ['lstm']:
         rows = [o for o in rnn if o.get('model.cell', 'lstm') == cell]
@@ -1442,58 +1560,54 @@ def figures_b(finding: Finding, out_dir: str, opts: Options) -> list:
                 None,
             )
         )
-    out = [
-        line_figure(
-            out_dir,
-            'b_train_loss_vs_depth',
-            'Can it fit? Final training loss vs depth per cell, plain and with residual / layer '
-            'norm: mean ± std over seeds, each seed a point.',
-            panels,
-            'depth (layers)',
-            scale='log2',
-        )
-    ]
+    return line_figure(
+        out_dir,
+        'b_train_loss_vs_depth',
+        'Can it fit? Final training loss vs depth per cell, plain and with residual / layer '
+        'norm: mean ± std over seeds, each seed a point.',
+        panels,
+        'depth (layers)',
+        scale='log2',
+    )
+
+
+def _figure_grad_ratio_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across layers: does the input side get less gradient, at init and trained?"""
     panels = []
     for key, when in (('grad_norm_per_layer_init', 'at init'), ('grad_norm_per_layer', 'trained')):
         panels.append(
             (
                 f'gradient norms {when}',
                 'log10 first / last layer norm (decades)',
-                series(
-                    rnn,
-                    lambda o: f'{variant(o)}, {_norm_label(o)}',
-                    depth,
-                    lambda o, k=key: _log_ratio(o, k),
-                ),
+                series(rnn, _cell_norm_label, depth, lambda o, k=key: _log_ratio(o, k)),
                 0.0,
             )
         )
-    out.append(
-        line_figure(
-            out_dir,
-            'b_grad_ratio_vs_depth',
-            "Gradient flow across layers: log10 of the first (input-side) over the last layer's "
-            'gradient norm, at init and after training; below the dotted zero line the input side '
-            'gets less gradient (vanishing with depth).',
-            panels,
-            'depth (layers)',
-            scale='log2',
-        )
+    return line_figure(
+        out_dir,
+        'b_grad_ratio_vs_depth',
+        "Gradient flow across layers: log10 of the first (input-side) over the last layer's "
+        'gradient norm, at init and after training; below the dotted zero line the input side '
+        'gets less gradient (vanishing with depth).',
+        panels,
+        'depth (layers)',
+        scale='log2',
     )
-    decay = series(rnn, lambda o: f'{variant(o)}, {_norm_label(o)}', depth, _time_decay)
-    out.append(
-        line_figure(
-            out_dir,
-            'b_time_decay_vs_depth',
-            f'Gradient flow across time: decades by which |d loss / d h_t| falls over the window '
-            f'(from `{TIME_GRAD_FIELD}` / `{TIME_GRAD_SLOPE_FIELD}`); dotted: the '
-            f'{_fmt(TIME_DECAY_DECADES)}-decade bound of sub-rule b3.',
-            [('across time', 'decay over the window (decades)', decay, TIME_DECAY_DECADES)],
-            'depth (layers)',
-            scale='log2',
-        )
+
+
+def _figure_time_decay_vs_depth(rnn: list[Obs], out_dir: str):
+    """(b) across time: how far |d loss / d h_t| falls over the window, against b3's bound."""
+    decay = series(rnn, _cell_norm_label, depth, _time_decay)
+    return line_figure(
+        out_dir,
+        'b_time_decay_vs_depth',
+        f'Gradient flow across time: decades by which |d loss / d h_t| falls over the window '
+        f'(from `{TIME_GRAD_FIELD}` / `{TIME_GRAD_SLOPE_FIELD}`); dotted: the '
+        f'{_fmt(TIME_DECAY_DECADES)}-decade bound of sub-rule b3.',
+        [('across time', 'decay over the window (decades)', decay, TIME_DECAY_DECADES)],
+        'depth (layers)',
+        scale='log2',
     )
-    return out
 
 
 def _reg_labeller(obs: Sequence[Obs]) -> Callable[[Obs], str]:

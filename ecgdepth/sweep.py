@@ -37,7 +37,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import ml_collections
@@ -484,12 +484,7 @@ def solve_width(
     guess; exact counts around it (bracketing, then bisection, as counts grow with width) make
     the answer exact even if that assumption breaks. Infeasible budgets fail naming the trial.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 1:
-        raise ConfigError(f'{label}: {ISO_KEY}={budget!r} must be a number >= 1.')
-    try:
-        validation.validate_config(config)
-    except ConfigError as error:
-        raise ConfigError(f'{label}: {error}') from None
+    _check_budget(config, budget, label)
     trial = copy.deepcopy(config)
     trial.unlock()
 
@@ -503,7 +498,34 @@ def solve_width(
             f'{label}: {ISO_KEY}={budget} is infeasible: {config.model.name} at depth '
             f'{config.model.depth} already has {p1} parameters at width 1.'
         )
-    p2, p3 = count(2), count(3)
+    guess = _quadratic_guess(p1, count(2), count(3), budget)
+    lo, hi = _bracket(count, guess, budget)
+    lo, hi = _bisect(count, lo, hi, budget)
+    best = min({lo, hi}, key=lambda w: (abs(count(w) - budget), w))
+    params = count(best)
+    if abs(params - budget) > tolerance * budget:
+        near = ', '.join(f'width {w}: {count(w)}' for w in sorted({lo, hi}))
+        raise ConfigError(
+            f'{label}: {ISO_KEY}={budget} is infeasible within {tolerance:.0%}: nearest counts '
+            f'of {config.model.name} at depth {config.model.depth} are {near} parameters.'
+        )
+    return best, params
+
+
+def _check_budget(config: ml_collections.ConfigDict, budget: Any, label: str) -> None:
+    """Fails naming the trial before any counting: a budget that is no number >= 1, or a
+    config that would not train anyway."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 1:
+        raise ConfigError(f'{label}: {ISO_KEY}={budget!r} must be a number >= 1.')
+    try:
+        validation.validate_config(config)
+    except ConfigError as error:
+        raise ConfigError(f'{label}: {error}') from None
+
+
+def _quadratic_guess(p1: int, p2: int, p3: int, budget: float) -> int:
+    """The width where the quadratic through the counts at widths 1, 2, 3 meets `budget`,
+    rounded into [1, MAX_WIDTH] (a line if the fit is not convex, else width 1)."""
     a = (p3 - 2 * p2 + p1) / 2
     b = p2 - p1 - 3 * a
     c = p1 - a - b
@@ -513,8 +535,12 @@ def solve_width(
         guess = (budget - c) / b
     else:
         guess = 1.0
-    guess = min(max(int(round(guess)), 1), MAX_WIDTH)
-    # Bracket: lo has count < budget (or is width 1), hi has count >= budget (or is the max).
+    return min(max(int(round(guess)), 1), MAX_WIDTH)
+
+
+def _bracket(count: Callable[[int], int], guess: int, budget: float) -> tuple[int, int]:
+    """(lo, hi) around the budget by doubling steps from the guess: lo has count < budget (or
+    is width 1), hi has count >= budget (or is MAX_WIDTH)."""
     lo, hi = guess, guess
     step = 1
     if count(guess) >= budget:
@@ -525,21 +551,18 @@ def solve_width(
         while hi < MAX_WIDTH and count(hi) < budget:
             lo, hi = hi, min(MAX_WIDTH, hi + step)
             step *= 2
+    return lo, hi
+
+
+def _bisect(count: Callable[[int], int], lo: int, hi: int, budget: float) -> tuple[int, int]:
+    """Narrows the bracket to adjacent widths (counts grow with width)."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if count(mid) >= budget:
             hi = mid
         else:
             lo = mid
-    best = min({lo, hi}, key=lambda w: (abs(count(w) - budget), w))
-    params = count(best)
-    if abs(params - budget) > tolerance * budget:
-        near = ', '.join(f'width {w}: {count(w)}' for w in sorted({lo, hi}))
-        raise ConfigError(
-            f'{label}: {ISO_KEY}={budget} is infeasible within {tolerance:.0%}: nearest counts '
-            f'of {config.model.name} at depth {config.model.depth} are {near} parameters.'
-        )
-    return best, params
+    return lo, hi
 
 
 # --------------------------------------------------------------------------------------------
