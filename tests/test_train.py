@@ -3,7 +3,6 @@
 import functools
 import importlib
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from ecgdepth import files, models
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import loop, optim
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
@@ -131,8 +131,7 @@ def test_eval_step_ignores_padding():
 
 
 def read_summary(workdir):
-    with open(os.path.join(workdir, 'summary.json')) as f:
-        return json.load(f)
+    return workdir_lib.read_summary(workdir).to_dict()
 
 
 @pytest.mark.parametrize('depth', [1, 3])

@@ -35,17 +35,13 @@ from jax.sharding import Mesh
 
 from ecgdepth import data as data_lib
 from ecgdepth import diagnostics, distributed, files, metrics, models, validation
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.checkpoint import Checkpointer
 from ecgdepth.data import subsample
 from ecgdepth.train import optim
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
 
-STATUS_RUNNING = 'running'
-STATUS_DONE = 'done'
-STATUS_DIVERGED = 'diverged'
-STATUS_FAILED = 'failed'
-STATUS_PREEMPTED = 'preempted'  # SIGTERM: checkpointed, resumes when relaunched.
 # Dataset.info keys (prefixes) copied into summary.json: what findings need of the data.
 SUMMARY_INFO = ('label_noise', 'motif_span_samples')
 
@@ -202,9 +198,9 @@ def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
     Every process checks (so all of them stop together); only process 0 writes.
     """
-    path = os.path.join(workdir, 'config.json')
+    path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
     text = _config_json(config)
-    if os.path.exists(path) and os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    if os.path.exists(path) and os.path.isdir(os.path.join(workdir, workdir_lib.CHECKPOINT_DIR)):
         with open(path) as f:
             previous = json.load(f)
         if previous != json.loads(text):
@@ -248,36 +244,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
     _claim_workdir(config, workdir)
     enable_compilation_cache(
-        config.train.compilation_cache_dir or os.path.join(workdir, 'compilation_cache')
+        config.train.compilation_cache_dir
+        or os.path.join(workdir, workdir_lib.COMPILATION_CACHE_DIR)
     )
-    summary_path = os.path.join(workdir, 'summary.json')
+    summary_path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
     start = time.time()
-    _write_json(summary_path, {'status': STATUS_RUNNING, 'start_time': start})
+    _write_summary(workdir, workdir_lib.Summary(status=workdir_lib.RUNNING, start_time=start))
     try:
         with Preemption() as preemption:
-            summary = _train(config, workdir, start, preemption)
+            summary = workdir_lib.Summary.from_dict(_train(config, workdir, start, preemption))
     except Exception as error:
-        failed = {
-            'status': STATUS_FAILED,
-            'error': f'{type(error).__name__}: {error}',
-            'traceback': traceback.format_exc(),
-            'wall_time_s': time.time() - start,
-        }
-        _write_json(summary_path, failed)
+        failed = workdir_lib.Summary(
+            status=workdir_lib.FAILED,
+            error=f'{type(error).__name__}: {error}',
+            traceback=traceback.format_exc(),
+            wall_time_s=time.time() - start,
+        )
+        _write_summary(workdir, failed)
         if config.train.vmap_seeds > 1:
             for k in range(config.train.vmap_seeds):
-                directory = member_dir(workdir, config.seed + k)
+                directory = workdir_lib.member_dir(workdir, config.seed + k)
                 if os.path.isdir(directory):
-                    _write_json(os.path.join(directory, 'summary.json'), failed)
+                    _write_summary(directory, failed)
         raise
-    _write_json(summary_path, summary)
-    logging.info('Run %s: %s', summary['status'], summary_path)
-    return summary
+    _write_summary(workdir, summary)
+    logging.info('Run %s: %s', summary.status, summary_path)
+    return summary.to_dict()
 
 
-def _write_json(path: str, obj) -> None:
+def _write_summary(directory: str, summary: workdir_lib.Summary) -> None:
     if distributed.is_chief():
-        files.write_json(path, obj)
+        workdir_lib.write_summary(directory, summary)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -309,11 +306,6 @@ def _member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collectio
     return member
 
 
-def member_dir(workdir: str, seed: int) -> str:
-    """Where seed `seed` of a vmapped-seeds run writes its config, metrics and summary."""
-    return os.path.join(workdir, f'seed_{seed}')
-
-
 @dataclasses.dataclass
 class Member:
     """One seed of a run: its own outputs and bookkeeping. A plain run has one member writing
@@ -326,7 +318,7 @@ class Member:
 
     @property
     def metrics_path(self) -> str:
-        return os.path.join(self.workdir, 'metrics.jsonl')
+        return os.path.join(self.workdir, workdir_lib.METRICS_FILE)
 
     @property
     def live(self) -> bool:
@@ -405,19 +397,18 @@ def _train(
     )
 
     members = [
-        Member(k, seed, member_dir(workdir, seed) if stacked else workdir, Progress())
+        Member(k, seed, workdir_lib.member_dir(workdir, seed) if stacked else workdir, Progress())
         for k, seed in enumerate(seeds)
     ]
     if stacked:
         for member in members:
             os.makedirs(member.workdir, exist_ok=True)
             _write_text(
-                os.path.join(member.workdir, 'config.json'),
+                os.path.join(member.workdir, workdir_lib.CONFIG_FILE),
                 _config_json(_member_config(config, member.seed)),
             )
-            _write_json(
-                os.path.join(member.workdir, 'summary.json'),
-                {'status': STATUS_RUNNING, 'start_time': start},
+            _write_summary(
+                member.workdir, workdir_lib.Summary(status=workdir_lib.RUNNING, start_time=start)
             )
 
     batch_size = config.train.batch_size
@@ -491,7 +482,7 @@ def _train(
     checkpointer = None
     start_step = 0
     if config.train.checkpoint_every:
-        checkpointer = Checkpointer(os.path.join(workdir, 'checkpoints'))
+        checkpointer = Checkpointer(os.path.join(workdir, workdir_lib.CHECKPOINT_DIR))
         restored = checkpointer.restore({'state': state, 'best_params': state.params})
         if restored is not None:
             start_step, arrays, meta = restored
@@ -665,11 +656,11 @@ def _train(
     summaries = []
     for member in members:
         progress = member.progress
-        status = STATUS_DONE
+        status = workdir_lib.DONE
         if stopped_step is not None:
-            status = STATUS_PREEMPTED
+            status = workdir_lib.PREEMPTED
         elif not member.live:
-            status = STATUS_DIVERGED
+            status = workdir_lib.DIVERGED
         summary = {
             'status': status,
             'params': num_params,
@@ -701,9 +692,9 @@ def _train(
             for key in ('hidden_grad_time_slope', 'hidden_grad_layer_slope'):
                 if key in initial[0]:
                     summary[f'{key}_init'] = initial[0][key]
-        if status == STATUS_DIVERGED:
+        if status == workdir_lib.DIVERGED:
             summary['diverged_step'] = progress.diverged_step
-        if status == STATUS_PREEMPTED:
+        if status == workdir_lib.PREEMPTED:
             summary['preempted_step'] = stopped_step
         else:  # The test split waits for the finished run.
             summary['test'] = None
@@ -729,7 +720,7 @@ def _train(
     if not stacked:
         return summaries[0]
     for member, summary in zip(members, summaries, strict=True):
-        _write_json(os.path.join(member.workdir, 'summary.json'), summary)
+        _write_summary(member.workdir, workdir_lib.Summary.from_dict(summary))
     return _group_summary(config, workdir, members, summaries, start)
 
 
@@ -740,12 +731,12 @@ def _group_summary(config, workdir, members, summaries, start) -> dict:
     summary.json says whether it diverged).
     """
     statuses = [s['status'] for s in summaries]
-    if STATUS_PREEMPTED in statuses:
-        status = STATUS_PREEMPTED
-    elif all(s == STATUS_DIVERGED for s in statuses):
-        status = STATUS_DIVERGED
+    if workdir_lib.PREEMPTED in statuses:
+        status = workdir_lib.PREEMPTED
+    elif all(s == workdir_lib.DIVERGED for s in statuses):
+        status = workdir_lib.DIVERGED
     else:
-        status = STATUS_DONE
+        status = workdir_lib.DONE
     group = {
         'status': status,
         'select_metric': config.train.select_metric,
@@ -763,9 +754,9 @@ def _group_summary(config, workdir, members, summaries, start) -> dict:
             for m, s in zip(members, summaries, strict=True)
         ],
     }
-    if status == STATUS_PREEMPTED:
+    if status == workdir_lib.PREEMPTED:
         group['preempted_step'] = summaries[0]['preempted_step']
-    if status == STATUS_DIVERGED:
+    if status == workdir_lib.DIVERGED:
         group['diverged_step'] = min(s['diverged_step'] for s in summaries)
     return group
 
