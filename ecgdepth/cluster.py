@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import os
 import re
 import shutil
@@ -43,6 +42,7 @@ from typing import Any
 import ml_collections
 
 from ecgdepth import files
+from ecgdepth import workdir as workdir_lib
 
 SUBMIT_CHOICES = ('', 'slurm')
 LOG_FOLDER = 'slurm'  # Under the workdir.
@@ -290,12 +290,12 @@ def submit_run(
         return 0
     wait_for([job], out=out)
     problems = job_problems([job])
-    summary = _read_json(os.path.join(workdir, 'summary.json')) or {}
-    status = summary.get('status', 'missing')
+    summary = _read_summary(workdir)
+    status = summary.get('status', workdir_lib.MISSING)
     print(f'Job {job.job_id} ended; run status: {status}.', file=out, flush=True)
     for problem in problems:
         print(problem, file=out, flush=True)
-    return 0 if status == 'done' and not problems else 1
+    return 0 if status == workdir_lib.DONE and not problems else 1
 
 
 def pending_trials(trials: Sequence, workdir: str, *, retry_failed: bool) -> list:
@@ -305,7 +305,7 @@ def pending_trials(trials: Sequence, workdir: str, *, retry_failed: bool) -> lis
     chosen = []
     for t in trials:
         state = (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status')
-        if state in trial_lib.FINISHED or (state == trial_lib.FAILED and not retry_failed):
+        if state in workdir_lib.FINISHED or (state == workdir_lib.FAILED and not retry_failed):
             continue
         chosen.append(t)
     return chosen
@@ -343,7 +343,7 @@ def submit_sweep(
     states = [
         (trial_lib.read_status(trial_lib.trial_dir(workdir, t)) or {}).get('status') for t in todo
     ]
-    unfinished = [t.id for t, s in zip(todo, states, strict=True) if s not in trial_lib.FINISHED]
+    unfinished = [t.id for t, s in zip(todo, states, strict=True) if s not in workdir_lib.FINISHED]
     for problem in job_problems(jobs):
         print(problem, file=out, flush=True)
     if unfinished:
@@ -422,12 +422,13 @@ def _ranges(indices: Iterable[int]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_json(path: str) -> dict | None:
+def _read_summary(directory: str) -> dict:
+    """The run's summary.json as a dict; empty if absent or damaged (the job's logs say why)."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+        summary = workdir_lib.read_summary(directory)
+    except workdir_lib.CorruptFile:
+        return {}
+    return {} if summary is None else summary.to_dict()
 
 
 def _squeue(ids: Sequence[str]) -> set[str] | None:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ecgdepth import files, results
-from ecgdepth import trial as trial_lib
+from ecgdepth import workdir as workdir_lib
 
 SUPPORTED = 'supported'
 NOT_SUPPORTED = 'not supported'
@@ -149,7 +149,7 @@ class Obs:
 
     @property
     def done(self) -> bool:
-        return self.trial.status == trial_lib.DONE
+        return self.trial.status == workdir_lib.DONE
 
     @property
     def summary(self) -> dict | None:
@@ -474,7 +474,7 @@ class Finding:
     figures: list = dataclasses.field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        counts = {s: sum(o.trial.status == s for o in self.obs) for s in results.STATES}
+        counts = {s: sum(o.trial.status == s for o in self.obs) for s in workdir_lib.STATES}
         return {s: n for s, n in counts.items() if n}
 
     def seeds(self) -> int:
@@ -732,7 +732,7 @@ REMEDIES = (
 
 def final_loss(o: Obs) -> float | None:
     """The final training loss; a diverged run has failed to fit: chance level, ln(classes)."""
-    if o.trial.status == trial_lib.DIVERGED:
+    if o.trial.status == workdir_lib.DIVERGED:
         classes = results.lookup(o.summary, ('num_classes',)) or o.get('data.num_classes')
         return math.log(classes) if isinstance(classes, (int, float)) and classes > 1 else None
     return o.value(*FINAL_LOSS_PATHS)

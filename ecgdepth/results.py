@@ -31,21 +31,9 @@ import numpy as np
 
 from ecgdepth import files
 from ecgdepth import sweep as sweep_lib
-from ecgdepth import trial as trial_lib
-from ecgdepth.sweep import SweepError
+from ecgdepth import workdir as workdir_lib
+from ecgdepth.workdir import SUMMARY_FILE, CorruptFile
 
-MISSING = 'missing'
-# Every state a trial can be reported in, in the order the status column lists them.
-STATES = (
-    trial_lib.DONE,
-    trial_lib.DIVERGED,
-    trial_lib.FAILED,
-    trial_lib.RUNNING,
-    trial_lib.PENDING,
-    MISSING,
-)
-SUMMARY_FILE = 'summary.json'
-CONFIG_FILE = 'config.json'
 # Classification metrics, then regression ones (config.task='regression'); a table keeps the
 # columns some summary holds.
 METRICS = ('accuracy', 'macro_f1', 'loss', 'mse', 'mae', 'r2', 'baseline_mse')
@@ -128,12 +116,18 @@ def _read_json(path: str) -> tuple[dict | None, str | None]:
     """(object, None), (None, None) if absent, or (None, why) if unreadable: one damaged trial
     file is reported in the table's notes, not fatal to the whole report."""
     try:
-        obj = trial_lib.read_json(path)
-    except SweepError as error:
+        return workdir_lib.read_json(path), None
+    except CorruptFile as error:
         return None, str(error)
-    if obj is not None and not isinstance(obj, dict):
-        return None, f'{path} holds {type(obj).__name__}, not a JSON object'
-    return obj, None
+
+
+def _read_summary(directory: str) -> tuple[dict | None, str | None]:
+    """summary.json's flat dict as _read_json gives objects (Summary.to_dict's layout)."""
+    try:
+        summary = workdir_lib.read_summary(directory)
+    except CorruptFile as error:
+        return None, str(error)
+    return (None if summary is None else summary.to_dict()), None
 
 
 def load_trial(workdir: str, entry: dict) -> TrialResult:
@@ -142,43 +136,43 @@ def load_trial(workdir: str, entry: dict) -> TrialResult:
         index=int(entry['index']),
         id=entry['id'],
         overrides=dict(entry['overrides']),
-        status=MISSING,
+        status=workdir_lib.MISSING,
         record=entry,
     )
     directory = os.path.join(workdir, entry['id'])
     if not os.path.isdir(directory):
         result.note = 'no trial directory: never started'
         return result
-    status, status_error = _read_json(os.path.join(directory, trial_lib.STATUS_FILE))
-    summary, summary_error = _read_json(os.path.join(directory, SUMMARY_FILE))
+    status, status_error = _read_json(os.path.join(directory, workdir_lib.STATUS_FILE))
+    summary, summary_error = _read_summary(directory)
     result.summary = summary
     state = (status or {}).get('status') or (summary or {}).get('status')
     if state is None:
         result.note = status_error or summary_error or 'neither status.json nor summary.json'
         return result
-    if state == trial_lib.PREEMPTED:  # A summary without a status: resumes when relaunched.
-        state = trial_lib.PENDING
-    if state not in STATES:
+    if state == workdir_lib.PREEMPTED:  # A summary without a status: resumes when relaunched.
+        state = workdir_lib.PENDING
+    if state not in workdir_lib.STATES:
         result.note = f'unknown status {state!r} in {directory}'
         return result
     error = _first_line((status or {}).get('error')) or _first_line((summary or {}).get('error'))
-    if state == trial_lib.DONE and summary is None:
+    if state == workdir_lib.DONE and summary is None:
         result.note = summary_error or f'status done but {SUMMARY_FILE} is absent'
         return result
-    if state == trial_lib.DONE and summary.get('status') not in (None, trial_lib.DONE):
+    if state == workdir_lib.DONE and summary.get('status') not in (None, workdir_lib.DONE):
         result.note = f'status done but {SUMMARY_FILE} says {summary.get("status")!r}'
         return result
     result.status = state
-    if state == trial_lib.DIVERGED:
+    if state == workdir_lib.DIVERGED:
         step = (summary or {}).get('diverged_step')
         result.note = f'diverged at step {step}' if step is not None else 'diverged'
         if error:
             result.note += f': {error}'
-    elif state == trial_lib.FAILED:
+    elif state == workdir_lib.FAILED:
         result.note = error or 'failed (no error recorded)'
-    elif state == trial_lib.PENDING:
+    elif state == workdir_lib.PENDING:
         result.note = error or 'not run yet'
-    elif state == trial_lib.RUNNING:
+    elif state == workdir_lib.RUNNING:
         result.note = (
             f'running on {status.get("host")} pid {status.get("pid")} (if that worker died, '
             'relaunch the sweep to take it over)'
@@ -190,7 +184,7 @@ def load_trial(workdir: str, entry: dict) -> TrialResult:
 
 def load_sweep(workdir: str) -> tuple[dict, list[TrialResult]]:
     """(sweep.json, every trial it lists), in sweep order."""
-    path = os.path.join(workdir, trial_lib.SWEEP_FILE)
+    path = os.path.join(workdir, workdir_lib.SWEEP_FILE)
     if not os.path.isdir(workdir):
         raise ResultsError(f'Workdir {workdir} does not exist.')
     record, error = _read_json(path)
@@ -222,19 +216,22 @@ def seed_members(workdir: str, result: TrialResult) -> list[TrialResult]:
     members = []
     for seed in range(first, first + count):
         member = dataclasses.replace(
-            result, id=f'{result.id}/seed_{seed}', overrides={**base, 'seed': seed}
+            result,
+            id=f'{result.id}/{workdir_lib.member_name(seed)}',
+            overrides={**base, 'seed': seed},
         )
-        if result.status in (trial_lib.DONE, trial_lib.DIVERGED):
-            path = os.path.join(workdir, result.id, f'seed_{seed}', SUMMARY_FILE)
-            summary, error = _read_json(path)
+        if result.status in (workdir_lib.DONE, workdir_lib.DIVERGED):
+            directory = workdir_lib.member_dir(os.path.join(workdir, result.id), seed)
+            path = os.path.join(directory, SUMMARY_FILE)
+            summary, error = _read_summary(directory)
             state = (summary or {}).get('status')
             member.summary = summary
-            if state not in (trial_lib.DONE, trial_lib.DIVERGED):
-                member.status = MISSING
+            if state not in (workdir_lib.DONE, workdir_lib.DIVERGED):
+                member.status = workdir_lib.MISSING
                 member.note = error or f'{path}: status {state!r} in a finished trial'
             else:
                 member.status, member.note = state, None
-                if state == trial_lib.DIVERGED:
+                if state == workdir_lib.DIVERGED:
                     member.note = f'diverged at step {summary.get("diverged_step")}'
         members.append(member)
     return members
@@ -402,7 +399,7 @@ class Row:
 
     @property
     def done(self) -> list[TrialResult]:
-        return [t for t in self.trials if t.status == trial_lib.DONE]
+        return [t for t in self.trials if t.status == workdir_lib.DONE]
 
     @property
     def complete(self) -> bool:
@@ -410,7 +407,9 @@ class Row:
 
     def counts(self) -> dict[str, int]:
         """{state: number of trials}, non-zero states only, in STATES order."""
-        counts = {state: sum(t.status == state for t in self.trials) for state in STATES}
+        counts = {
+            state: sum(t.status == state for t in self.trials) for state in workdir_lib.STATES
+        }
         return {state: n for state, n in counts.items() if n}
 
     def status_text(self) -> str:
@@ -455,7 +454,7 @@ class Table:
         return describe(row.values(column), ci=self.ci, resamples=self.resamples)
 
     def counts(self) -> dict[str, int]:
-        counts = {s: sum(t.status == s for t in self.trials) for s in STATES}
+        counts = {s: sum(t.status == s for t in self.trials) for s in workdir_lib.STATES}
         return {state: n for state, n in counts.items() if n}
 
 
@@ -496,7 +495,7 @@ def _select_metric(trials: Sequence[TrialResult]) -> str | None:
 
 def read_trial_config(workdir: str, trial: TrialResult) -> dict | None:
     """The trial's config.json (written when it starts), or None if absent or unreadable."""
-    config, _ = _read_json(os.path.join(workdir, trial.id, CONFIG_FILE))
+    config, _ = _read_json(os.path.join(workdir, trial.id, workdir_lib.CONFIG_FILE))
     return config
 
 
@@ -744,7 +743,7 @@ def to_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     head = [*table.group_keys, *table.info_keys, 'status']
-    head += [f'n_{state}' for state in STATES] + ['n_trials']
+    head += [f'n_{state}' for state in workdir_lib.STATES] + ['n_trials']
     for column in table.columns:
         head += [f'{column.name}_mean', f'{column.name}_std', f'{column.name}_n']
         if table.ci:
@@ -756,7 +755,7 @@ def to_csv(table: Table) -> str:
             *('' if row.group[k] is None else row.group[k] for k in table.group_keys),
             *(_info(row, k) for k in table.info_keys),
             row.status_text(),
-            *(counts.get(state, 0) for state in STATES),
+            *(counts.get(state, 0) for state in workdir_lib.STATES),
             len(row.trials),
         ]
         for column in table.columns:
@@ -779,7 +778,7 @@ def trial_notes(table: Table) -> list[str]:
     notes = []
     for row in table.rows:
         for t in row.trials:
-            if t.status == trial_lib.DONE:
+            if t.status == workdir_lib.DONE:
                 continue
             seed = f', seed {t.seed}' if t.seed is not None else ''
             where = row.label() or 'all'
@@ -857,7 +856,7 @@ def run(
 ) -> Report:
     """collect + write_report: what the command line does."""
     table = collect(workdir, metrics=metrics, ci=ci, resamples=resamples)
-    return write_report(table, out or os.path.join(workdir, 'report'), plots=plots)
+    return write_report(table, out or os.path.join(workdir, workdir_lib.REPORT_DIR), plots=plots)
 
 
 def main(argv: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Running sweeps: per-trial status files, claims so no trial runs twice, and local workers.
 
-Layout of a sweep workdir W:
+Layout of a sweep workdir W (the names and status words are in ecgdepth/workdir.py):
     W/sweep.json            the trial list (index, id, overrides, config hash), written at start
     W/<trial-id>/status.json  pending | running | done | diverged | failed (schema: new_status)
     W/<trial-id>/claim.lock   present while a worker runs the trial
@@ -40,20 +40,21 @@ from absl import logging
 
 from ecgdepth import files
 from ecgdepth import sweep as sweep_lib
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.sweep import SweepError, Trial
 from ecgdepth.train import train_and_evaluate
+from ecgdepth.workdir import (
+    CLAIM_FILE,
+    COMPILATION_CACHE_DIR,
+    FAILED,
+    FINISHED,
+    PENDING,
+    PREEMPTED,
+    RUNNING,
+    STATUS_FILE,
+    SWEEP_FILE,
+)
 
-PENDING = 'pending'  # Also after a preemption (SIGTERM): it resumes from its checkpoint.
-RUNNING = 'running'
-DONE = 'done'
-DIVERGED = 'diverged'
-FAILED = 'failed'
-FINISHED = (DONE, DIVERGED)  # Results: never re-run.
-PREEMPTED = 'preempted'  # train_and_evaluate's status after SIGTERM (a checkpoint was saved).
-
-STATUS_FILE = 'status.json'
-CLAIM_FILE = 'claim.lock'
-SWEEP_FILE = 'sweep.json'
 DEFAULT_STALE_AFTER = 120.0
 SLURM_TASK_ENV = 'SLURM_ARRAY_TASK_ID'
 
@@ -66,22 +67,12 @@ def trial_dir(workdir: str, trial: Trial) -> str:
     return os.path.join(workdir, trial.id)
 
 
-def read_json(path: str) -> dict | None:
-    """The JSON object at `path`, or None if absent. Our writes are atomic, so a file that does
-    not parse was damaged from outside: say which."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SweepError(f'{path} is not valid JSON ({error}); delete it to reset.') from None
-
-
 def read_status(directory: str) -> dict | None:
-    return read_json(os.path.join(directory, STATUS_FILE))
+    """The trial's status.json, or None if absent; SweepError if damaged."""
+    try:
+        return workdir_lib.read_status(directory)
+    except workdir_lib.CorruptFile as error:
+        raise SweepError(str(error)) from None
 
 
 def new_status(trial: Trial) -> dict[str, Any]:
@@ -443,7 +434,9 @@ def _with_shared_cache(config: ml_collections.ConfigDict, workdir: str):
     if config.train.compilation_cache_dir:
         return config
     config = config.copy_and_resolve_references()
-    config.train.compilation_cache_dir = os.path.join(os.path.abspath(workdir), 'compilation_cache')
+    config.train.compilation_cache_dir = os.path.join(
+        os.path.abspath(workdir), COMPILATION_CACHE_DIR
+    )
     return config
 
 

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ecgdepth import findings, plots
+from ecgdepth import workdir as workdir_lib
 
 SEEDS = (0, 1, 2)
 OPTS = findings.Options(resamples=2000)  # Fewer resamples: the tests stay fast.
@@ -61,8 +62,8 @@ def write_sweep(workdir, trials, *, experiment=None, source='sweep.py:runlocal',
         if result is None:
             continue
         directory = os.path.join(workdir, tid)
-        write_json(os.path.join(directory, 'status.json'), {'status': result['status']})
-        write_json(os.path.join(directory, 'summary.json'), result)
+        write_json(os.path.join(directory, workdir_lib.STATUS_FILE), {'status': result['status']})
+        write_json(os.path.join(directory, workdir_lib.SUMMARY_FILE), result)
         flat = {**(config or {}), **overrides}
         if experiment:
             flat['experiment'] = experiment

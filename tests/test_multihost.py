@@ -4,7 +4,6 @@ Each process runs launch.py with ECGDEPTH_COORDINATOR/NUM_PROCESSES/PROCESS_ID (
 each, gloo collectives over loopback): a global batch of 32 is 16 rows per process.
 """
 
-import json
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from test_train import get_config
 
 from ecgdepth import data as data_lib
 from ecgdepth import distributed, files
+from ecgdepth import workdir as workdir_lib
 
 SPEC = 'depth=2,width=8,runlocal'
 OVERRIDES = {
@@ -117,7 +117,7 @@ def prepared(data_dir):
 
 
 def comparable(workdir):
-    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    summary = workdir_lib.read_summary(workdir).to_dict()
     records = files.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
     strip = lambda r: {k: v for k, v in r.items() if k not in TIMING}
     return strip(summary), [strip(r) for r in records]

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 
 from ecgdepth import files, plots, results
+from ecgdepth import workdir as workdir_lib
 
 # Four trials of about two seconds each: dilated CNN at depths 1 and 2, two seeds.
 TINY = (
@@ -70,11 +71,11 @@ def fabricate(workdir, trials, source='fake.py:runlocal'):
             continue
         directory = os.path.join(workdir, tid)
         files.write_json(
-            os.path.join(directory, 'status.json'),
+            os.path.join(directory, workdir_lib.STATUS_FILE),
             {'id': tid, 'index': index, 'status': status, 'error': error, 'overrides': overrides},
         )
         if summary is not None:
-            files.write_json(os.path.join(directory, 'summary.json'), summary)
+            files.write_json(os.path.join(directory, workdir_lib.SUMMARY_FILE), summary)
     files.write_json(
         os.path.join(workdir, 'sweep.json'),
         {'source': source, 'num_trials': len(entries), 'trials': entries},
@@ -137,7 +138,7 @@ def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_
     sweep = json.load(open(os.path.join(workdir, 'sweep.json')))
     by_depth = {}
     for entry in sweep['trials']:
-        summary = json.load(open(os.path.join(workdir, entry['id'], 'summary.json')))
+        summary = workdir_lib.read_summary(os.path.join(workdir, entry['id'])).to_dict()
         by_depth.setdefault(entry['overrides']['model.depth'], []).append(summary)
     assert sorted(by_depth) == [1, 2] and all(len(s) == 2 for s in by_depth.values())
     rows = {int(r['model.depth']): r for r in read_csv(os.path.join(workdir, 'report/table.csv'))}
@@ -449,7 +450,7 @@ def test_unreadable_files_and_bad_options_name_the_culprit(tmp_path):
             (lstm(1, 4), 'running', None, None),
         ],
     )
-    with open(os.path.join(workdir, entries[1]['id'], 'summary.json'), 'w') as f:
+    with open(os.path.join(workdir, entries[1]['id'], workdir_lib.SUMMARY_FILE), 'w') as f:
         f.write('{"status": "do')  # Damaged from outside.
     table = results.collect(workdir)
     states = {t.id: (t.status, t.note) for t in table.trials}

@@ -1,6 +1,5 @@
 """Interrupted runs resume from their checkpoint and end exactly like uninterrupted ones."""
 
-import json
 import os
 import shutil
 import signal
@@ -13,13 +12,14 @@ from conftest import REPO
 from test_train import small_config
 
 from ecgdepth import files, validation
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import loop
 
 TIMING = {'steps_per_s', 'wall_time_s'}
 
 
 def comparable_summary(workdir):
-    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    summary = workdir_lib.read_summary(workdir).to_dict()
     return {k: v for k, v in summary.items() if k not in TIMING}
 
 

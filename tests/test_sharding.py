@@ -21,6 +21,7 @@ from test_train import get_config, small_config
 
 from ecgdepth import data as data_lib
 from ecgdepth import models
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import optim
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
@@ -90,7 +91,7 @@ def prepared(data_dir):
 
 
 def comparable(workdir):
-    summary = json.load(open(os.path.join(workdir, 'summary.json')))
+    summary = workdir_lib.read_summary(workdir).to_dict()
     return {k: v for k, v in summary.items() if k not in TIMING}
 
 

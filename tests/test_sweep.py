@@ -17,6 +17,7 @@ from conftest import REPO, shared_path
 
 from ecgdepth import experiment, sweep, trial
 from ecgdepth import spec as spec_lib
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.sweep import ConfigError, SweepError
 
 FAMILIES = ['dilated_cnn', 'lstm', 'mi_mlp']
@@ -440,7 +441,7 @@ def test_failures_are_recorded_and_retried_only_when_asked(tmp_path, fake_train,
         status = status_of(workdir, t.id)
         assert status['status'] == 'done' and status['result']['val'] == 0.5
         assert status['host'] == socket.gethostname() and status['pid'] == os.getpid()
-        assert not os.path.exists(os.path.join(workdir, t.id, trial.CLAIM_FILE))
+        assert not os.path.exists(os.path.join(workdir, t.id, workdir_lib.CLAIM_FILE))
     out = capsys.readouterr().out
     assert 'val macro_f1' in out and '1 trial(s) failed: ' + trials[1].id in out
     sweep_json = json.load(open(tmp_path / 'sweep.json'))
@@ -505,7 +506,7 @@ def write_lock(directory, **info):
     os.makedirs(directory, exist_ok=True)
     lock = {'host': socket.gethostname(), 'pid': os.getpid(), 'token': 'other', **info}
     lock.setdefault('heartbeat', time.time())
-    with open(os.path.join(directory, trial.CLAIM_FILE), 'w') as f:
+    with open(os.path.join(directory, workdir_lib.CLAIM_FILE), 'w') as f:
         json.dump(lock, f)
 
 
@@ -535,30 +536,31 @@ def test_a_live_claim_blocks_and_stale_claims_are_broken(tmp_path):
         write_lock(tmp_path / name, **info)
         held = trial.claim(str(tmp_path / name), stale_after=60)
         assert held is not None, name
-        assert json.load(open(tmp_path / name / trial.CLAIM_FILE))['token'] == held.token
+        assert json.load(open(tmp_path / name / workdir_lib.CLAIM_FILE))['token'] == held.token
         held.release()
-        assert not os.path.exists(tmp_path / name / trial.CLAIM_FILE)
+        assert not os.path.exists(tmp_path / name / workdir_lib.CLAIM_FILE)
     # An empty lock (its writer died between create and write) is stale only once old.
     (tmp_path / 'empty').mkdir()
-    (tmp_path / 'empty' / trial.CLAIM_FILE).write_text('')
+    (tmp_path / 'empty' / workdir_lib.CLAIM_FILE).write_text('')
     assert trial.claim(str(tmp_path / 'empty'), stale_after=60) is None
-    os.utime(tmp_path / 'empty' / trial.CLAIM_FILE, (time.time() - 100,) * 2)
+    os.utime(tmp_path / 'empty' / workdir_lib.CLAIM_FILE, (time.time() - 100,) * 2)
     trial.claim(str(tmp_path / 'empty'), stale_after=60).release()
 
 
 def test_heartbeat_keeps_a_claim_live_and_a_taken_claim_is_noticed(tmp_path):
     held = trial.claim(str(tmp_path), stale_after=0.4)
     try:
-        first = json.load(open(tmp_path / trial.CLAIM_FILE))['heartbeat']
+        first = json.load(open(tmp_path / workdir_lib.CLAIM_FILE))['heartbeat']
         time.sleep(0.6)  # Longer than stale_after: only the heartbeat keeps it live.
-        assert json.load(open(tmp_path / trial.CLAIM_FILE))['heartbeat'] > first
+        assert json.load(open(tmp_path / workdir_lib.CLAIM_FILE))['heartbeat'] > first
         assert trial.claim(str(tmp_path), stale_after=0.4) is None
         write_lock(tmp_path, host='elsewhere', pid=1)  # Someone else took it over.
         time.sleep(0.3)
         assert held.lost and not held.owned()
     finally:
         held.release()
-    assert json.load(open(tmp_path / trial.CLAIM_FILE))['token'] == 'other'  # Not ours to drop.
+    # Not ours to drop:
+    assert json.load(open(tmp_path / workdir_lib.CLAIM_FILE))['token'] == 'other'
 
 
 def test_concurrent_claimers_get_one_claim(tmp_path):
@@ -597,7 +599,7 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
         status = status_of(workdir, entry['id'])
         assert status['status'] == 'done' and status['attempts'] == 1, status
         assert len(status['history']) == 1
-        summary = workdir / entry['id'] / 'summary.json'
+        summary = workdir / entry['id'] / workdir_lib.SUMMARY_FILE
         assert json.load(open(summary))['status'] == 'done'
         assert json.load(open(workdir / entry['id'] / 'config.json'))['model']['width'] == 4
         mtimes[entry['id']] = os.stat(summary).st_mtime_ns
@@ -607,7 +609,7 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for tid, mtime in mtimes.items():
-        assert os.stat(workdir / tid / 'summary.json').st_mtime_ns == mtime
+        assert os.stat(workdir / tid / workdir_lib.SUMMARY_FILE).st_mtime_ns == mtime
         assert status_of(workdir, tid)['attempts'] == 1
     listing, report = rerun.stdout.split('| family | status | params |')
     assert listing.count(' done ') == 3
@@ -659,7 +661,7 @@ def test_a_killed_worker_trial_is_reclaimed_and_done_once(tmp_path, data_dir):
     proc.communicate()
     killed = status_of(workdir, first)
     assert killed['status'] == 'running' and killed['pid'] == proc.pid
-    assert os.path.exists(workdir / first / trial.CLAIM_FILE)  # Left behind by the kill.
+    assert os.path.exists(workdir / first / workdir_lib.CLAIM_FILE)  # Left behind by the kill.
 
     result = launch(*args, data_dir=data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -670,7 +672,7 @@ def test_a_killed_worker_trial_is_reclaimed_and_done_once(tmp_path, data_dir):
         assert status['status'] == 'done'
         assert [h['status'] for h in status['history']] == ['done']  # Done exactly once.
         assert status['attempts'] == (2 if entry['id'] == first else 1)
-        assert not os.path.exists(workdir / entry['id'] / trial.CLAIM_FILE)
+        assert not os.path.exists(workdir / entry['id'] / workdir_lib.CLAIM_FILE)
 
     # The same metrics as a sweep nobody interrupted: the killed trial resumed exactly.
     clean = tmp_path / 'clean'
@@ -684,7 +686,7 @@ def comparable_outputs(directory):
     """A trial's summary and metrics records without their timings."""
     timing = {'steps_per_s', 'wall_time_s', 'start_time'}
     strip = lambda r: {k: v for k, v in r.items() if k not in timing}  # noqa: E731
-    summary = json.load(open(directory / 'summary.json'))
+    summary = workdir_lib.read_summary(directory).to_dict()
     lines = open(directory / 'metrics.jsonl').read().splitlines()
     return strip(summary), [strip(json.loads(line)) for line in lines]
 
@@ -719,7 +721,8 @@ def test_a_vmapped_seeds_sweep_reports_each_seed(tmp_path, data_dir):
     for entry, row in zip(entries, table.rows, strict=True):
         for trial_result in row.trials:
             seed = trial_result.seed
-            summary = json.load(open(workdir / entry['id'] / f'seed_{seed}' / 'summary.json'))
+            summary = workdir_lib.read_summary(workdir_lib.member_dir(workdir / entry['id'], seed))
+            summary = summary.to_dict()
             assert trial_result.summary == summary and summary['seed'] == seed
 
 

@@ -2,7 +2,6 @@
 
 import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +10,8 @@ import pytest
 from conftest import load_config
 
 from ecgdepth import files, models
-from ecgdepth.train import loop, optim
+from ecgdepth import workdir as workdir_lib
+from ecgdepth.train import loop, optim, programs
 from ecgdepth.train import state as state_lib
 from ecgdepth.train import step as step_lib
 
@@ -116,9 +116,10 @@ def test_class_weighted_and_smoothed_cross_entropy():
 
 def test_balanced_class_weights_are_inverse_frequency():
     labels = np.array([0, 0, 0, 1])
-    assert loop.resolve_class_weights('balanced', labels, 3) == pytest.approx((4 / 9, 4 / 3, 0.0))
-    assert loop.resolve_class_weights('none', labels, 3) is None
-    assert loop.resolve_class_weights('1,2,3', labels, 3) == (1.0, 2.0, 3.0)
+    balanced = programs.resolve_class_weights('balanced', labels, 3)
+    assert balanced == pytest.approx((4 / 9, 4 / 3, 0.0))
+    assert programs.resolve_class_weights('none', labels, 3) is None
+    assert programs.resolve_class_weights('1,2,3', labels, 3) == (1.0, 2.0, 3.0)
 
 
 def test_eval_step_ignores_padding():
@@ -131,8 +132,7 @@ def test_eval_step_ignores_padding():
 
 
 def read_summary(workdir):
-    with open(os.path.join(workdir, 'summary.json')) as f:
-        return json.load(f)
+    return workdir_lib.read_summary(workdir).to_dict()
 
 
 @pytest.mark.parametrize('depth', [1, 3])
@@ -203,7 +203,7 @@ def test_an_error_is_recorded_as_failed(data_dir, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError('model exploded')
 
-    monkeypatch.setattr(loop.models, 'build_model', broken)
+    monkeypatch.setattr(models, 'build_model', broken)
     with pytest.raises(RuntimeError, match='model exploded'):
         loop.train_and_evaluate(config, str(tmp_path))
     summary = read_summary(tmp_path)
@@ -236,8 +236,10 @@ def masked_dataset_with_features(n=192, steps=64):
 
 @pytest.mark.parametrize('family', FAMILIES)
 def test_masks_and_side_features_flow_through_training(family, tmp_path, monkeypatch):
+    from ecgdepth import data as data_lib
+
     dataset = masked_dataset_with_features()
-    monkeypatch.setattr(loop.data_lib, 'load', lambda _: dataset)
+    monkeypatch.setattr(data_lib, 'load', lambda _: dataset)
     config = small_config(family, 1, data_dir='')
     config.train.num_steps = 80
     config.train.eval_every = 40

@@ -9,6 +9,7 @@ from test_resume import PreemptAt
 from test_train import diverging_config, small_config
 
 from ecgdepth import files, validation
+from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import loop
 
 SEEDS = 3
@@ -35,6 +36,10 @@ def read(path):
         return json.load(f)
 
 
+def read_summary(directory):
+    return workdir_lib.read_summary(directory).to_dict()
+
+
 @pytest.fixture(scope='module')
 def vmapped(data_dir, cache_dir, tmp_path_factory):
     workdir = tmp_path_factory.mktemp('vmapped')
@@ -50,7 +55,7 @@ def test_each_member_matches_a_separate_run_with_its_seed(vmapped, data_dir, cac
         config.seed, config.train.vmap_seeds = k, 1
         alone = loop.train_and_evaluate(config, str(tmp_path / f'seed{k}'))
         member_dir = workdir / f'seed_{k}'
-        member = read(member_dir / 'summary.json')
+        member = read_summary(member_dir)
         assert member['status'] == 'done' and member['seed'] == k
         np.testing.assert_allclose(losses(member_dir), losses(tmp_path / f'seed{k}'), rtol=2e-4)
         assert member['best_step'] == alone['best_step']
@@ -71,7 +76,7 @@ def test_a_preempted_vmapped_run_resumes_to_identical_results(
         patch.setattr(loop, 'Preemption', lambda: PreemptAt(13))
         summary = loop.train_and_evaluate(vmap_config(data_dir, cache_dir), str(tmp_path))
     assert summary['status'] == 'preempted' and summary['preempted_step'] == 13
-    assert read(tmp_path / 'seed_1' / 'summary.json')['status'] == 'preempted'
+    assert read_summary(workdir_lib.member_dir(tmp_path, 1))['status'] == 'preempted'
     resumed = loop.train_and_evaluate(vmap_config(data_dir, cache_dir), str(tmp_path))
     assert resumed['status'] == 'done'
     strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_s'} for r in rs]  # noqa: E731
@@ -81,7 +86,7 @@ def test_a_preempted_vmapped_run_resumes_to_identical_results(
             files.read_jsonl(want / 'metrics.jsonl')
         )
         timing = {'steps_per_s', 'wall_time_s'}
-        a, b = read(got / 'summary.json'), read(want / 'summary.json')
+        a, b = read_summary(got), read_summary(want)
         assert {k: v for k, v in a.items() if k not in timing} == {
             k: v for k, v in b.items() if k not in timing
         }
@@ -93,7 +98,7 @@ def test_vmapped_seeds_that_all_diverge_are_recorded(data_dir, tmp_path):
     summary = loop.train_and_evaluate(config, str(tmp_path))
     assert summary['status'] == 'diverged'
     for seed in (0, 1):
-        member = read(tmp_path / f'seed_{seed}' / 'summary.json')
+        member = read_summary(workdir_lib.member_dir(tmp_path, seed))
         assert member['status'] == 'diverged' and member['diverged_step'] >= 1
 
 
