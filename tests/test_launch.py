@@ -84,3 +84,26 @@ def test_report_alone_on_a_sweep_workdir_prints_the_table_and_path(tmp_path):
     assert os.path.exists(os.path.join(workdir, 'report', 'figures', 'macro_f1_vs_depth.png'))
     result = launch(f'--workdir={tmp_path}', '--report')  # Not a sweep workdir: says so.
     assert result.returncode != 0 and f'{tmp_path}/sweep.json not found' in result.stderr
+
+
+def test_flag_mistakes_are_usage_errors_named_before_anything_runs(tmp_path):
+    sweep = ['--config=configs/sweeps/depth.py:runlocal', f'--workdir={tmp_path}/w', '--sweep']
+    cases = [
+        ([f'--workdir={tmp_path}/w', 'extra'], "Unexpected arguments: ['extra']"),
+        ([f'--workdir={tmp_path}/w'], '--config is required (except for --report alone).'),
+        (
+            ['--config=configs/lstm.py:runlocal', f'--workdir={tmp_path}/w', '--workers=2',
+             '--dry_run'],
+            '--workers, --dry_run only apply with --sweep.',
+        ),
+        ([*sweep, '--report', '--dry_run'], '--report needs the trials to have run: not with '
+         '--dry_run, and with --submit=slurm only with --wait'),
+        ([*sweep, '--report', '--submit=slurm'], '--report needs the trials to have run'),
+        ([*sweep, '--submit=slurm', '--dry_run'], '--dry_run runs locally; with --submit=slurm'),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = launch(*args)
+        assert result.returncode == 1, (args, result.stderr[-3000:])
+        assert message in result.stderr, (args, result.stderr[-3000:])
+        assert 'Traceback' not in result.stderr, args
+    assert not os.path.exists(tmp_path / 'w')
