@@ -10,7 +10,7 @@ python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth 
 --submit=slurm submits instead, with config.cluster's resources (ecgdepth/cluster.py): a run as
 one job, a sweep as one array job of its unfinished trials; --wait blocks until they end.
 
---report writes a sweep's report (ecgdepth/results.py) and prints its table and path: after
+--report writes a sweep's report (ecgdepth/report.py) and prints its table and path: after
 --sweep, or alone on an existing sweep workdir (no --config needed):
 python launch.py --workdir=/tmp/depth --report
 """
@@ -21,6 +21,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ecgdepth import cluster, distributed, results, sweep, trial, validation
+from ecgdepth import report as report_lib
 from ecgdepth.train import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -119,7 +120,7 @@ def submit_sweep(source: str, base, overrides) -> int:
 def write_report(code: int = 0) -> int:
     """--report: the sweep workdir's tables, figures and report.md; prints the table and path."""
     try:
-        report = results.run(_WORKDIR.value)
+        report = report_lib.run(_WORKDIR.value)
     except results.ResultsError as error:
         raise app.UsageError(str(error)) from None
     print(report.markdown)
