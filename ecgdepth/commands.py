@@ -14,12 +14,13 @@ one job, a sweep as one array job of its unfinished trials; --wait blocks until 
 --sweep, or alone on an existing sweep workdir (no --config needed):
 python launch.py --workdir=/tmp/depth --report
 
-launch.py defines the flags and calls one function per mode; nothing here parses flags, and the
-heavy modules (JAX, the trainer, matplotlib) are imported by the mode that needs them, so that
---report alone never joins a JAX job. A mistake the command line can fix (a flag combination,
-an invalid config, sweep file, cluster section or workdir) is raised as UsageError;
-`usage_errors` is the one place a library error becomes one, and launch.py turns UsageError
-into absl's app.UsageError (exit code 1 with the message).
+launch.py defines the flags and calls one function per mode; nothing here defines or parses
+flags. Importing this module imports neither JAX nor matplotlib: the trainer, the trial runner,
+distributed (JAX) and the report are imported by the mode that needs them, and --report alone
+never joins a JAX job. A mistake the command line can fix (a flag combination, an invalid
+config, sweep file, cluster section or workdir) is raised as UsageError; `usage_errors` is the
+one place a library error becomes one, and launch.py turns UsageError into absl's
+app.UsageError (exit code 1 with the message).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ecgdepth import sweep as sweep_lib
 RUN = 'run'  # Train one config here.
 SWEEP = 'sweep'  # Run a sweep's trials here (then --report, if asked).
 SUBMIT = 'submit'  # --submit=slurm: a run or a sweep as SLURM job(s) (then --report, with --wait).
-REPORT = 'report'  # --report alone: an existing sweep workdir's report; no config, no JAX.
+REPORT = 'report'  # --report alone: an existing sweep workdir's report; no config needed.
 
 
 class UsageError(Exception):
@@ -89,7 +90,7 @@ def check_flags(
     if args:
         raise UsageError(f'Unexpected arguments: {list(args)}')
     if report and not sweep:
-        return REPORT  # Reads files only: no config, no JAX.
+        return REPORT  # Reads files only: no config, no JAX job.
     if source is None:  # --workdir is required by launch.py itself.
         raise UsageError('--config is required (except for --report alone).')
     if wait and not submit:
