@@ -69,7 +69,7 @@ def detect(environ=None) -> dict | None:
 def initialize() -> bool:
     """Joins the multi-process job this process belongs to, if any; True if it did.
 
-    Must run before any JAX computation (launch.py calls it first thing in main).
+    Must run before any JAX computation (commands.run, sweep and submit call it first).
     """
     kwargs = detect()
     if kwargs is None:

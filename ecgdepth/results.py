@@ -1,7 +1,5 @@
 """Ablation result tables: the trials of a sweep workdir, aggregated over seeds.
 
-python -m ecgdepth.results WORKDIR [--metric=macro_f1,accuracy] [--ci] [--out=DIR] [--noplots]
-
 The trial list comes from WORKDIR/sweep.json, so trials that never ran show up as missing. Rows
 group trials by every override that varies across the sweep except the seed (model.name and
 model.depth always, when the sweep sets them); seeds are aggregated. A cell reads
@@ -10,9 +8,9 @@ have the value, optionally with a percentile-bootstrap 95 % CI of the mean. Dive
 pending, running and missing trials are counted in the row's status column and never averaged:
 a row with any of them has its metric cells marked †, a row with none done shows their status.
 
-Outputs, written atomically into WORKDIR/report/ (or --out): table.md, table.csv (unformatted
-mean, std and n per column), table.tex (booktabs), figures/ (ecgdepth/plots.py) and report.md,
-an index of all of them. The Markdown table and the report's path are printed.
+A Table renders as Markdown, CSV (unformatted mean, std and n per column) and LaTeX (booktabs).
+ecgdepth/plots.py draws it; the report command that writes all of them into WORKDIR/report/ is
+`python -m ecgdepth.report WORKDIR` (ecgdepth/report.py).
 """
 
 from __future__ import annotations
@@ -23,13 +21,11 @@ import io
 import json
 import math
 import os
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ecgdepth import files
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.workdir import SUMMARY_FILE, CorruptFile
@@ -768,134 +764,7 @@ def to_csv(table: Table) -> str:
     return out.getvalue()
 
 
-# --------------------------------------------------------------------------------------------
-# The report.
-# --------------------------------------------------------------------------------------------
-
-
-def trial_notes(table: Table) -> list[str]:
-    """One Markdown bullet per trial that is not done: which, what state, why."""
-    notes = []
-    for row in table.rows:
-        for t in row.trials:
-            if t.status == workdir_lib.DONE:
-                continue
-            seed = f', seed {t.seed}' if t.seed is not None else ''
-            where = row.label() or 'all'
-            notes.append(f'- `{t.id}` ({where}{seed}): **{t.status}**. {t.note or ""}'.rstrip())
-    return notes
-
-
-def report_markdown(table: Table, table_md: str, figures: Sequence[Any], out_dir: str) -> str:
-    """report.md: what a person opens first; figure paths are relative to out_dir."""
-    counts = ', '.join(f'{n} {state}' for state, n in table.counts().items())
-    grouped = ', '.join(f'{key_label(k)} (`{k}`)' for k in table.group_keys) or 'nothing'
-    lines = [
-        f'# Sweep report: {table.source}',
-        '',
-        f'- Workdir: `{os.path.abspath(table.workdir)}`',
-        f'- Trials: {len(table.trials)} ({counts})',
-        f'- Rows group trials by {grouped}; seeds are aggregated.',
-        f'- Generated {time.strftime("%Y-%m-%d %H:%M:%S %Z")} by `python -m ecgdepth.results`.',
-        '- Files: [table.md](table.md), [table.csv](table.csv), [table.tex](table.tex).',
-        '',
-        '## Results',
-        '',
-        table_md.rstrip(),
-        '',
-    ]
-    if figures:
-        lines += ['## Figures', '']
-        for i, figure in enumerate(figures, 1):
-            png, pdf = (os.path.relpath(p, out_dir) for p in (figure.png, figure.pdf))
-            lines += [
-                f'![{figure.caption.split(":")[0]}]({png})',
-                '',
-                f'*Figure {i}.* {figure.caption} ([PDF]({pdf}))',
-                '',
-            ]
-    notes = trial_notes(table)
-    lines += ['## Trials not done', '']
-    lines += notes if notes else ['All trials are done.']
-    return '\n'.join(lines) + '\n'
-
-
-@dataclasses.dataclass
-class Report:
-    table: Table
-    markdown: str  # The table with its legend, as printed.
-    directory: str
-    path: str  # report.md
-    figures: list
-
-
-def write_report(table: Table, out_dir: str, *, plots: bool = True) -> Report:
-    """Writes table.md/.csv/.tex, the figures and report.md into out_dir, each atomically."""
-    table_md = to_markdown(table)
-    files.write_text(os.path.join(out_dir, 'table.md'), table_md)
-    files.write_text(os.path.join(out_dir, 'table.csv'), to_csv(table))
-    files.write_text(os.path.join(out_dir, 'table.tex'), to_latex(table))
-    figures = []
-    if plots:
-        from ecgdepth import plots as plots_lib  # matplotlib only when figures are wanted.
-
-        figures = plots_lib.make_figures(table, os.path.join(out_dir, 'figures'))
-    path = os.path.join(out_dir, 'report.md')
-    files.write_text(path, report_markdown(table, table_md, figures, out_dir))
-    return Report(table, table_md, out_dir, path, figures)
-
-
-def run(
-    workdir: str,
-    *,
-    metrics: Sequence[str] | None = None,
-    out: str | None = None,
-    ci: bool = False,
-    resamples: int = DEFAULT_RESAMPLES,
-    plots: bool = True,
-) -> Report:
-    """collect + write_report: what the command line does."""
-    table = collect(workdir, metrics=metrics, ci=ci, resamples=resamples)
-    return write_report(table, out or os.path.join(workdir, workdir_lib.REPORT_DIR), plots=plots)
-
-
-def main(argv: list[str]) -> None:
-    from absl import app, flags
-
-    if len(argv) != 2:
-        raise app.UsageError(
-            'Usage: python -m ecgdepth.results WORKDIR [--metric=...] [--out=DIR] [--ci]; '
-            f'got arguments {argv[1:]}.'
-        )
-    flag = flags.FLAGS
-    try:
-        report = run(
-            argv[1],
-            metrics=flag.metric,
-            out=flag.out,
-            ci=flag.ci,
-            resamples=flag.resamples,
-            plots=flag.plots,
-        )
-    except ResultsError as error:
-        raise app.UsageError(str(error)) from None
-    print(report.markdown)
-    print(f'Report: {report.path}')
-
-
 if __name__ == '__main__':
-    from absl import app, flags
-
-    # Defined here, not at import: importing this module must not claim global flag names.
-    flags.DEFINE_list(
-        'metric',
-        None,
-        'Metrics for the table (accuracy, macro_f1, loss; regression: mse, mae, r2, '
-        "baseline_mse); the first is plotted. Default: the sweep's select_metric, then the "
-        'others.',
+    raise SystemExit(
+        'The report command is python -m ecgdepth.report WORKDIR (ecgdepth/report.py).'
     )
-    flags.DEFINE_string('out', None, 'Output directory (default WORKDIR/report).')
-    flags.DEFINE_bool('ci', False, 'Add a percentile-bootstrap 95% CI of the mean to each cell.')
-    flags.DEFINE_integer('resamples', DEFAULT_RESAMPLES, 'Bootstrap resamples.', lower_bound=1)
-    flags.DEFINE_bool('plots', True, 'Write figures (--noplots: tables and report only).')
-    app.run(main)

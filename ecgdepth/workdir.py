@@ -12,7 +12,7 @@ A run's workdir R (train_and_evaluate):
 A sweep's workdir W (ecgdepth/trial.py):
     W/sweep.json      the trial list (index, id, overrides, config hash)
     W/<trial-id>/     a run's workdir R, plus status.json and, while a worker runs it, claim.lock
-    W/report/         the report: tables, figures, report.md (ecgdepth/results.py)
+    W/report/         the report: tables, figures, report.md (ecgdepth/report.py)
 """
 
 from __future__ import annotations

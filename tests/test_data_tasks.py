@@ -12,6 +12,7 @@ import pytest
 from conftest import set_field
 
 from ecgdepth import data, diagnostics, files, models, results, sweep, validation
+from ecgdepth import report as report_lib
 from ecgdepth import spec as spec_lib
 from ecgdepth.data import subsample, synthetic
 from ecgdepth.train import loop
@@ -348,5 +349,5 @@ def test_results_table_holds_regression_metrics(tmp_path):
     names = [c.name for c in table.columns]
     assert table.metrics[0] == 'mse' and names[1:4] == ['train_mse', 'val_mse', 'test_mse']
     assert 'val_accuracy' not in names and 'val_r2' in names and 'gap_loss' in names
-    report = results.write_report(table, str(tmp_path / 'report'))
+    report = report_lib.write_report(table, str(tmp_path / 'report'))
     assert 'val MSE' in report.markdown and report.figures

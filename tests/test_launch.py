@@ -2,8 +2,13 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+import pytest
+
+from ecgdepth import commands
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,3 +89,57 @@ def test_report_alone_on_a_sweep_workdir_prints_the_table_and_path(tmp_path):
     assert os.path.exists(os.path.join(workdir, 'report', 'figures', 'macro_f1_vs_depth.png'))
     result = launch(f'--workdir={tmp_path}', '--report')  # Not a sweep workdir: says so.
     assert result.returncode != 0 and f'{tmp_path}/sweep.json not found' in result.stderr
+
+
+def test_flag_mistakes_are_usage_errors_named_before_anything_runs(tmp_path):
+    sweep = ['--config=configs/sweeps/depth.py:runlocal', f'--workdir={tmp_path}/w', '--sweep']
+    cases = [
+        ([f'--workdir={tmp_path}/w', 'extra'], "Unexpected arguments: ['extra']"),
+        ([f'--workdir={tmp_path}/w'], '--config is required (except for --report alone).'),
+        (
+            ['--config=configs/lstm.py:runlocal', f'--workdir={tmp_path}/w', '--workers=2',
+             '--dry_run'],
+            '--workers, --dry_run only apply with --sweep.',
+        ),
+        ([*sweep, '--report', '--dry_run'], '--report needs the trials to have run: not with '
+         '--dry_run, and with --submit=slurm only with --wait'),
+        ([*sweep, '--report', '--submit=slurm'], '--report needs the trials to have run'),
+        ([*sweep, '--submit=slurm', '--dry_run'], '--dry_run runs locally; with --submit=slurm'),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = launch(*args)
+        assert result.returncode == 1, (args, result.stderr[-3000:])
+        assert message in result.stderr, (args, result.stderr[-3000:])
+        assert 'Traceback' not in result.stderr, args
+    assert not os.path.exists(tmp_path / 'w')
+
+
+def test_check_flags_picks_the_mode_and_names_the_mistake():
+    check = commands.check_flags
+    cnn = 'configs/dilated_cnn.py:runlocal'
+    depth = 'configs/sweeps/depth.py:runlocal'
+    assert check([], None, report=True) == commands.REPORT  # No --config needed.
+    assert check([], cnn) == commands.RUN
+    assert check([], cnn, submit='slurm', wait=True) == commands.SUBMIT
+    assert check([], depth, sweep=True, report=True) == commands.SWEEP
+    assert check([], depth, sweep=True, submit='slurm', given=['task_index']) == commands.SUBMIT
+    dry = commands.SweepOptions(dry_run=True)
+    assert check([], depth, sweep=True, options=dry, given=['dry_run']) == commands.SWEEP
+    mistakes = [
+        ((['x'], cnn), {}, "Unexpected arguments: ['x']"),
+        (([], depth), {}, 'is a sweep file: add --sweep'),
+        (([], cnn), {'given': ['vmap_seeds', 'workers']}, '--workers, --vmap_seeds only apply'),
+        (([], depth), {'sweep': True, 'report': True, 'options': dry}, '--report needs'),
+        (([], depth), {'sweep': True, 'submit': 'slurm', 'given': ['dry_run']}, '--dry_run runs'),
+    ]
+    for args, kwargs, message in mistakes:
+        with pytest.raises(commands.UsageError, match=re.escape(message)):
+            check(*args, **kwargs)
+    assert commands.SWEEP_FLAGS == (
+        'workers',
+        'task_index',
+        'dry_run',
+        'retry_failed',
+        'claim_timeout',
+        'vmap_seeds',
+    )  # Named as launch.py's flags, in the order a mistake lists them.

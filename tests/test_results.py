@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 
 from ecgdepth import files, plots, results
+from ecgdepth import report as report_lib
 from ecgdepth import workdir as workdir_lib
 
 # Four trials of about two seconds each: dilated CNN at depths 1 and 2, two seeds.
@@ -126,7 +127,7 @@ def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_
         log.seek(0)
         assert proc.returncode == 0, log.read()[-3000:]
     cli = subprocess.run(
-        [sys.executable, '-m', 'ecgdepth.results', workdir, '--ci'],
+        [sys.executable, '-m', 'ecgdepth.report', workdir, '--ci'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr[-3000:]
@@ -208,7 +209,7 @@ def test_diverged_failed_and_missing_trials_are_marked_never_averaged(tmp_path):
             (lstm(8, 1), None, None, None),
         ],
     )
-    report = results.run(workdir, out=str(tmp_path / 'out'))
+    report = report_lib.run(workdir, out=str(tmp_path / 'out'))
     table = report.table
     assert table.group_keys == ['model.name', 'model.depth']
     assert table.counts() == {'done': 3, 'diverged': 3, 'failed': 1, 'missing': 2}
@@ -317,7 +318,7 @@ def test_diagnostics_add_columns_and_figures_only_when_present(tmp_path):
                 trials.append(({'model.name': family, 'model.depth': depth, 'seed': seed},
                                'done', summary, None))  # fmt: skip
     fabricate(workdir, trials)
-    report = results.run(workdir, out=str(tmp_path / 'out'), metrics=['macro_f1'])
+    report = report_lib.run(workdir, out=str(tmp_path / 'out'), metrics=['macro_f1'])
     table = report.table
     names = [c.name for c in table.columns]
     assert names[-5:] == [
@@ -398,7 +399,7 @@ def test_csv_and_latex_hold_the_values_escaped(tmp_path):
         source='configs/sweeps/my_sweep.py:runlocal',
     )
     out = str(tmp_path / 'out')
-    report = results.run(workdir, out=out, ci=True, resamples=1000, plots=False)
+    report = report_lib.run(workdir, out=out, ci=True, resamples=1000, plots=False)
     assert report.figures == [] and not os.path.exists(os.path.join(out, 'figures'))
 
     rows = read_csv(os.path.join(out, 'table.csv'))
@@ -469,9 +470,9 @@ def test_unreadable_files_and_bad_options_name_the_culprit(tmp_path):
 
 def test_cli_rejects_missing_workdir_argument():
     proc = subprocess.run(
-        [sys.executable, '-m', 'ecgdepth.results'], cwd=REPO, capture_output=True, text=True
+        [sys.executable, '-m', 'ecgdepth.report'], cwd=REPO, capture_output=True, text=True
     )
-    assert proc.returncode != 0 and 'Usage: python -m ecgdepth.results WORKDIR' in proc.stderr
+    assert proc.returncode != 0 and 'Usage: python -m ecgdepth.report WORKDIR' in proc.stderr
 
 
 def test_curve_figures_skip_silently_without_data(tmp_path):

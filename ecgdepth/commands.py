@@ -1,0 +1,229 @@
+"""launch.py's modes as library calls: `check_flags` first, then run, sweep, submit or report.
+
+python launch.py --config=configs/lstm.py:depth=4,width=64,runlocal --workdir=/tmp/lstm
+python launch.py --config=configs/dilated_cnn.py --workdir=/tmp/cnn --config.model.depth=16
+
+With --sweep, --config is a sweep file (get_config + get_sweep; ecgdepth/sweep.py) and every
+trial runs into WORKDIR/<trial-id>/ (ecgdepth/trial.py):
+python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth --sweep
+
+--submit=slurm submits instead, with config.cluster's resources (ecgdepth/cluster.py): a run as
+one job, a sweep as one array job of its unfinished trials; --wait blocks until they end.
+
+--report writes a sweep's report (ecgdepth/report.py) and prints its table and path: after
+--sweep, or alone on an existing sweep workdir (no --config needed):
+python launch.py --workdir=/tmp/depth --report
+
+launch.py defines the flags and calls one function per mode; nothing here defines or parses
+flags. Importing this module imports neither JAX nor matplotlib: the trainer, the trial runner,
+distributed (JAX) and the report are imported by the mode that needs them, and --report alone
+never joins a JAX job. A mistake the command line can fix (a flag combination, an invalid
+config, sweep file, cluster section or workdir) is raised as UsageError; `usage_errors` is the
+one place a library error becomes one, and launch.py turns UsageError into absl's
+app.UsageError (exit code 1 with the message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+from absl import logging
+
+from ecgdepth import cluster, validation
+from ecgdepth import sweep as sweep_lib
+
+# The modes check_flags picks.
+RUN = 'run'  # Train one config here.
+SWEEP = 'sweep'  # Run a sweep's trials here (then --report, if asked).
+SUBMIT = 'submit'  # --submit=slurm: a run or a sweep as SLURM job(s) (then --report, with --wait).
+REPORT = 'report'  # --report alone: an existing sweep workdir's report; no config needed.
+
+
+class UsageError(Exception):
+    """The command line cannot run as given; the message says why (launch.py prints it)."""
+
+
+@contextlib.contextmanager
+def usage_errors(*more: type[Exception]) -> Iterator[None]:
+    """Turns the library's errors about a config, sweep, cluster section (and `more`) into
+    UsageError: the one place that decides which errors are the command line's to fix."""
+    try:
+        yield
+    except (validation.ConfigError, sweep_lib.SweepError, cluster.ClusterError, *more) as error:
+        raise UsageError(str(error)) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+    """The sweep-only flags of launch.py; each field is named as its flag."""
+
+    workers: int = 1  # Local worker processes.
+    task_index: int | None = None  # Run only trial i (None: $SLURM_ARRAY_TASK_ID, else all).
+    dry_run: bool = False  # List the trials instead.
+    retry_failed: bool = False  # Re-run failed trials too.
+    claim_timeout: float | None = None  # Seconds to a stale claim (None: trial's default).
+    vmap_seeds: bool = False  # Trials that differ only in their seed run as one program.
+
+
+SWEEP_FLAGS = tuple(field.name for field in dataclasses.fields(SweepOptions))
+
+
+def check_flags(
+    args: Sequence[str],
+    source: str | None,
+    *,
+    sweep: bool = False,
+    report: bool = False,
+    submit: str = '',
+    wait: bool = False,
+    options: SweepOptions = SweepOptions(),
+    given: Collection[str] = (),
+) -> str:
+    """The flags' cross-checks, before anything runs; returns the mode (RUN, SWEEP, SUBMIT or
+    REPORT). `args`: the positional arguments; `source`: the --config value (None if absent);
+    `given`: the names of the SWEEP_FLAGS set on the command line."""
+    if args:
+        raise UsageError(f'Unexpected arguments: {list(args)}')
+    if report and not sweep:
+        return REPORT  # Reads files only: no config, no JAX job.
+    if source is None:  # --workdir is required by launch.py itself.
+        raise UsageError('--config is required (except for --report alone).')
+    if wait and not submit:
+        raise UsageError('--wait only applies with --submit=slurm.')
+    if sweep:
+        if report and (options.dry_run or (submit and not wait)):
+            raise UsageError(
+                '--report needs the trials to have run: not with --dry_run, and with '
+                '--submit=slurm only with --wait (or run launch.py --workdir=W --report later).'
+            )
+        for name in ('workers', 'dry_run'):
+            if submit and name in given:
+                raise UsageError(
+                    f'--{name} runs locally; with --submit=slurm each trial is an array task '
+                    '(config.cluster.array_parallelism caps how many run at once).'
+                )
+        return SUBMIT if submit else SWEEP
+    used = [f'--{name}' for name in SWEEP_FLAGS if name in given]
+    if used:
+        raise UsageError(f'{", ".join(used)} only apply with --sweep.')
+    config_file = sweep_lib.split_source(source)[0]
+    if sweep_lib.is_sweep_file(config_file):
+        raise UsageError(f'{config_file} is a sweep file: add --sweep to run its trials.')
+    return SUBMIT if submit else RUN
+
+
+def _join_job() -> None:
+    """Joins the multi-process job this process belongs to, if any: before any JAX computation."""
+    from ecgdepth import distributed  # Imports JAX: not on the --report path.
+
+    distributed.initialize()
+
+
+def _sweep_base(config, overrides) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+    # Resources (config.cluster) are not part of any trial's config: see ecgdepth/cluster.py.
+    return cluster.without_cluster(config), cluster.run_overrides(overrides)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> int:
+    """Trains one config into workdir (train_and_evaluate), after validating it. Exit code 0."""
+    _join_job()
+    with usage_errors():
+        validation.validate_config(config)
+    from ecgdepth.train import train_and_evaluate
+
+    config = cluster.without_cluster(config)
+    logging.info('Config:\n%s', config)
+    summary = train_and_evaluate(config, workdir)
+    logging.info(
+        'Status %s, best step %s. Outputs in %s.', summary['status'], summary['best_step'], workdir
+    )
+    return 0
+
+
+def sweep(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    source: str,
+    overrides: Mapping[str, Any] | None = None,
+    options: SweepOptions = SweepOptions(),
+) -> int:
+    """Expands and validates every trial of the sweep file `source` ('path.py:arg') on the base
+    `config` (the --config flag's, with its command-line `overrides`), then runs them here into
+    workdir/<trial id>/ (trial.launch_sweep). Exit code: 1 if a trial failed."""
+    _join_job()
+    from ecgdepth import trial as trial_lib
+
+    base, base_overrides = _sweep_base(config, overrides)
+    stale_after = options.claim_timeout
+    with usage_errors():
+        validation.validate_cluster(config)
+        return trial_lib.launch_sweep(
+            source,
+            workdir,
+            base=base,
+            base_overrides=base_overrides,
+            task_index=options.task_index,
+            workers=options.workers,
+            dry_run=options.dry_run,
+            retry_failed=options.retry_failed,
+            stale_after=trial_lib.DEFAULT_STALE_AFTER if stale_after is None else stale_after,
+            vmap=options.vmap_seeds,
+        )
+
+
+def submit(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    source: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    options: SweepOptions = SweepOptions(),
+    *,
+    wait: bool = False,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """--submit=slurm with config.cluster's resources (ecgdepth/cluster.py): one run as one job,
+    or with `source` (a sweep file; `overrides` and `options` as for `sweep`) the sweep's
+    unfinished trials as one array job, each trial validated here first. `argv`: launch.py's
+    flags (default sys.argv[1:]), which every task reruns without --submit, --wait and
+    --task_index. `wait` blocks until the jobs end. Exit code: 1 if a waited-for run or trial
+    did not finish, else 0."""
+    _join_job()
+    argv = sys.argv[1:] if argv is None else argv
+    if source is None:
+        with usage_errors():
+            validation.validate_config(config)
+            return cluster.submit_run(config, workdir, argv, wait=wait)
+    base, base_overrides = _sweep_base(config, overrides)
+    with usage_errors():
+        validation.validate_cluster(config)
+        loaded = sweep_lib.load_sweep(
+            source, base=base, base_overrides=base_overrides, vmap=options.vmap_seeds
+        )
+        return cluster.submit_sweep(
+            config,
+            loaded.trials,
+            workdir,
+            argv,
+            source=source,
+            task_index=options.task_index,
+            retry_failed=options.retry_failed,
+            wait=wait,
+        )
+
+
+def report(workdir: str, code: int = 0) -> int:
+    """Writes the sweep workdir's tables, figures and report.md (report.run) and prints the
+    table and the report's path. Returns `code`: the exit code of the sweep it follows."""
+    from ecgdepth import report as report_lib  # Only this mode reads the report's modules.
+    from ecgdepth import results
+
+    with usage_errors(results.ResultsError):
+        written = report_lib.run(workdir)
+    print(written.markdown)
+    print(f'Report: {written.path}')
+    return code
