@@ -1,4 +1,4 @@
-"""The code's structure: which modules stay free of JAX, and how long functions may grow."""
+"""The code's structure: which modules stay free of JAX (function length: test_function_length)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAX_FUNCTION_LINES = 60
-
-
-def long_functions(directory: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
-    """'path:line name (n lines)' for every function under `directory` longer than `limit`
-    lines, counted from its def line to its last line (docstring included)."""
-    found = []
-    for folder, _, names in os.walk(directory):
-        for name in sorted(names):
-            if not name.endswith('.py'):
-                continue
-            path = os.path.join(folder, name)
-            with open(path) as f:
-                tree = ast.parse(f.read(), path)
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    lines = node.end_lineno - node.lineno + 1
-                    if lines > limit:
-                        where = os.path.relpath(path, ROOT)
-                        found.append(f'{where}:{node.lineno} {node.name} ({lines} lines)')
-    return found
-
-
-@pytest.mark.parametrize('directory', ['ecgdepth/train'])
-def test_no_function_is_longer_than_the_limit(directory):
-    assert long_functions(os.path.join(ROOT, directory)) == []
-
-
-def test_the_checker_finds_a_long_function(tmp_path):
-    body = '\n'.join(f'    x{i} = {i}' for i in range(MAX_FUNCTION_LINES))
-    (tmp_path / 'long.py').write_text(f'def long():\n{body}\n\n\ndef short():\n    pass\n')
-    assert [f.split(' ', 1)[1] for f in long_functions(str(tmp_path))] == [
-        f'long ({MAX_FUNCTION_LINES + 1} lines)'
-    ]
 
 
 def test_reading_results_imports_neither_jax_nor_the_trainer():
