@@ -148,6 +148,7 @@ def test_the_graph_reader_sees_function_level_and_package_imports():
     assert 'ecgdepth.distributed' in graph['ecgdepth.commands']  # Inside a function too.
     assert 'ecgdepth.train.loop' in graph['ecgdepth.train']  # The package's __init__.
     assert 'ecgdepth.train.members' in graph['ecgdepth.train.loop']  # from ecgdepth.train import
+    assert 'ecgdepth.data' in graph['ecgdepth.train.trainer']  # A package by its name.
     assert circles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
 
 
