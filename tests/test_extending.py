@@ -113,8 +113,8 @@ def test_the_toy_family_validates_with_its_own_rules(toy):
     validation.validate_config(config)
     assert models.build_model(config.model, 2).activation == 'tanh'
     config.model.activation = 'sigmoid'
-    with pytest.raises(validation.ConfigError, match="config.model.activation must be one of "
-                       "'relu', 'tanh', got 'sigmoid'"):  # fmt: skip
+    message = "config.model.activation must be one of 'relu', 'tanh', got 'sigmoid'"
+    with pytest.raises(validation.ConfigError, match=message):
         validation.validate_config(config)
     config = spec.family_config('toy', 'depth=0')
     with pytest.raises(validation.ConfigError, match='config.model.depth must be an integer in'):
