@@ -233,8 +233,8 @@ def _check_model(model: ml_collections.ConfigDict):
     return family
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ConfigError naming the first invalid field. Costs no compute."""
+def _check_top_level(config: ml_collections.ConfigDict) -> str:
+    """The sections exist; seed, experiment, task and the target are valid. Returns the task."""
     for section in ('data', 'model', 'optim', 'loss', 'train'):
         if section not in config:
             raise ConfigError(f'config.{section} is missing.')
@@ -251,9 +251,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f'config.task must be one of {", ".join(map(repr, TASKS))}, got {task!r}.'
         )
-
     _check_target(config, task)
+    return task
 
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError naming the first invalid field. Costs no compute."""
+    task = _check_top_level(config)
     family = _check_model(config.model)
 
     data_name = config.data.get('name')
