@@ -25,59 +25,27 @@ import numpy as np
 import optax
 
 from ecgdepth import models
-from ecgdepth.models import dilated_cnn
 from ecgdepth.models.layers import sequence_lengths
-from ecgdepth.models.lstm import StackedLSTM
 
-# Forward FLOPs of one step of a flax cell of `width` units reading `inputs` features, in XLA's
-# convention (2 per multiply-add, 1 per elementwise op, transcendentals not counted): matmuls
-# plus the gates' elementwise work (tests/test_diagnostics.py checks each against XLA).
-CELL_FLOPS = {
-    'lstm': lambda inputs, width: 8 * width * (inputs + width) + 21 * width,
-    'gru': lambda inputs, width: 6 * width * (inputs + width) + 18 * width,
-    'rnn': lambda inputs, width: 2 * width * (inputs + width) + 2 * width,
-}
 # Lags of the stored d loss / d x_t curves: log-spaced bins keep the first steps, where the
 # gradient falls fastest, and the tail, in few numbers (the slopes use every lag).
 HIDDEN_GRAD_POINTS = 48
 
 
 def flops_per_example(model: nn.Module, params, batch: dict) -> float | None:
-    """Forward FLOPs per example: XLA's cost analysis of the inference program, or, for the
-    recurrent family, an analytic count (`recurrent_flops`).
+    """Forward FLOPs per example: the model's analytic count (`model.flops`, e.g. the recurrent
+    family's), else XLA's cost analysis of the inference program.
 
     XLA counts a loop body once whatever its trip count, so a scanned model is analysed in
-    its unrolled form (same parameters; lowered only, never compiled). The recurrent family's
-    loop over time would still be counted once, T times too few: hence the analytic count.
+    its unrolled form (same parameters; lowered only, never compiled). A loop over time would
+    still be counted once, T times too few: a family with one counts analytically.
     """
-    if isinstance(model, StackedLSTM):
-        x = batch['x']
-        features = batch['features'].shape[-1] if 'features' in batch else 0
-        return recurrent_flops(model, time=x.shape[1], channels=x.shape[2], features=features)
+    x = batch['x']
+    features = batch['features'].shape[-1] if 'features' in batch else 0
+    analytic = model.flops(time=x.shape[1], channels=x.shape[2], features=features)
+    if analytic is not None:
+        return analytic
     return xla_flops_per_example(model, params, batch)
-
-
-def recurrent_flops(model: StackedLSTM, *, time: int, channels: int, features: int = 0) -> int:
-    """Forward FLOPs per example of a StackedLSTM over a window of `time` steps.
-
-    Counted as XLA counts (see CELL_FLOPS): every cell step of every layer and direction, the
-    LayerNorm (7 per feature + 4 per step), residual adds, the mean readout and the head;
-    padding masks' selects are left out.
-    """
-    directions = 2 if model.bidirectional else 1
-    out = model.width * directions
-    total = 0
-    for layer in range(model.depth):
-        inputs = channels if layer == 0 else out
-        total += time * directions * CELL_FLOPS[model.cell](inputs, model.width)
-        if model.layer_norm:
-            total += time * (7 * out + 4)
-        if model.residual and layer > 0:
-            total += time * out
-    if model.readout == 'mean':
-        total += time * out
-    head_in = out + features
-    return total + 2 * head_in * model.num_classes + model.num_classes
 
 
 def xla_flops_per_example(model: nn.Module, params, batch: dict) -> float | None:
@@ -94,22 +62,15 @@ def xla_flops_per_example(model: nn.Module, params, batch: dict) -> float | None
     return float(analysis['flops']) / batch['x'].shape[0]
 
 
-def receptive_field(model_config, sample_rate: float, window: int) -> dict:
-    """Theoretical receptive field of one output in samples and seconds.
-
-    The dilated CNN's is exact (its readout pools over positions that each see this far back);
-    one recurrent layer, and the MLP's first layer, already see the whole window.
-    """
-    if model_config.name == 'dilated_cnn':
-        samples = dilated_cnn.receptive_field(
-            model_config.kernel_size,
-            model_config.depth,
-            model_config.dilation,
-            model_config.dilation_cycle,
-        )
-    else:
-        samples = window
-    return {'receptive_field': samples, 'receptive_field_s': samples / sample_rate}
+def receptive_field(model, sample_rate: float, window: int) -> dict:
+    """Theoretical receptive field of one output in samples and seconds: the model's own
+    (`model.receptive_field`). `model` may be a config.model, built here (its family's defaults
+    filling any field it leaves out)."""
+    if not isinstance(model, nn.Module):
+        config = models.default_config(model['name'])
+        config.update(model)
+        model = models.build_model(config, num_classes=1)
+    return model.receptive_field(sample_rate, window)
 
 
 def layer_grad_norms(model: nn.Module, grads) -> list[float]:
@@ -158,8 +119,10 @@ def loss_gradients(model: nn.Module, params, batch: dict):
 
 
 def perturbation_shapes(model: nn.Module, params, batch: dict):
-    """The shapes of the model's 'perturbations' (Module.perturb) on `batch`, or None if it has
-    none (only the recurrent family marks its layers' inputs)."""
+    """The shapes of the model's 'perturbations' (Module.perturb) on `batch`, or None if it
+    does not mark its layers' inputs (`perturbs_layer_inputs`, e.g. the recurrent family)."""
+    if not getattr(model, 'perturbs_layer_inputs', False):
+        return None
 
     def perturbations(params):
         _, state = model.apply(

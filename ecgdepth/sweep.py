@@ -50,7 +50,7 @@ Overrides = dict[str, Any]
 ISO_KEY = 'iso_params'  # Marker override: solve model.width for this parameter budget.
 VMAP_KEY = 'train.vmap_seeds'  # Set by vmap_seeds(): several seeds as one vmapped trial.
 ISO_TOLERANCE = 0.05  # Relative distance to the budget an iso-parameter width must reach.
-MAX_WIDTH = 65536  # validation.MODEL_COMMON['width'] upper bound.
+MAX_WIDTH = 65536  # models.base.COMMON_RULES['width'] upper bound.
 MASKED_DATASETS = ('cinc2017',)  # Datasets whose examples carry a padding mask.
 
 # Readable trial-id parts, in order: (override key, prefix). Other keys only enter the hash.
@@ -300,10 +300,12 @@ def _with_data(family_arg: str, dataset: str) -> str:
 
 def family_config(family: str, family_arg: str = '', label: str = 'trial'):
     """The config of model family `family` under `family_arg`, errors naming the family/trial."""
-    if family not in validation.MODEL_FAMILIES:
+    from ecgdepth import models  # Only here: the registry imports flax.
+
+    if family not in models.FAMILIES:
         raise ConfigError(
             f'{label}: model.name={family!r} is not a model family; choose one of '
-            f'{sorted(validation.MODEL_FAMILIES)}.'
+            f'{sorted(models.FAMILIES)}.'
         )
     try:
         return spec.family_config(family, family_arg or None)

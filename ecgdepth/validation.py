@@ -8,29 +8,26 @@ also catches wrong types set from Python.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
 import ml_collections
+
+from ecgdepth import rules
 
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field."""
 
 
-# Each rule: (type, predicate or None, what the predicate demands).
-Rule = tuple[type | tuple[type, ...], Callable[[Any], bool] | None, str]
+# Each rule: (type, predicate or None, what the predicate demands); ecgdepth/rules.py.
+Rule = rules.Rule
 
-_POSITIVE_INT: Rule = (int, lambda v: v >= 1, 'an integer >= 1')
-_NON_NEGATIVE_INT: Rule = (int, lambda v: v >= 0, 'an integer >= 0')
-_BOOL: Rule = (bool, None, 'a boolean')
-_PROBABILITY: Rule = ((int, float), lambda v: 0.0 <= v < 1.0, 'a number in [0, 1)')
-_NON_NEGATIVE: Rule = ((int, float), lambda v: v >= 0.0, 'a number >= 0')
-_POSITIVE: Rule = ((int, float), lambda v: v > 0.0, 'a number > 0')
-
-
-def _choice(*choices: str) -> Rule:
-    return (str, lambda v: v in choices, 'one of ' + ', '.join(repr(c) for c in choices))
+_POSITIVE_INT: Rule = rules.POSITIVE_INT
+_NON_NEGATIVE_INT: Rule = rules.NON_NEGATIVE_INT
+_BOOL: Rule = rules.BOOL
+_PROBABILITY: Rule = rules.PROBABILITY
+_NON_NEGATIVE: Rule = rules.NON_NEGATIVE
+_POSITIVE: Rule = rules.POSITIVE
+_choice = rules.choice
 
 
 # The hypothesis experiments (configs/experiments/; ecgdepth/findings.py), '' for none.
@@ -45,45 +42,6 @@ EXPERIMENTS = (
 
 # config.target_metric per task: '' is accuracy (classification) or r2 (regression).
 TARGET_METRICS = {'classification': ('', 'accuracy', 'macro_f1'), 'regression': ('', 'r2')}
-
-MODEL_COMMON: dict[str, Rule] = {
-    'depth': (int, lambda v: 1 <= v <= 4096, 'an integer in [1, 4096]'),
-    'width': (int, lambda v: 1 <= v <= 65536, 'an integer in [1, 65536]'),
-    'dropout': _PROBABILITY,
-    'layer_norm': _BOOL,
-    'residual': _BOOL,
-    'scan': _BOOL,
-    'remat': _BOOL,
-}
-
-# The fields each model family takes besides MODEL_COMMON (and `name`).
-MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
-    'dilated_cnn': {
-        'kernel_size': _POSITIVE_INT,
-        'dilation': _choice('exponential', 'none'),
-        'dilation_cycle': (int, lambda v: 1 <= v <= 30, 'an integer in [1, 30]'),
-        'padding': _choice('causal', 'same'),
-        'gate': _choice('none', 'glu', 'wavenet'),
-        'readout': _choice('mean', 'last'),
-        'scan_unit': _choice('cycle', 'block'),
-    },
-    'lstm': {
-        'cell': _choice('lstm', 'gru', 'rnn'),
-        'bidirectional': _BOOL,
-        'readout': _choice('last', 'mean'),
-        'forget_bias': (
-            (int, float),
-            lambda v: math.isfinite(v) and -10 <= v <= 10,
-            'a number in [-10, 10]',
-        ),
-    },
-    'mi_mlp': {
-        'multiplicative': _BOOL,
-        'rank': _POSITIVE_INT,
-        'z_source': _choice('input', 'layer'),
-        'pool': _POSITIVE_INT,
-    },
-}
 
 # Fields every data section has (ecgdepth/spec.py: data_config).
 DATA_COMMON: dict[str, Rule] = {
@@ -260,8 +218,23 @@ def _check_target(config: ml_collections.ConfigDict, task: str) -> None:
         )
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ConfigError naming the first invalid field. Costs no compute."""
+def _check_model(model: ml_collections.ConfigDict):
+    """Checks config.model against its family's rules (ecgdepth.models: FAMILIES); returns the
+    family. Imported here: the registry imports flax, which config files must not need."""
+    from ecgdepth import models
+
+    name = model.get('name')
+    if name not in models.FAMILIES:
+        raise ConfigError(
+            f'config.model.name {name!r} is not a model; choose one of {sorted(models.FAMILIES)}.'
+        )
+    family = models.FAMILIES[name]
+    _check_section(model, 'config.model', family.config_rules())
+    return family
+
+
+def _check_top_level(config: ml_collections.ConfigDict) -> str:
+    """The sections exist; seed, experiment, task and the target are valid. Returns the task."""
     for section in ('data', 'model', 'optim', 'loss', 'train'):
         if section not in config:
             raise ConfigError(f'config.{section} is missing.')
@@ -278,16 +251,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f'config.task must be one of {", ".join(map(repr, TASKS))}, got {task!r}.'
         )
-
     _check_target(config, task)
+    return task
 
-    name = config.model.get('name')
-    if name not in MODEL_FAMILIES:
-        raise ConfigError(
-            f'config.model.name {name!r} is not a model; choose one of {sorted(MODEL_FAMILIES)}.'
-        )
-    model_rules = {**MODEL_COMMON, **MODEL_FAMILIES[name], 'name': (str, None, 'a string')}
-    _check_section(config.model, 'config.model', model_rules)
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ConfigError naming the first invalid field. Costs no compute."""
+    task = _check_top_level(config)
+    family = _check_model(config.model)
 
     data_name = config.data.get('name')
     if data_name not in DATASET_NAMES:
@@ -338,8 +309,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
             f'({config.data.num_train}).'
         )
-    if data_name == 'synthetic' and name == 'mi_mlp' and config.model.pool > config.data.window:
-        raise ConfigError(
-            f'config.model.pool ({config.model.pool}) exceeds config.data.window '
-            f'({config.data.window}).'
-        )
+    if data_name == 'synthetic' and family.input_check is not None:
+        window = config.data.window
+        problem = family.input_check(config.model, window, f'config.data.window ({window})')
+        if problem:
+            raise ConfigError(problem)

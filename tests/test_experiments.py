@@ -12,7 +12,7 @@ from test_sweep import launch
 
 from ecgdepth import findings, sweep, validation
 from ecgdepth.data import synthetic
-from ecgdepth.models import receptive_field
+from ecgdepth.models.dilated_cnn import receptive_field
 
 EXPERIMENTS = ['receptive_field', 'trainability', 'overfitting', 'matched_params', 'multiplicative']
 

@@ -3,6 +3,7 @@ flat in depth, exact CNN receptive field, remat, dropout and the registry."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 
@@ -13,14 +14,19 @@ import numpy as np
 import pytest
 
 from ecgdepth.models import (
-    MODELS,
+    FAMILIES,
+    base,
     build_model,
     count_params,
+    display_name,
+    get,
+    lstm,
     model_fields,
     per_layer_params,
-    receptive_field,
+    register,
     unscan_params,
 )
+from ecgdepth.models.dilated_cnn import receptive_field
 
 BATCH, TIME, CHANNELS, CLASSES, WIDTH = 2, 64, 3, 5, 8
 
@@ -266,7 +272,8 @@ def test_receptive_field_values():
     assert receptive_field(2, 6, 'exponential', 3) == 1 + (1 + 2 + 4) * 2  # 15
     assert receptive_field(5, 9, 'exponential', 8) == 1 + 4 * (255 + 1)
     assert receptive_field(3, 0) == 1
-    assert make('dilated_cnn', depth=6, kernel_size=2, dilation_cycle=3).receptive_field == 15
+    cnn = make('dilated_cnn', depth=6, kernel_size=2, dilation_cycle=3)
+    assert cnn.receptive_field_samples == 15
     with pytest.raises(ValueError, match='dilation'):
         receptive_field(3, 4, 'linear')
 
@@ -283,7 +290,7 @@ def test_receptive_field_values():
 )
 def test_causal_gradient_support_equals_receptive_field(fields):
     model = make('dilated_cnn', readout='last', padding='causal', **fields)
-    rf = model.receptive_field
+    rf = model.receptive_field_samples
     assert rf == receptive_field(
         fields['kernel_size'],
         fields['depth'],
@@ -339,7 +346,7 @@ def test_dropout(case):
 def test_build_model_unknown_name():
     with pytest.raises(ValueError, match='transformer') as info:
         make('transformer', depth=2)
-    for name in MODELS:
+    for name in FAMILIES:
         assert name in str(info.value)
 
 
@@ -349,6 +356,55 @@ def test_build_model_passes_fields_through():
     assert model.num_classes == CLASSES
     with pytest.raises(ValueError, match='bogus'):
         make('lstm', depth=2, bogus=1)
+
+
+def test_every_family_spec_names_its_module_fields():
+    """Defaults, validation rules and the flax module's fields agree for every family."""
+    for name, family in FAMILIES.items():
+        assert family.name == name
+        assert register(family) is family  # The same spec again: a no-op that re-runs the checks.
+        assert issubclass(family.module, base.Model)
+        assert set(family.config_rules()) == {'name', *model_fields(family.module)}
+        assert set(family.defaults().keys()) == set(family.config_rules())
+    assert FAMILIES['lstm'].rules['cell'][2] == "one of 'lstm', 'gru', 'rnn'"  # From lstm.CELLS.
+
+
+def test_get_and_register_errors():
+    with pytest.raises(ValueError, match=r"'transformer' is not a model family; choose one of"):
+        get('transformer')
+    with pytest.raises(ValueError, match="'lstm' is already registered"):
+        register(dataclasses.replace(FAMILIES['lstm']))  # An equal spec, but another one.
+
+    def defaults():
+        config = lstm.default_config()
+        config.name = 'lstm_copy'
+        return config
+
+    rules = {k: v for k, v in FAMILIES['lstm'].rules.items() if k != 'cell'}
+    copy = dataclasses.replace(FAMILIES['lstm'], name='lstm_copy', defaults=defaults, rules=rules)
+    with pytest.raises(ValueError, match=r"rules name .* but StackedLSTM has fields .*'cell'"):
+        register(copy)
+    assert 'lstm_copy' not in FAMILIES
+    with pytest.raises(TypeError, match='models.Family'):
+        register(FAMILIES['lstm'].module)
+
+
+def test_display_names_come_from_the_specs():
+    assert [display_name(n) for n in FAMILIES] == ['Dilated CNN', 'LSTM', 'MI-MLP']
+    assert display_name('not_registered') == 'not_registered'
+
+
+def test_families_answer_receptive_field_flops_and_capabilities():
+    cnn = make('dilated_cnn', depth=6, kernel_size=2, dilation_cycle=3)
+    assert cnn.receptive_field(125.0, 500) == {'receptive_field': 15, 'receptive_field_s': 0.12}
+    for family in ('lstm', 'mi_mlp'):  # One layer already reads the whole window.
+        whole = make(family, depth=3).receptive_field(250.0, 500)
+        assert whole == {'receptive_field': 500, 'receptive_field_s': 2.0}
+    assert cnn.flops(TIME, CHANNELS) is None  # No analytic count: XLA's cost analysis counts.
+    assert make('mi_mlp', depth=2).flops(TIME, CHANNELS) is None
+    assert make('lstm', depth=2).flops(TIME, CHANNELS) > 0
+    capable = {name for name, f in FAMILIES.items() if f.module.perturbs_layer_inputs}
+    assert capable == {'lstm'}
 
 
 @pytest.mark.parametrize(
@@ -440,15 +496,15 @@ def test_lstm_forget_gates_start_at_forget_bias_and_other_biases_at_zero():
     """Only the forget gates' biases move (every layer, scanned or not); other cells keep flax's."""
     x = jnp.zeros((1, 5, 1))
     for scan in (True, False):
-        model = MODELS['lstm'](num_classes=2, depth=3, width=4, scan=scan, forget_bias=1.5)
+        model = FAMILIES['lstm'].module(num_classes=2, depth=3, width=4, scan=scan, forget_bias=1.5)
         params = model.init(jax.random.key(0), x)['params']
         unrolled = model.unscan_params(params)
         for i in range(3):
             cell = unrolled[f'layer_{i}']['fwd']
             assert np.all(cell['hf']['bias'] == 1.5)
             assert all(np.all(cell[g]['bias'] == 0) for g in ('hi', 'hg', 'ho'))
-    gru = MODELS['lstm'](num_classes=2, depth=1, width=4, cell='gru', forget_bias=1.5)
-    plain = MODELS['lstm'](num_classes=2, depth=1, width=4, cell='gru', forget_bias=0.0)
+    gru = FAMILIES['lstm'].module(num_classes=2, depth=1, width=4, cell='gru', forget_bias=1.5)
+    plain = FAMILIES['lstm'].module(num_classes=2, depth=1, width=4, cell='gru', forget_bias=0.0)
     same = jax.tree_util.tree_map(
         lambda a, b: bool(np.all(a == b)),
         gru.init(jax.random.key(0), x),

@@ -1,7 +1,9 @@
 """Model registry: config.model.name selects a family; every other key becomes a module field.
 
 Passing keys through unchanged means a CLI override travels config -> module field with no
-translation table to keep in sync.
+translation table to keep in sync. Each family declares itself once, as `FAMILY` beside its
+module (ecgdepth/models/base.py: Family); FAMILIES lists them, one line each, and `register`
+adds one from outside the package (a user module imported by a config file).
 """
 
 from __future__ import annotations
@@ -14,46 +16,82 @@ import jax
 import ml_collections
 import numpy as np
 
-from ecgdepth.models import dilated_cnn, lstm, mi_mlp
-from ecgdepth.models.dilated_cnn import DilatedCNN, receptive_field
+from ecgdepth.models import base, dilated_cnn, lstm, mi_mlp
+from ecgdepth.models.base import Family
 from ecgdepth.models.layers import unwrap
-from ecgdepth.models.lstm import StackedLSTM
-from ecgdepth.models.mi_mlp import MIMLP
 
-MODELS: dict[str, type[nn.Module]] = {
-    'dilated_cnn': DilatedCNN,
-    'lstm': StackedLSTM,
-    'mi_mlp': MIMLP,
-}
-_DEFAULT_CONFIGS = {
-    'dilated_cnn': dilated_cnn.default_config,
-    'lstm': lstm.default_config,
-    'mi_mlp': mi_mlp.default_config,
+FAMILIES: dict[str, Family] = {
+    'dilated_cnn': dilated_cnn.FAMILY,
+    'lstm': lstm.FAMILY,
+    'mi_mlp': mi_mlp.FAMILY,
 }
 
 # Dataclass fields that belong to linen itself or are set by build_model, not by the config.
 _RESERVED = ('parent', 'name', 'num_classes')
 
 __all__ = [
-    'MODELS',
-    'DilatedCNN',
-    'MIMLP',
-    'StackedLSTM',
+    'FAMILIES',
+    'Family',
     'build_model',
     'count_params',
     'default_config',
+    'display_name',
+    'get',
     'model_fields',
     'per_layer_params',
-    'receptive_field',
+    'register',
     'unscan_params',
 ]
 
 
+def get(name: str) -> Family:
+    """The registered family called `name`; a ValueError listing the choices otherwise."""
+    family = FAMILIES.get(name) if isinstance(name, str) else None
+    if family is None:
+        raise ValueError(f'{name!r} is not a model family; choose one of {sorted(FAMILIES)}.')
+    return family
+
+
+def register(family: Family) -> Family:
+    """Adds `family` to FAMILIES (a model family defined outside this package) and returns it.
+
+    Checks that its module subclasses base.Model and that its defaults, its rules and its
+    module's fields name the same fields, so a family that validates also builds.
+    """
+    if not isinstance(family, Family):
+        raise TypeError(f'register() takes a models.Family, got {family!r}.')
+    if FAMILIES.get(family.name, family) is not family:
+        raise ValueError(f'A model family {family.name!r} is already registered.')
+    _check_family(family)
+    FAMILIES[family.name] = family
+    return family
+
+
+def _check_family(family: Family) -> None:
+    if not (isinstance(family.module, type) and issubclass(family.module, base.Model)):
+        raise TypeError(f'Family {family.name!r}: module must subclass models.base.Model.')
+    defaults = family.defaults()
+    if defaults.get('name') != family.name:
+        raise ValueError(f'Family {family.name!r}: defaults() sets name={defaults.get("name")!r}.')
+    fields = set(model_fields(family.module))
+    for what, keys in (('defaults()', defaults.keys()), ('rules', family.config_rules())):
+        names = set(keys) - {'name'}
+        if names != fields:
+            raise ValueError(
+                f'Family {family.name!r}: {what} name {sorted(names)} but '
+                f'{family.module.__name__} has fields {sorted(fields)}.'
+            )
+
+
 def default_config(name: str) -> ml_collections.ConfigDict:
     """config.model of family `name` with its defaults."""
-    if name not in _DEFAULT_CONFIGS:
-        raise ValueError(f'{name!r} is not a model family; choose one of {sorted(MODELS)}.')
-    return _DEFAULT_CONFIGS[name]()
+    return get(name).defaults()
+
+
+def display_name(name: str) -> str:
+    """How tables, legends and prose show family `name` (its own name if unregistered)."""
+    family = FAMILIES.get(name)
+    return family.display_name if family is not None else str(name)
 
 
 def model_fields(cls: type[nn.Module]) -> tuple[str, ...]:
@@ -62,12 +100,13 @@ def model_fields(cls: type[nn.Module]) -> tuple[str, ...]:
 
 
 def build_model(model_config, num_classes: int) -> nn.Module:
-    """Instantiates MODELS[model_config.name] with every other config key as a dataclass field."""
+    """Instantiates the family config.model.name with every other config key as a field."""
     cfg = model_config.to_dict() if hasattr(model_config, 'to_dict') else dict(model_config)
     name = cfg.pop('name', None)
-    if name not in MODELS:
-        raise ValueError(f'Unknown config.model.name={name!r}; choices: {sorted(MODELS)}')
-    cls = MODELS[name]
+    try:
+        cls = get(name).module
+    except ValueError as error:
+        raise ValueError(f'config.model.name: {error}') from None
     allowed = model_fields(cls)
     unknown = sorted(set(cfg) - set(allowed))
     if unknown:

@@ -47,6 +47,7 @@ from ecgdepth.models.layers import (
     unstack,
     unwrap,
 )
+from ecgdepth.rules import POSITIVE_INT, choice, int_range
 
 DILATIONS = ('exponential', 'none')
 PADDINGS = ('causal', 'same')
@@ -219,19 +220,11 @@ class DilatedCycle(nn.Module):
         return x, None
 
 
-class DilatedCNN(nn.Module):
+class DilatedCNN(base.Model):
     """Stack of (dilated) 1-D conv blocks with a mean/last readout and a Dense head."""
 
     layer_prefix = 'block'  # unrolled layer i is params[f'block_{i}'] (not a field)
 
-    num_classes: int
-    depth: int
-    width: int
-    dropout: float = 0.0
-    layer_norm: bool = False
-    residual: bool = False
-    scan: bool = True
-    remat: bool = False
     kernel_size: int = 3
     dilation: str = 'exponential'
     dilation_cycle: int = 8
@@ -249,9 +242,16 @@ class DilatedCNN(nn.Module):
         super().__post_init__()
 
     @property
-    def receptive_field(self) -> int:
+    def receptive_field_samples(self) -> int:
         """Exact receptive field of this configuration, in samples."""
         return receptive_field(self.kernel_size, self.depth, self.dilation, self.dilation_cycle)
+
+    @nn.nowrap
+    def receptive_field(self, sample_rate: float, window: int) -> dict:
+        """Exact: the readout pools over positions that each see this far back (whatever the
+        window)."""
+        del window
+        return base.receptive_field_dict(self.receptive_field_samples, sample_rate)
 
     def _block_fields(self, train: bool) -> dict:
         return dict(
@@ -331,3 +331,20 @@ class DilatedCNN(nn.Module):
         for j in range(self.depth % cycle):
             out[f'block_{full * cycle + j}'] = tree['partial'][f'block_{j}']
         return rewrap(out, params)
+
+
+FAMILY = base.Family(
+    name='dilated_cnn',
+    module=DilatedCNN,
+    display_name='Dilated CNN',
+    defaults=default_config,
+    rules={
+        'kernel_size': POSITIVE_INT,
+        'dilation': choice(*DILATIONS),
+        'dilation_cycle': int_range(1, 30),
+        'padding': choice(*PADDINGS),
+        'gate': choice(*GATES),
+        'readout': choice(*READOUTS),
+        'scan_unit': choice(*SCAN_UNITS),
+    },
+)

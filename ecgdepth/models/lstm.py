@@ -24,18 +24,19 @@ import jax.numpy as jnp
 import ml_collections
 
 from ecgdepth.models import base
-from ecgdepth.models.layers import (
-    check_choice,
-    classify,
-    last_valid,
-    masked_mean,
-    repeat_block,
-    sequence_lengths,
-    unscan_tree,
-)
+from ecgdepth.models.layers import check_choice, classify, last_valid, masked_mean, sequence_lengths
+from ecgdepth.rules import BOOL, choice, number_range
 
 CELLS = {'lstm': nn.OptimizedLSTMCell, 'gru': nn.GRUCell, 'rnn': nn.SimpleCell}
 READOUTS = ('last', 'mean')
+# Forward FLOPs of one step of a flax cell of `width` units reading `inputs` features, in XLA's
+# convention (2 per multiply-add, 1 per elementwise op, transcendentals not counted): matmuls
+# plus the gates' elementwise work (tests/test_diagnostics.py checks each against XLA).
+CELL_FLOPS = {
+    'lstm': lambda inputs, width: 8 * width * (inputs + width) + 21 * width,
+    'gru': lambda inputs, width: 6 * width * (inputs + width) + 18 * width,
+    'rnn': lambda inputs, width: 2 * width * (inputs + width) + 2 * width,
+}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -83,20 +84,13 @@ class RecurrentLayer(nn.Module):
         return h, None
 
 
-class StackedLSTM(nn.Module):
+class StackedLSTM(base.Model):
     """`depth` recurrent layers, readout of the last step (each direction's final state) or the
-    time mean, then a Dense head."""
+    time mean, then a Dense head. Sees the whole window (`Model.receptive_field`): one recurrent
+    layer already reads every step."""
 
-    layer_prefix = 'layer'  # unrolled layer i is params[f'layer_{i}'] (not a field)
+    perturbs_layer_inputs = True  # RecurrentLayer marks its input: gradient across time.
 
-    num_classes: int
-    depth: int
-    width: int
-    dropout: float = 0.0
-    layer_norm: bool = False
-    residual: bool = False
-    scan: bool = True
-    remat: bool = False
     cell: str = 'lstm'
     bidirectional: bool = False
     readout: str = 'last'
@@ -120,30 +114,7 @@ class StackedLSTM(nn.Module):
             residual=self.residual,
             train=train,
         )
-        # Layer 1 changes the feature size: never scanned, never residual.
-        x = repeat_block(
-            RecurrentLayer,
-            1,
-            x,
-            *lengths,
-            scan=False,
-            remat=self.remat,
-            scan_name='layer_0',
-            unrolled_prefix='layer',
-            **{**fields, 'residual': False},
-        )
-        x = repeat_block(
-            RecurrentLayer,
-            self.depth - 1,
-            x,
-            *lengths,
-            scan=self.scan,
-            remat=self.remat,
-            scan_name='layers',
-            unrolled_prefix='layer',
-            first_index=1,
-            **fields,
-        )
+        x = self.stack_layers(RecurrentLayer, x, fields, lengths, lengths)
         if self.readout == 'mean':
             x = masked_mean(x, mask)
         elif self.bidirectional:
@@ -167,8 +138,36 @@ class StackedLSTM(nn.Module):
         return jax.tree_util.tree_map_with_path(shift, variables)
 
     @nn.nowrap
-    def unscan_params(self, params):
-        """Maps a scan=True param tree (or variables dict) to the scan=False tree of this config."""
-        if not self.scan:
-            return params
-        return unscan_tree(params, [('layers', 'layer', 1)])
+    def flops(self, time: int, channels: int, features: int = 0) -> int:
+        """Forward FLOPs per example over a window of `time` steps, counted as XLA counts (see
+        CELL_FLOPS): every cell step of every layer and direction, the LayerNorm (7 per feature
+        + 4 per step), residual adds, the mean readout and the head; padding masks' selects are
+        left out. Analytic because XLA counts the loop over time once, T times too few."""
+        directions = 2 if self.bidirectional else 1
+        out = self.width * directions
+        total = 0
+        for layer in range(self.depth):
+            inputs = channels if layer == 0 else out
+            total += time * directions * CELL_FLOPS[self.cell](inputs, self.width)
+            if self.layer_norm:
+                total += time * (7 * out + 4)
+            if self.residual and layer > 0:
+                total += time * out
+        if self.readout == 'mean':
+            total += time * out
+        head_in = out + features
+        return total + 2 * head_in * self.num_classes + self.num_classes
+
+
+FAMILY = base.Family(
+    name='lstm',
+    module=StackedLSTM,
+    display_name='LSTM',
+    defaults=default_config,
+    rules={
+        'cell': choice(*CELLS),
+        'bidirectional': BOOL,
+        'readout': choice(*READOUTS),
+        'forget_bias': number_range(-10, 10),
+    },
+)

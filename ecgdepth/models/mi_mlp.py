@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from ecgdepth.models import base
-from ecgdepth.models.layers import check_choice, classify, repeat_block, unscan_tree
+from ecgdepth.models.layers import check_choice, classify
+from ecgdepth.rules import BOOL, POSITIVE_INT, choice
 
 Z_SOURCES = ('input', 'layer')
 
@@ -91,19 +92,10 @@ class MILayer(nn.Module):
         return (x + h if self.residual else h), None
 
 
-class MIMLP(nn.Module):
-    """Pool -> flatten -> `depth` MI layers -> Dense head."""
+class MIMLP(base.Model):
+    """Pool -> flatten -> `depth` MI layers -> Dense head. Sees the whole window
+    (`Model.receptive_field`): its first layer reads the whole flattened window."""
 
-    layer_prefix = 'layer'  # unrolled layer i is params[f'layer_{i}'] (not a field)
-
-    num_classes: int
-    depth: int
-    width: int
-    dropout: float = 0.0
-    layer_norm: bool = False
-    residual: bool = False
-    scan: bool = True
-    remat: bool = False
     multiplicative: bool = True
     rank: int = 8
     z_source: str = 'input'
@@ -138,36 +130,30 @@ class MIMLP(nn.Module):
             residual=self.residual,
             train=train,
         )
-        # At layer 1 the layer's input is the network input, so z = x for either z_source.
-        z = x
-        x = repeat_block(
-            MILayer,
-            1,
-            x,
-            scan=False,
-            remat=self.remat,
-            scan_name='layer_0',
-            unrolled_prefix='layer',
-            **{**fields, 'residual': False},
-        )
-        broadcast = (z,) if self.z_source == 'input' else ()
-        x = repeat_block(
-            MILayer,
-            self.depth - 1,
-            x,
-            *broadcast,
-            scan=self.scan,
-            remat=self.remat,
-            scan_name='layers',
-            unrolled_prefix='layer',
-            first_index=1,
-            **fields,
-        )
+        # Layer 1's input is the network input, so its z = x for either z_source; 'input' hands
+        # that same z to layers 2..depth.
+        broadcast = (x,) if self.z_source == 'input' else ()
+        x = self.stack_layers(MILayer, x, fields, rest_args=broadcast)
         return classify(x, None, self.num_classes)
 
-    @nn.nowrap
-    def unscan_params(self, params):
-        """Maps a scan=True param tree (or variables dict) to the scan=False tree of this config."""
-        if not self.scan:
-            return params
-        return unscan_tree(params, [('layers', 'layer', 1)])
+
+def check_input(model, window: int, window_text: str) -> str | None:
+    """The average pool needs at least one full window of `pool` samples."""
+    if model.pool > window:
+        return f'config.model.pool ({model.pool}) exceeds {window_text}.'
+    return None
+
+
+FAMILY = base.Family(
+    name='mi_mlp',
+    module=MIMLP,
+    display_name='MI-MLP',
+    defaults=default_config,
+    rules={
+        'multiplicative': BOOL,
+        'rank': POSITIVE_INT,
+        'z_source': choice(*Z_SOURCES),
+        'pool': POSITIVE_INT,
+    },
+    input_check=check_input,
+)
