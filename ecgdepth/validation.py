@@ -13,6 +13,11 @@ from typing import Any
 
 import ml_collections
 
+# The registry and the protocol only: a dataset's module (TFDS for the real ones) is imported
+# when a config names it.
+from ecgdepth import data as data_lib
+from ecgdepth.data import base as data_base
+
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field."""
@@ -84,42 +89,6 @@ MODEL_FAMILIES: dict[str, dict[str, Rule]] = {
         'pool': _POSITIVE_INT,
     },
 }
-
-# Fields every data section has (ecgdepth/spec.py: data_config).
-DATA_COMMON: dict[str, Rule] = {
-    'name': (str, None, 'a string'),
-    'data_dir': (str, None, 'a path string'),
-    'train_fraction': ((int, float), lambda v: 0.0 < v <= 1.0, 'a number in (0, 1]'),
-    'max_eval_examples': _NON_NEGATIVE_INT,
-    'label_noise': _PROBABILITY,
-    'label_noise_seed': _NON_NEGATIVE_INT,
-}
-
-# Per-dataset field rules. Datasets listed here are checked strictly (no unknown fields); every
-# dataset's own check (ecgdepth.data.CHECKS) then validates values and cross-field rules.
-DATASET_FIELDS: dict[str, dict[str, Rule]] = {
-    'synthetic': {
-        'variant': _choice('rhythm', 'motif', 'recall', 'adding', 'product'),
-        'seed': _NON_NEGATIVE_INT,
-        'num_train': _POSITIVE_INT,
-        'num_validation': _POSITIVE_INT,
-        'num_test': _POSITIVE_INT,
-        'window': (int, lambda v: v >= 8, 'an integer >= 8'),
-        'sample_rate': _POSITIVE,
-        'motif_k': _POSITIVE_INT,
-        'noise': _NON_NEGATIVE,
-        'product_lag': _POSITIVE_INT,
-    },
-    'arrays': {
-        'train_path': (str, None, 'a path to a .npz file'),
-        'validation_path': (str, None, 'a path to a .npz file'),
-        'test_path': (str, None, 'a path to a .npz file'),
-        'class_names': (str, None, 'comma-separated names or empty'),
-        'num_classes': _NON_NEGATIVE_INT,
-        'sample_rate': _POSITIVE,
-    },
-}
-DATASET_NAMES = ('synthetic', 'mitbih', 'cinc2017', 'arrays')
 
 TASKS = ('classification', 'regression')
 
@@ -260,6 +229,34 @@ def _check_target(config: ml_collections.ConfigDict, task: str) -> None:
         )
 
 
+def _dataset(name: Any) -> Any:
+    """The module of dataset `name` (ecgdepth/data/base.py: DatasetModule) or a ConfigError."""
+    if name not in data_lib.DATASETS:
+        raise ConfigError(
+            f'config.data.name {name!r} is not a dataset; choose one of '
+            f'{sorted(data_lib.DATASETS)}.'
+        )
+    try:
+        return data_lib.dataset(name)
+    except ImportError as error:
+        raise ConfigError(
+            f'config.data.name {name!r} is not available in this install ({error}).'
+        ) from None
+
+
+def _check_pool(config: ml_collections.ConfigDict) -> None:
+    """The MI-MLP pools config.model.pool samples: at most an example's length."""
+    try:
+        time = data_lib.input_spec(config).time
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if config.model.pool > time:
+        raise ConfigError(
+            f'config.model.pool ({config.model.pool}) exceeds the {time} samples of an example '
+            f'of config.data (name {config.data.name!r}).'
+        )
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first invalid field. Costs no compute."""
     for section in ('data', 'model', 'optim', 'loss', 'train'):
@@ -289,30 +286,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     model_rules = {**MODEL_COMMON, **MODEL_FAMILIES[name], 'name': (str, None, 'a string')}
     _check_section(config.model, 'config.model', model_rules)
 
-    data_name = config.data.get('name')
-    if data_name not in DATASET_NAMES:
-        raise ConfigError(
-            f'config.data.name {data_name!r} is not a dataset; choose one of '
-            f'{sorted(DATASET_NAMES)}.'
-        )
-    if data_name in DATASET_FIELDS:
-        _check_section(config.data, 'config.data', {**DATA_COMMON, **DATASET_FIELDS[data_name]})
-    else:
-        _check_section(config.data, 'config.data', DATA_COMMON, allow_extra=True)
+    dataset = _dataset(config.data.get('name'))
+    _check_section(config.data, 'config.data', {**data_base.COMMON_RULES, **dataset.RULES})
     _check_section(config.optim, 'config.optim', OPTIM)
     _check_section(config.loss, 'config.loss', LOSS)
     _check_section(config.train, 'config.train', TRAIN)
     validate_cluster(config)
     parse_class_weights(config.loss.class_weights)
-    # Imported here: the dataset checks pull in TFDS, which the config files must not need.
-    from ecgdepth import data as data_lib
-
-    check = data_lib.CHECKS.get(data_name)
-    if check is None:
-        raise ConfigError(f'config.data.name {data_name!r} is not available in this install.')
     try:
-        check(config.data)
-        data_lib.TASK_CHECKS[data_name](config.data, task)
+        dataset.check(config, task)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     select_direction(task, config.train.select_metric)
@@ -333,13 +315,5 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f'config.optim.warmup_steps ({config.optim.warmup_steps}) must be smaller than '
             f'config.train.num_steps ({config.train.num_steps}).'
         )
-    if data_name == 'synthetic' and config.train.batch_size > config.data.num_train:
-        raise ConfigError(
-            f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
-            f'({config.data.num_train}).'
-        )
-    if data_name == 'synthetic' and name == 'mi_mlp' and config.model.pool > config.data.window:
-        raise ConfigError(
-            f'config.model.pool ({config.model.pool}) exceeds config.data.window '
-            f'({config.data.window}).'
-        )
+    if name == 'mi_mlp':
+        _check_pool(config)
