@@ -177,17 +177,40 @@ def resolve_data_dir(data_dir: str) -> str:
     return os.path.abspath(os.path.expanduser(data_dir))
 
 
-def merge_params(params: Mapping[str, Any], defaults: Mapping[str, Any], what: str) -> dict:
-    """`params` over `defaults`; a key outside `defaults` raises ValueError naming `what`."""
+def coerce_params(
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    what: str,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> dict[str, Any]:
+    """`params` over `defaults`, each converted to the type of its default (or by
+    `convert[key]`); a key outside `defaults` or a value that does not convert raises
+    ValueError naming `what`."""
     unknown = set(params) - set(defaults)
     if unknown:
         raise ValueError(f'Unknown {what} parameters: {sorted(unknown)}')
-    return {**defaults, **params}
+    merged = {**defaults, **params}
+    convert = convert or {}
+    try:
+        return {key: convert.get(key, type(value))(merged[key]) for key, value in defaults.items()}
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'config.data: bad {what} parameter type: {e}') from e
+
+
+def optional_text(value: Any) -> str:
+    """A text field that may be None or '' (e.g. manual_dir): '' for either."""
+    return str(value or '')
 
 
 def pick_params(data_config: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of `defaults` from `config.data` (a missing one takes its default)."""
     return {key: data_config.get(key, value) for key, value in defaults.items()}
+
+
+def classification_task(data_config: Any) -> str:
+    """The `task` of a dataset whose labels are classes, whatever its config."""
+    del data_config
+    return 'classification'
 
 
 def require_classification(name: str, task: str) -> None:

@@ -124,22 +124,7 @@ def resample_ratio(sample_rate: float) -> tuple[int, int]:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    p = base.merge_params(params, DEFAULTS, 'cinc2017')
-    try:
-        p = {
-            'manual_dir': str(p['manual_dir'] or ''),
-            'reference': str(p['reference']),
-            'sample_rate': float(p['sample_rate']),
-            'window_seconds': float(p['window_seconds']),
-            'crop': str(p['crop']),
-            'split_seed': int(p['split_seed']),
-            'validation_fraction': float(p['validation_fraction']),
-            'test_fraction': float(p['test_fraction']),
-            'num_folds': int(p['num_folds']),
-            'fold': int(p['fold']),
-        }
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'config.data: bad cinc2017 parameter type ({e})') from e
+    p = base.coerce_params(params, DEFAULTS, 'cinc2017', {'manual_dir': base.optional_text})
     ref = p['reference']
     if not ref or os.sep in ref or ref in ('.', '..'):
         raise ValueError(f'config.data.reference must be a file name, got {ref!r}')
@@ -583,9 +568,7 @@ def read_split(builder: Cinc2017, split: str) -> tuple[dict[str, np.ndarray], li
 # --------------------------------------------------------------------------------------------
 
 
-def task(data_config: Any) -> str:
-    del data_config
-    return 'classification'
+task = base.classification_task
 
 
 def check(config: Any, task: str) -> None:

@@ -199,6 +199,19 @@ def _csv(value: Any) -> tuple[str, ...]:
     return tuple(item for item in re.split(r'[,;+\s]+', str(value)) if item)
 
 
+def _csv_text(value: Any) -> str:
+    return ','.join(_csv(value))
+
+
+# How validate_params converts the fields that are not simply of their default's type.
+_CONVERT = {
+    'manual_dir': base.optional_text,
+    'validation_records': _csv_text,
+    'split_fractions': _csv_text,
+    'unmapped_beats': _csv_text,
+}
+
+
 def _choice(p: Mapping[str, Any], key: str, choices: Sequence[str]) -> None:
     if p[key] not in choices:
         raise ValueError(f'config.data.{key} must be one of {tuple(choices)}, got {p[key]!r}')
@@ -206,28 +219,7 @@ def _choice(p: Mapping[str, Any], key: str, choices: Sequence[str]) -> None:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    p = base.merge_params(params, DEFAULTS, 'mitbih')
-    try:
-        p = {
-            'variant': str(p['variant']),
-            'database': str(p['database']),
-            'manual_dir': str(p['manual_dir'] or ''),
-            'lead': str(p['lead']),
-            'sample_rate': float(p['sample_rate']),
-            'beat_before': float(p['beat_before']),
-            'beat_after': float(p['beat_after']),
-            'validation_records': ','.join(_csv(p['validation_records'])),
-            'unknown_symbols': str(p['unknown_symbols']),
-            'window_seconds': float(p['window_seconds']),
-            'straddle': str(p['straddle']),
-            'split': str(p['split']),
-            'split_seed': int(p['split_seed']),
-            'split_fractions': ','.join(_csv(p['split_fractions'])),
-            'missing_lead': str(p['missing_lead']),
-            'unmapped_beats': ','.join(_csv(p['unmapped_beats'])),
-        }
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'config.data: bad mitbih parameter type: {e}') from e
+    p = base.coerce_params(params, DEFAULTS, 'mitbih', _CONVERT)
     _choice(p, 'variant', VARIANTS)
     _choice(p, 'unknown_symbols', ('skip', 'error'))
     _choice(p, 'straddle', ('drop', 'majority'))
@@ -947,9 +939,7 @@ def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def task(data_config: Any) -> str:
-    del data_config
-    return 'classification'
+task = base.classification_task
 
 
 def check(config: Any, task: str) -> None:

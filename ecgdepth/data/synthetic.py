@@ -201,19 +201,7 @@ def config_name(params: Mapping[str, Any]) -> str:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    p = base.merge_params(params, DEFAULTS, 'synthetic ECG')
-    p = {
-        'variant': str(p['variant']),
-        'seed': int(p['seed']),
-        'num_train': int(p['num_train']),
-        'num_validation': int(p['num_validation']),
-        'num_test': int(p['num_test']),
-        'window': int(p['window']),
-        'sample_rate': float(p['sample_rate']),
-        'motif_k': int(p['motif_k']),
-        'noise': float(p['noise']),
-        'product_lag': int(p['product_lag']),
-    }
+    p = base.coerce_params(params, DEFAULTS, 'synthetic ECG')
     if p['variant'] not in VARIANTS:
         raise ValueError(f'config.data.variant must be one of {VARIANTS}, got {p["variant"]!r}')
     if p['seed'] < 0:
