@@ -1,5 +1,6 @@
 """A new dataset is one module and one registry line; the registry imports a module lazily."""
 
+import io
 import json
 import os
 import subprocess
@@ -132,6 +133,16 @@ def test_a_bad_toy_field_fails_validation_with_the_toys_message(toy):
     del data.DATASETS['toy']
     with pytest.raises(ValueError, match="data='toy' is not a dataset"):
         spec.family_config('dilated_cnn', 'data=toy')
+
+
+def test_sweep_workers_register_the_datasets_the_launching_process_knows(toy, monkeypatch):
+    from ecgdepth import trial
+
+    payload = trial._payload([], str(toy / 'sweep'), False, 60.0)
+    monkeypatch.delitem(data.DATASETS, 'toy')
+    monkeypatch.setattr(sys, 'stdin', io.StringIO(payload))
+    assert trial._worker_main([]) == 0
+    assert data.DATASETS['toy'] == 'toy_data'
 
 
 def test_a_module_without_the_protocol_is_named(toy):

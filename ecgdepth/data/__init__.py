@@ -44,6 +44,12 @@ def register(name: str, module: str | ModuleType) -> None:
     DATASETS[name] = module
 
 
+def registered() -> dict[str, str]:
+    """The registry as dotted module paths: what another process registers to know the same
+    datasets (a sweep's worker processes)."""
+    return {name: m if isinstance(m, str) else m.__name__ for name, m in DATASETS.items()}
+
+
 def dataset(name: str) -> DatasetModule:
     """The module of dataset `name`, imported on first use and checked against the protocol."""
     if name not in DATASETS:
@@ -101,5 +107,6 @@ __all__ = [
     'load',
     'read_tfds_split',
     'register',
+    'registered',
     'resolve_data_dir',
 ]
