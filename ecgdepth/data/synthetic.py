@@ -1,4 +1,5 @@
-"""Synthetic ECG generated deterministically from a seed, packaged as a TFDS builder.
+"""Synthetic ECG generated deterministically from a seed, stored once by a TFDS builder
+(ecgdepth/data/synthetic_tfds.py).
 
 Why synthetic: it lets the depth ablations run anywhere (CI, laptops) without downloading
 PhysioNet data, and the ``motif`` and ``recall`` variants have a known, tunable temporal span
