@@ -252,8 +252,8 @@ def _check_pool(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(str(error)) from None
     if config.model.pool > time:
         raise ConfigError(
-            f'config.model.pool ({config.model.pool}) exceeds the {time} samples of an example '
-            f'of config.data (name {config.data.name!r}).'
+            f'config.model.pool ({config.model.pool}) exceeds the {time} samples per example '
+            f'of config.data.name={config.data.name!r}.'
         )
 
 
