@@ -5,24 +5,26 @@ A config file (configs/lstm.py, ...) is `get_config(arg)` returning `family_conf
 `--config=configs/lstm.py:depth=4,width=64,runlocal`. Undotted keys name model fields, dotted
 keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, `task` and `seed`
 set the top-level fields, and a bare word is a boolean flag. Every key must already exist, and
-values are parsed to the type of the default, so a typo fails at once. A synthetic variant that
-is a regression task (`data.variant=adding`) sets `task=regression` and the selection metric
-`train.select_metric=mse` unless the spec sets them.
+values are parsed to the type of the default, so a typo fails at once. Data that pose one task
+set it (the synthetic `data.variant=adding` sets `task=regression` and the selection metric
+`train.select_metric=mse`) unless the spec sets them.
 
 `set_field` is the one place a value reaches a config field, from a spec string, a sweep
 override or Python: strings are parsed to the field's type, Python values must already fit it.
 Building a config needs no JAX: the model registry is imported only to read a family's defaults.
+Nor TFDS for synthetic data: a dataset's module (ecgdepth.data.DATASETS) is imported for its
+defaults, and only the real datasets' modules import TFDS.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import ml_collections
 
 # Shrinks applied by `runlocal`: a run that finishes in seconds to a minute on a laptop CPU.
-# Keys set explicitly in the spec string win over these; data keys apply where the dataset has them.
+# Keys set explicitly in the spec string win over these; each dataset adds its own (its module's
+# RUNLOCAL, ecgdepth/data/base.py).
 RUNLOCAL = {
     'train.batch_size': 32,
     'train.num_steps': 60,
@@ -33,35 +35,6 @@ RUNLOCAL = {
     'optim.warmup_steps': 5,
     'model.width': 16,
 }
-_SEQUENCE_TASK_RUNLOCAL = {
-    'data.window': 64,
-    'train.num_steps': 300,
-    'train.eval_every': 100,
-    'train.checkpoint_every': 100,
-    'optim.learning_rate': 3e-3,
-}
-RUNLOCAL_DATA = {
-    'synthetic': {
-        'data.num_train': 512,
-        'data.num_validation': 128,
-        'data.num_test': 128,
-        'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
-    },
-    # Per variant, after the dataset's: the sequence tasks stay learnable in runlocal with short
-    # windows and more (cheap) steps.
-    'synthetic/adding': _SEQUENCE_TASK_RUNLOCAL,
-    'synthetic/product': _SEQUENCE_TASK_RUNLOCAL,
-    'mitbih': {'data.max_eval_examples': 512},
-    'cinc2017': {
-        'data.max_eval_examples': 256,
-        'data.sample_rate': 100.0,
-        'data.window_seconds': 10.0,
-    },
-    'arrays': {'data.max_eval_examples': 512},
-}
-# (dataset, variant) pairs that pose a regression task (ecgdepth.data.synthetic.TASKS; kept
-# here so that parsing a spec needs no TFDS import).
-REGRESSION = (('synthetic', 'adding'),)
 # Top-level scalar fields an undotted spec key names (every other undotted key is a model field).
 TOP_LEVEL = ('seed', 'task', 'experiment', 'target_error', 'target_metric')
 # The selection metric each task defaults to (configs set train.select_metric for classification).
@@ -72,38 +45,21 @@ def data_config(name: str) -> ml_collections.ConfigDict:
     """The data section for dataset `name` (a key of ecgdepth.data.DATASETS) with its defaults.
 
     Selected on the command line with the spec key `data=NAME`, e.g.
-    `--config=configs/lstm.py:data=mitbih,runlocal`. The defaults of the real datasets live
-    beside their builders (ecgdepth/data/<name>.py, `DEFAULTS`), documented there.
+    `--config=configs/lstm.py:data=mitbih,runlocal`: `name`, the fields every dataset has
+    (ecgdepth/data/base.py, `COMMON_DEFAULTS`), then the dataset's own (its module's
+    `DEFAULTS`), each documented there.
     """
-    data = ml_collections.ConfigDict()
-    data.name = name
-    data.data_dir = ''  # Prepared TFDS data: '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
-    data.train_fraction = 1.0  # Stratified fraction of the training split used (fixed subset).
-    data.max_eval_examples = 0  # Cap on validation/test examples (fixed subset); 0 = all.
-    data.label_noise = 0.0  # Fraction of training labels flipped to another class (fixed).
-    data.label_noise_seed = 0  # Which labels flip and to what; independent of config.seed.
-    if name == 'synthetic':
-        # 'rhythm', 'motif', 'recall' (ECG); 'adding' (regression), 'product' (multiplicative): see
-        # ecgdepth/data/synthetic.py for each exact rule.
-        data.variant = 'rhythm'
-        data.seed = 0  # Generation seed (the training seed is config.seed).
-        data.num_train = 4000
-        data.num_validation = 1000
-        data.num_test = 1000
-        data.window = 1000  # Samples per example.
-        data.sample_rate = 125.0  # Hz.
-        data.motif_k = 4  # motif: upright beats between two inverted; recall: after the inverted.
-        data.noise = 0.05  # Additive noise std, mV.
-        data.product_lag = 4  # product: label = sign of sum_t a_t * b_(t - product_lag).
-        return data
-    if name not in RUNLOCAL_DATA:
+    from ecgdepth import data  # Cheap; a dataset's module is imported only when named.
+
+    if name not in data.DATASETS:
         raise ValueError(
-            f'Config spec data={name!r} is not a dataset; choose one of {sorted(RUNLOCAL_DATA)}.'
+            f'Config spec data={name!r} is not a dataset; choose one of {sorted(data.DATASETS)}.'
         )
-    defaults = importlib.import_module(f'ecgdepth.data.{name}').DEFAULTS
-    for key, value in defaults.items():
-        data[key] = value
-    return data
+    section = ml_collections.ConfigDict()
+    section.name = name
+    for key, value in {**data.base.COMMON_DEFAULTS, **data.dataset(name).DEFAULTS}.items():
+        section[key] = value
+    return section
 
 
 def get_base_config() -> ml_collections.ConfigDict:
@@ -309,13 +265,12 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
         key if '.' in key or key in TOP_LEVEL else f'model.{key}': value
         for key, value in spec.items()
     }
+    from ecgdepth import data
+
+    module = data.dataset(config.data.name)
     if runlocal:
         variant = explicit.get('data.variant', config.data.get('variant'))
-        shrink = {
-            **RUNLOCAL,
-            **RUNLOCAL_DATA.get(config.data.name, {}),
-            **RUNLOCAL_DATA.get(f'{config.data.name}/{variant}', {}),
-        }
+        shrink = {**RUNLOCAL, **module.RUNLOCAL.get('*', {}), **module.RUNLOCAL.get(variant, {})}
         for path, value in shrink.items():
             if path not in explicit:
                 set_field(config, path, value, 'runlocal')
@@ -323,8 +278,9 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
         if value is True and has_field(config, path):  # A bare word: only booleans may be one.
             value = convert(path, value, _get(config, path))
         set_field(config, path, value, 'Config spec')
-    if 'task' not in explicit and (config.data.name, config.data.get('variant')) in REGRESSION:
-        config.task = 'regression'
+    posed = module.task(config.data)
+    if 'task' not in explicit and posed is not None:
+        config.task = posed
     if 'train.select_metric' not in explicit and config.task != 'classification':
         config.train.select_metric = DEFAULT_SELECT[config.task]
     return config

@@ -38,11 +38,13 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import ml_collections
 
+from ecgdepth import data as data_lib
 from ecgdepth import spec, validation
+from ecgdepth.data.base import InputSpec
 from ecgdepth.validation import ConfigError
 
 Overrides = dict[str, Any]
@@ -51,7 +53,6 @@ ISO_KEY = 'iso_params'  # Marker override: solve model.width for this parameter 
 VMAP_KEY = 'train.vmap_seeds'  # Set by vmap_seeds(): several seeds as one vmapped trial.
 ISO_TOLERANCE = 0.05  # Relative distance to the budget an iso-parameter width must reach.
 MAX_WIDTH = 65536  # models.base.COMMON_RULES['width'] upper bound.
-MASKED_DATASETS = ('cinc2017',)  # Datasets whose examples carry a padding mask.
 
 # Readable trial-id parts, in order: (override key, prefix). Other keys only enter the hash.
 _ID_PARTS = (
@@ -382,63 +383,14 @@ def apply_overrides(
 # --------------------------------------------------------------------------------------------
 
 
-class InputSpec(NamedTuple):
-    """What the model sees per example: x is (time, channels); num_features side features."""
-
-    time: int
-    channels: int
-    num_classes: int
-    num_features: int
-
-
 def input_spec(config: ml_collections.ConfigDict) -> InputSpec:
-    """The example shape, class count and side-feature count from config.data alone.
-
-    Uses each builder's own window formula so a change there cannot silently desync. A padding
-    mask (see `has_mask`) is not counted as a channel: the MI-MLP adds it as one internally.
-    """
-    data = config.data
-    name = data.get('name')
-    if name == 'synthetic':
-        from ecgdepth.data import synthetic
-
-        params = synthetic.params_from_config(data)
-        variant = params['variant']
-        outputs = (
-            1 if synthetic.TASKS[variant] == 'regression' else len(synthetic.CLASS_NAMES[variant])
-        )
-        return InputSpec(int(params['window']), synthetic.CHANNELS[variant], outputs, 0)
-    if name == 'mitbih':
-        from ecgdepth.data import mitbih
-
-        params = mitbih.params_from_config(data)
-        builder_config = mitbih.MitBihConfig.create(**params)
-        features = len(mitbih.FEATURE_NAMES) if params['variant'] == 'beats' else 0
-        return InputSpec(builder_config.window, 1, len(builder_config.class_names), features)
-    if name == 'cinc2017':
-        from ecgdepth.data import cinc2017
-
-        params = cinc2017.params_from_config(data)
-        return InputSpec(cinc2017.window_length(params), 1, len(cinc2017.CLASS_NAMES), 0)
-    if name == 'arrays':
-        from ecgdepth.data import arrays
-
-        _, time, channels = arrays.read_file(data, 'train')['x'].shape
-        if config.get('task') == 'regression':
-            return InputSpec(time, channels, 1, 0)
-        return InputSpec(time, channels, arrays.load(data).num_classes, 0)
-    raise ConfigError(
-        f'config.data.name {name!r}: input_spec knows synthetic, mitbih, cinc2017 and arrays only.'
-    )
-
-
-def has_mask(config: ml_collections.ConfigDict) -> bool:
-    """Whether examples of config.data carry a padding mask (it adds MI-MLP input channels)."""
-    if config.data.get('name') == 'arrays':
-        from ecgdepth.data import arrays
-
-        return 'mask' in arrays.read_file(config.data, 'train')
-    return config.data.get('name') in MASKED_DATASETS
+    """The example shape, output count, side-feature count and padding mask from config.data
+    alone: the dataset's own `input_spec` (its builder's window formula, so a change there
+    cannot silently desync), through the registry (ecgdepth.data)."""
+    try:
+        return data_lib.input_spec(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 _PARAM_CACHE: dict[str, int] = {}
@@ -447,8 +399,7 @@ _PARAM_CACHE: dict[str, int] = {}
 def count_model_params(config: ml_collections.ConfigDict) -> int:
     """Exact parameter count of config.model on config.data's inputs: shapes only, no FLOPs."""
     spec = input_spec(config)
-    mask = has_mask(config)
-    key = json.dumps([config.model.to_dict(), spec, mask], sort_keys=True)
+    key = json.dumps([config.model.to_dict(), spec], sort_keys=True)
     if key in _PARAM_CACHE:
         return _PARAM_CACHE[key]
     import jax
@@ -458,7 +409,7 @@ def count_model_params(config: ml_collections.ConfigDict) -> int:
 
     model = models.build_model(config.model, spec.num_classes)
     inputs = {'x': jax.ShapeDtypeStruct((1, spec.time, spec.channels), jnp.float32)}
-    if mask:
+    if spec.mask:
         inputs['mask'] = jax.ShapeDtypeStruct((1, spec.time), jnp.bool_)
     if spec.num_features:
         inputs['features'] = jax.ShapeDtypeStruct((1, spec.num_features), jnp.float32)

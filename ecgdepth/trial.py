@@ -38,6 +38,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from ecgdepth import data as data_lib
 from ecgdepth import files
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
@@ -466,6 +467,7 @@ def _payload(trials, workdir, retry_failed, stale_after) -> str:
             'workdir': os.path.abspath(workdir),
             'retry_failed': retry_failed,
             'stale_after': stale_after,
+            'datasets': data_lib.registered(),  # Registered by a config file, say.
             'trials': [{**trial.record(), 'config': trial.config.to_dict()} for trial in trials],
         }
     )
@@ -669,6 +671,8 @@ def _worker_main(argv: list[str]) -> int:
     """A worker process: trials from stdin (JSON from run_workers), run with claims."""
     del argv
     payload = json.loads(sys.stdin.read())
+    for name, module in payload['datasets'].items():
+        data_lib.register(name, module)
     trials = _trials_from_payload(payload)
     run_trials(
         trials,

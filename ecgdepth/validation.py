@@ -8,10 +8,15 @@ also catches wrong types set from Python.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import ml_collections
 
+# The registry and the protocol only: a dataset's module (TFDS for the real ones) is imported
+# when a config names it.
+from ecgdepth import data as data_lib
 from ecgdepth import rules
+from ecgdepth.data import base as data_base
 
 
 class ConfigError(ValueError):
@@ -42,42 +47,6 @@ EXPERIMENTS = (
 
 # config.target_metric per task: '' is accuracy (classification) or r2 (regression).
 TARGET_METRICS = {'classification': ('', 'accuracy', 'macro_f1'), 'regression': ('', 'r2')}
-
-# Fields every data section has (ecgdepth/spec.py: data_config).
-DATA_COMMON: dict[str, Rule] = {
-    'name': (str, None, 'a string'),
-    'data_dir': (str, None, 'a path string'),
-    'train_fraction': ((int, float), lambda v: 0.0 < v <= 1.0, 'a number in (0, 1]'),
-    'max_eval_examples': _NON_NEGATIVE_INT,
-    'label_noise': _PROBABILITY,
-    'label_noise_seed': _NON_NEGATIVE_INT,
-}
-
-# Per-dataset field rules. Datasets listed here are checked strictly (no unknown fields); every
-# dataset's own check (ecgdepth.data.CHECKS) then validates values and cross-field rules.
-DATASET_FIELDS: dict[str, dict[str, Rule]] = {
-    'synthetic': {
-        'variant': _choice('rhythm', 'motif', 'recall', 'adding', 'product'),
-        'seed': _NON_NEGATIVE_INT,
-        'num_train': _POSITIVE_INT,
-        'num_validation': _POSITIVE_INT,
-        'num_test': _POSITIVE_INT,
-        'window': (int, lambda v: v >= 8, 'an integer >= 8'),
-        'sample_rate': _POSITIVE,
-        'motif_k': _POSITIVE_INT,
-        'noise': _NON_NEGATIVE,
-        'product_lag': _POSITIVE_INT,
-    },
-    'arrays': {
-        'train_path': (str, None, 'a path to a .npz file'),
-        'validation_path': (str, None, 'a path to a .npz file'),
-        'test_path': (str, None, 'a path to a .npz file'),
-        'class_names': (str, None, 'comma-separated names or empty'),
-        'num_classes': _NON_NEGATIVE_INT,
-        'sample_rate': _POSITIVE,
-    },
-}
-DATASET_NAMES = ('synthetic', 'mitbih', 'cinc2017', 'arrays')
 
 TASKS = ('classification', 'regression')
 
@@ -255,35 +224,49 @@ def _check_top_level(config: ml_collections.ConfigDict) -> str:
     return task
 
 
+def _dataset(name: Any) -> Any:
+    """The module of dataset `name` (ecgdepth/data/base.py: DatasetModule) or a ConfigError."""
+    if name not in data_lib.DATASETS:
+        raise ConfigError(
+            f'config.data.name {name!r} is not a dataset; choose one of '
+            f'{sorted(data_lib.DATASETS)}.'
+        )
+    try:
+        return data_lib.dataset(name)
+    except ImportError as error:
+        raise ConfigError(
+            f'config.data.name {name!r} is not available in this install ({error}).'
+        ) from None
+
+
+def _check_input(config: ml_collections.ConfigDict, family) -> None:
+    """A family's rule between its fields and an example's length (e.g. the MI-MLP's pool),
+    for any dataset: the length comes from the dataset's input spec, without loading it."""
+    if family.input_check is None:
+        return
+    try:
+        time = data_lib.input_spec(config).time
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    where = f'the {time} samples per example of config.data.name={config.data.name!r}'
+    problem = family.input_check(config.model, time, where)
+    if problem:
+        raise ConfigError(problem)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first invalid field. Costs no compute."""
     task = _check_top_level(config)
     family = _check_model(config.model)
-
-    data_name = config.data.get('name')
-    if data_name not in DATASET_NAMES:
-        raise ConfigError(
-            f'config.data.name {data_name!r} is not a dataset; choose one of '
-            f'{sorted(DATASET_NAMES)}.'
-        )
-    if data_name in DATASET_FIELDS:
-        _check_section(config.data, 'config.data', {**DATA_COMMON, **DATASET_FIELDS[data_name]})
-    else:
-        _check_section(config.data, 'config.data', DATA_COMMON, allow_extra=True)
+    dataset = _dataset(config.data.get('name'))
+    _check_section(config.data, 'config.data', {**data_base.COMMON_RULES, **dataset.RULES})
     _check_section(config.optim, 'config.optim', OPTIM)
     _check_section(config.loss, 'config.loss', LOSS)
     _check_section(config.train, 'config.train', TRAIN)
     validate_cluster(config)
     parse_class_weights(config.loss.class_weights)
-    # Imported here: the dataset checks pull in TFDS, which the config files must not need.
-    from ecgdepth import data as data_lib
-
-    check = data_lib.CHECKS.get(data_name)
-    if check is None:
-        raise ConfigError(f'config.data.name {data_name!r} is not available in this install.')
     try:
-        check(config.data)
-        data_lib.TASK_CHECKS[data_name](config.data, task)
+        dataset.check(config, task)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     select_direction(task, config.train.select_metric)
@@ -298,19 +281,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 f'config.data.label_noise={config.data.label_noise} flips class labels; '
                 "it needs config.task='classification'."
             )
-
     if config.optim.warmup_steps >= config.train.num_steps and config.train.num_steps > 1:
         raise ConfigError(
             f'config.optim.warmup_steps ({config.optim.warmup_steps}) must be smaller than '
             f'config.train.num_steps ({config.train.num_steps}).'
         )
-    if data_name == 'synthetic' and config.train.batch_size > config.data.num_train:
-        raise ConfigError(
-            f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
-            f'({config.data.num_train}).'
-        )
-    if data_name == 'synthetic' and family.input_check is not None:
-        window = config.data.window
-        problem = family.input_check(config.model, window, f'config.data.window ({window})')
-        if problem:
-            raise ConfigError(problem)
+    _check_input(config, family)

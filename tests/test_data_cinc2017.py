@@ -33,6 +33,13 @@ def make_config(data_dir, manual_dir, **overrides):
     return ml_collections.ConfigDict(cfg)
 
 
+def check(data_config):
+    """The dataset's config check, through the registry (it reads config.data only)."""
+    data.dataset('cinc2017').check(
+        ml_collections.ConfigDict({'data': data_config}), 'classification'
+    )
+
+
 def require_shared():
     if not os.path.isfile(os.path.join(SHARED, 'REFERENCE.csv')):
         pytest.skip(f'CinC 2017 data not found at {SHARED}')
@@ -395,7 +402,7 @@ def test_urls():
 def test_params_validation_names_the_field(overrides, field):
     cfg = make_config('', '', **overrides)
     with pytest.raises(ValueError, match=f'config.data.{field}'):
-        data.CHECKS['cinc2017'](cfg)
+        check(cfg)
 
 
 def test_config_name_encodes_data_parameters():
@@ -414,4 +421,4 @@ def test_config_name_encodes_data_parameters():
     assert base not in names and len(names) == len(changes)
     assert cinc2017.config_name(dict(cinc2017.DEFAULTS, manual_dir='/x'), 'physionet') == base
     assert cinc2017.config_name(cinc2017.DEFAULTS, 'manual-abc') != base
-    data.CHECKS['cinc2017'](make_config('', '', num_folds=5, fold=4, crop='center'))
+    check(make_config('', '', num_folds=5, fold=4, crop='center'))

@@ -42,6 +42,11 @@ def make_config(data_dir, **overrides):
     return ml_collections.ConfigDict(cfg)
 
 
+def check(data_config):
+    """The dataset's config check, through the registry (it reads config.data only)."""
+    data.dataset('mitbih').check(ml_collections.ConfigDict({'data': data_config}), 'classification')
+
+
 # ------------------------------------------------------------------------------ real mitdb
 
 
@@ -373,12 +378,12 @@ def test_empty_split_and_missing_manual_dir_are_clear(tmp_path, db):
 )
 def test_bad_parameters_name_the_field(overrides, match):
     with pytest.raises(ValueError, match=match):
-        data.CHECKS['mitbih'](make_config('', **overrides))
+        check(make_config('', **overrides))
 
 
 def test_registry_and_config_names():
-    assert 'mitbih' in data.DATASETS and 'mitbih' in data.CHECKS
-    data.CHECKS['mitbih'](make_config(''))  # defaults are valid
+    assert 'mitbih' in data.DATASETS and data.dataset('mitbih') is mitbih
+    check(make_config(''))  # defaults are valid
     name = mitbih.config_name
     base = dict(mitbih.DEFAULTS)
     assert name(base) == name({**base, 'manual_dir': '/elsewhere'})  # location is not data

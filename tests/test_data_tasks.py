@@ -55,9 +55,8 @@ def test_product_label_is_the_sign_of_the_lagged_product_sum():
 
 
 def test_spec_strings_select_the_tasks_and_their_defaults():
-    assert spec_lib.REGRESSION == tuple(
-        ('synthetic', v) for v, task in synthetic.TASKS.items() if task == 'regression'
-    )
+    for variant, task in synthetic.TASKS.items():
+        assert spec_lib.family_config('lstm', f'data.variant={variant}').task == task
     adding = spec_lib.family_config('dilated_cnn', 'data.variant=adding,runlocal')
     assert (adding.task, adding.train.select_metric, adding.data.window) == (
         'regression',
@@ -229,7 +228,7 @@ def test_arrays_load_classes_masks_and_regression_targets(tmp_path):
     ds = data.for_task(data.load(config.data), config.task)
     assert ds.class_names == ('calm', 'wave') and ds.input_shape == (12, 2)
     assert ds.splits['train']['y'].dtype == np.int32 and ds.splits['test']['mask'].all()
-    assert sweep.has_mask(config) and sweep.input_spec(config) == (12, 2, 2, 0)
+    assert sweep.input_spec(config) == (12, 2, 2, 0, True)
     (tmp_path / 'reg').mkdir()
     regression = arrays_config(tmp_path / 'reg', task='regression')
     validation.validate_config(regression)

@@ -136,12 +136,14 @@ def test_family_switch_takes_the_family_defaults_then_overrides():
 
 
 def test_data_switch_takes_the_dataset_defaults_with_runlocal():
+    from ecgdepth.data import cinc2017
+
     base = spec_lib.family_config('dilated_cnn', 'runlocal')
     new = sweep.apply_overrides(
         base, {'data.name': 'cinc2017', 'data.window_seconds': 5.0}, family_arg='runlocal'
     )
     expected = spec_lib.data_config('cinc2017')
-    for key, value in spec_lib.RUNLOCAL_DATA['cinc2017'].items():
+    for key, value in cinc2017.RUNLOCAL['*'].items():
         expected[key.split('.')[1]] = value
     expected.window_seconds = 5.0
     assert new.data.to_dict() == expected.to_dict()
@@ -251,7 +253,7 @@ def _check_spec_against_data(config):
     assert (spec.time, spec.channels) == dataset.input_shape
     assert spec.num_classes == dataset.num_classes
     assert spec.num_features == dataset.num_features
-    assert sweep.has_mask(config) == ('mask' in dataset.splits['train'])
+    assert spec.mask == ('mask' in dataset.splits['train'])
     for family in FAMILIES:
         overrides = {'model.name': family, 'model.depth': 2, 'model.width': 8}
         trial_config = sweep.apply_overrides(config, overrides)
@@ -267,7 +269,7 @@ def test_input_spec_matches_synthetic_data(variant, data_dir, monkeypatch):
         'dilated_cnn', TINY.replace('data.window=250', f'data.window={window}')
     )
     config.data.variant = variant
-    assert sweep.input_spec(config) == (window, 1, 4 if variant == 'rhythm' else 2, 0)
+    assert sweep.input_spec(config) == (window, 1, 4 if variant == 'rhythm' else 2, 0, False)
     _check_spec_against_data(config)
 
 
@@ -283,7 +285,7 @@ def test_input_spec_matches_cinc2017(tmp_path, data_dir):
     os.symlink(os.path.join(folder, 'REFERENCE.csv'), subset / 'REFERENCE.csv')
     config = spec_lib.family_config('dilated_cnn', 'data=cinc2017,runlocal')
     config.data.update(manual_dir=str(subset), data_dir=data_dir, window_seconds=9.5)
-    assert sweep.input_spec(config) == (950, 1, 4, 0) and sweep.has_mask(config)
+    assert sweep.input_spec(config) == (950, 1, 4, 0, True)
     _check_spec_against_data(config)
 
 
@@ -307,8 +309,8 @@ def test_input_spec_matches_mitbih(variant, tmp_path_factory):
         window_seconds=2.0,
     )
     # 62.5 and 107.5 samples: the builder rounds each half separately (half to even).
-    expected = (62 + 108, 1, 5, 3) if variant == 'beats' else (500, 1, 15, 0)
-    assert sweep.input_spec(config) == expected and not sweep.has_mask(config)
+    expected = (62 + 108, 1, 5, 3, False) if variant == 'beats' else (500, 1, 15, 0, False)
+    assert sweep.input_spec(config) == expected
     _check_spec_against_data(config)
 
 

@@ -10,9 +10,9 @@ data without writing a builder. Each file (``np.savez(path, x=..., y=...)``) hol
 
 Other keys are ignored. The three files (``train_path``, ``validation_path``, ``test_path``)
 must agree on T, C and whether there is a mask. Every file is checked by the config validator
-(``check``, ``check_task``) before any compute, and an error names the file, the config field
-and the key. The number of classes is ``num_classes``, else the length of ``class_names``,
-else the largest label in any split + 1.
+(``check``: ``check_files``, ``check_task``) before any compute, and an error names the file,
+the config field and the key. The number of classes is ``num_classes``, else the length of
+``class_names``, else the largest label in any split + 1.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ import zipfile
 from typing import Any
 
 import numpy as np
-from absl import logging
 
+from ecgdepth.data import base
+
+NAME = 'arrays'
 SPLIT_FIELDS = {'train': 'train_path', 'validation': 'validation_path', 'test': 'test_path'}
 
-# The data section's fields besides the common ones (ecgdepth/spec.py: data_config).
+# The data section's fields besides the common ones (base.COMMON_DEFAULTS), with defaults.
 DEFAULTS: dict[str, Any] = {
     'train_path': '',  # .npz with x (N, T, C) and y (N,); required.
     'validation_path': '',  # Same layout; picks the best step.
@@ -36,6 +38,16 @@ DEFAULTS: dict[str, Any] = {
     'num_classes': 0,  # 0 = len(class_names) if given, else the largest label + 1.
     'sample_rate': 1.0,  # Hz; only converts receptive fields and spans to seconds.
 }
+RULES: dict[str, base.Rule] = {
+    'train_path': (str, None, 'a path to a .npz file'),
+    'validation_path': (str, None, 'a path to a .npz file'),
+    'test_path': (str, None, 'a path to a .npz file'),
+    'class_names': (str, None, 'comma-separated names or empty'),
+    'num_classes': base.NON_NEGATIVE_INT,
+    'sample_rate': base.POSITIVE,
+}
+# `runlocal`: a quick evaluation.
+RUNLOCAL: dict[str, dict[str, Any]] = {'*': {'data.max_eval_examples': 512}}
 
 
 def _where(data_config: Any, split: str) -> str:
@@ -143,7 +155,7 @@ def _class_names(data_config: Any) -> tuple[str, ...]:
     return names
 
 
-def check(data_config: Any) -> None:
+def check_files(data_config: Any) -> None:
     """Reads the three files and checks everything that does not depend on the task."""
     if float(data_config.get('sample_rate', 1.0)) <= 0:
         raise ValueError(
@@ -189,7 +201,7 @@ def check_task(data_config: Any, task: str) -> None:
                 "config.task='classification' needs integer class ids 0..K-1 (save "
                 "y.astype(int)); for real-valued targets set config.task='regression'."
             )
-    num = count or max(int(y.max()) for y in labels.values()) + 1
+    num = _num_classes(data_config, labels)
     for split, y in labels.items():
         bad = (y < 0) | (y >= num)
         if bad.any():
@@ -210,20 +222,55 @@ def check_task(data_config: Any, task: str) -> None:
         )
 
 
-def load(data_config: Any):
+def _integer(labels: dict[str, np.ndarray]) -> bool:
+    return all(np.issubdtype(y.dtype, np.integer) or y.dtype == bool for y in labels.values())
+
+
+def _num_classes(data_config: Any, labels: dict[str, np.ndarray]) -> int:
+    """num_classes, else len(class_names), else the largest label in any split + 1."""
+    return _class_count(data_config) or max(int(y.max()) for y in labels.values()) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# The data protocol (ecgdepth/data/base.py: DatasetModule).
+# --------------------------------------------------------------------------------------------
+
+
+def task(data_config: Any) -> None:
+    """Either task: integer labels may be classes or numbers, real-valued ones are targets
+    (`check` rejects a task the files cannot pose)."""
+    del data_config
+
+
+def check(config: Any, task: str) -> None:
+    """The three files, then their labels against config.task."""
+    check_files(config.data)
+    check_task(config.data, task)
+
+
+def input_spec(config: Any) -> base.InputSpec:
+    """From the files (read once, then cached): the training file's shape and mask; one output
+    for regression, else the class count `load` gives (0 for real-valued labels)."""
+    data = config.data
+    train = read_file(data, 'train')
+    _, time, channels = train['x'].shape
+    if config.get('task') == 'regression':
+        outputs = 1
+    else:
+        labels = {split: read_file(data, split)['y'] for split in SPLIT_FIELDS}
+        outputs = _num_classes(data, labels) if _integer(labels) else 0
+    return base.InputSpec(time, channels, outputs, 0, 'mask' in train)
+
+
+def load(data_config: Any) -> base.Dataset:
     """Registry loader for ``config.data.name == 'arrays'``.
 
     Integer labels load as a classification dataset, real-valued ones as regression targets;
     the trainer then poses config.task (``ecgdepth.data.for_task``).
     """
-    from ecgdepth.data import Dataset
-
-    check(data_config)
+    check_files(data_config)
     raw = {split: read_file(data_config, split) for split in SPLIT_FIELDS}
-    integer = all(
-        np.issubdtype(a['y'].dtype, np.integer) or a['y'].dtype == bool for a in raw.values()
-    )
-    task = 'classification' if integer else 'regression'
+    integer = _integer({split: arrays['y'] for split, arrays in raw.items()})
     splits = {}
     for split, arrays in raw.items():
         out = {  # No copy where the file already has these dtypes.
@@ -233,23 +280,16 @@ def load(data_config: Any):
         if 'mask' in arrays:
             out['mask'] = arrays['mask']
         splits[split] = out
-        logging.info(
-            'arrays %s: %d examples of shape %s from %s',
-            split,
-            len(out['y']),
-            out['x'].shape[1:],
-            data_config.get(SPLIT_FIELDS[split]),
-        )
+        base.log_split(NAME, split, out, f' from {data_config.get(SPLIT_FIELDS[split])}')
     class_names: tuple[str, ...] = ()
     if integer:  # The labels were checked against config.task by the validator.
-        count = _class_count(data_config)
-        num = count or max(int(a['y'].max()) for a in splits.values()) + 1
+        num = _num_classes(data_config, {split: out['y'] for split, out in splits.items()})
         class_names = _class_names(data_config) or tuple(str(i) for i in range(num))
-    return Dataset(
+    return base.Dataset(
         splits=splits,
         class_names=class_names,
         sample_rate=float(data_config.get('sample_rate', 1.0)),
-        name='arrays',
-        task=task,
+        name=NAME,
+        task='classification' if integer else 'regression',
         info={f'{split}_path': str(data_config.get(f)) for split, f in SPLIT_FIELDS.items()},
     )

@@ -42,9 +42,10 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data import tfds_prep
+from ecgdepth.data import base, tfds_prep
+from ecgdepth.data.base import SPLITS
 
-SPLITS = ('train', 'validation', 'test')
+NAME = 'cinc2017'
 CLASS_NAMES = ('N', 'A', 'O', '~')
 NATIVE_RATE = 300.0
 SUBFOLDER = 'training2017'
@@ -78,18 +79,29 @@ CITATION = """\
 }"""
 MISSING_EXAMPLES = 5  # absent record names quoted in the warning
 
-# Parameters and their defaults; the names are fixed (the trainer uses config.data.<name>).
+# The data section's fields besides the common ones (base.COMMON_DEFAULTS), with defaults
+# (the module docstring says what each does).
 DEFAULTS: dict[str, Any] = {
-    'manual_dir': '',
-    'reference': 'REFERENCE.csv',
-    'sample_rate': 300.0,
-    'window_seconds': 30.0,
-    'crop': 'start',
-    'split_seed': 0,
-    'validation_fraction': 0.15,
-    'test_fraction': 0.15,
-    'num_folds': 0,
-    'fold': 0,
+    'manual_dir': '',  # Folder of the records and the reference csv; '' = download.
+    'reference': 'REFERENCE.csv',  # The labels' file name.
+    'sample_rate': 300.0,  # Hz of the stored windows (300 = native).
+    'window_seconds': 30.0,  # Window length; shorter records are zero-padded (and masked).
+    'crop': 'start',  # Where a longer record is cropped: 'start' or 'center'.
+    'split_seed': 0,  # Orders the records per class before the split.
+    'validation_fraction': 0.15,  # Of each class (num_folds = 0).
+    'test_fraction': 0.15,  # Of each class.
+    'num_folds': 0,  # 0 = off, else stratified folds of the non-test records ...
+    'fold': 0,  # ... of which this one is validation.
+}
+# Each field of its default's type; validate_params checks values and cross-field rules.
+RULES = base.typed(DEFAULTS)
+# `runlocal`: a quick evaluation on short windows at 100 Hz.
+RUNLOCAL: dict[str, dict[str, Any]] = {
+    '*': {
+        'data.max_eval_examples': 256,
+        'data.sample_rate': 100.0,
+        'data.window_seconds': 10.0,
+    },
 }
 CROPS = ('start', 'center')
 
@@ -112,25 +124,7 @@ def resample_ratio(sample_rate: float) -> tuple[int, int]:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f'Unknown cinc2017 parameters: {sorted(unknown)}')
-    p = {**DEFAULTS, **params}
-    try:
-        p = {
-            'manual_dir': str(p['manual_dir'] or ''),
-            'reference': str(p['reference']),
-            'sample_rate': float(p['sample_rate']),
-            'window_seconds': float(p['window_seconds']),
-            'crop': str(p['crop']),
-            'split_seed': int(p['split_seed']),
-            'validation_fraction': float(p['validation_fraction']),
-            'test_fraction': float(p['test_fraction']),
-            'num_folds': int(p['num_folds']),
-            'fold': int(p['fold']),
-        }
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'config.data: bad cinc2017 parameter type ({e})') from e
+    p = base.coerce_params(params, DEFAULTS, 'cinc2017', {'manual_dir': base.optional_text})
     ref = p['reference']
     if not ref or os.sep in ref or ref in ('.', '..'):
         raise ValueError(f'config.data.reference must be a file name, got {ref!r}')
@@ -170,7 +164,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def params_from_config(data_config: Any) -> dict[str, Any]:
     """Picks this dataset's parameters out of ``config.data`` (missing keys -> DEFAULTS)."""
-    return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
+    return validate_params(base.pick_params(data_config, DEFAULTS))
 
 
 def window_length(params: Mapping[str, Any]) -> int:
@@ -472,27 +466,23 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
         length = window_length(cfg.params)
-        return tfds.core.DatasetInfo(
-            builder=self,
+        features = {
+            'signal': tfds.features.Tensor(
+                shape=(length, 1), dtype=np.float32, encoding=tfds.features.Encoding.BYTES
+            ),
+            'mask': tfds.features.Tensor(
+                shape=(length,), dtype=np.bool_, encoding=tfds.features.Encoding.BYTES
+            ),
+            'label': tfds.features.ClassLabel(names=CLASS_NAMES),
+            'record': tfds.features.Text(),
+        }
+        # Stored sorted by record name: index <-> record is predictable.
+        return self.dataset_info(
+            features,
             description=(
                 f'{__doc__}\nThis config: {cfg.description}\nSource: {cfg.source}. '
                 f'Licence: {LICENSE}. Per-split class counts: metadata["counts"].'
             ),
-            features=tfds.features.FeaturesDict(
-                {
-                    'signal': tfds.features.Tensor(
-                        shape=(length, 1), dtype=np.float32, encoding=tfds.features.Encoding.BYTES
-                    ),
-                    'mask': tfds.features.Tensor(
-                        shape=(length,), dtype=np.bool_, encoding=tfds.features.Encoding.BYTES
-                    ),
-                    'label': tfds.features.ClassLabel(names=CLASS_NAMES),
-                    'record': tfds.features.Text(),
-                }
-            ),
-            supervised_keys=('signal', 'label'),
-            # Examples are stored sorted by record name: index <-> record is predictable.
-            disable_shuffling=True,
             homepage=HOMEPAGE,
             citation=CITATION,
             license=LICENSE,
@@ -543,7 +533,7 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
 
 
 # --------------------------------------------------------------------------------------------
-# Loading into the registry's Dataset.
+# Preparing and reading the stored splits.
 # --------------------------------------------------------------------------------------------
 
 
@@ -551,50 +541,52 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> tuple[Cinc2017, bo
     """Returns ``(prepared builder, whether it was prepared just now)``.
 
     With ``manual_dir``, the folder is scanned first (cheap) so the config name identifies the
-    records present. Preparation holds an exclusive file lock per config, so concurrent
-    processes never race on TFDS's incomplete-dir rename.
+    records present. Preparation happens once, under a file lock (tfds_prep.prepare).
     """
     p = validate_params(params)
     if p['manual_dir']:
         folder = find_folder(p['manual_dir'], p['reference'])
         scan = scan_folder(folder, folder / p['reference'])
         assign_splits(scan.labels, p)  # fail before any work if a split would be empty
-        source = f'manual-{scan.digest}'
-        download_config = tfds.download.DownloadConfig(manual_dir=os.fspath(folder))
+        source, manual_dir = f'manual-{scan.digest}', os.fspath(folder)
     else:
-        source = 'physionet'
-        download_config = tfds.download.DownloadConfig()
+        source, manual_dir = 'physionet', ''
     cfg = Cinc2017Config.create(source=source, **p)
-    # TFDS rejects a different object with the same name as a BUILDER_CONFIGS entry.
-    config: str | Cinc2017Config = cfg.name if cfg.name in Cinc2017.builder_configs else cfg
-
-    def make() -> Cinc2017:
-        return Cinc2017(config=config, data_dir=data_dir, file_format='array_record')
-
-    return tfds_prep.prepare(make, data_dir, download_config)
+    return tfds_prep.prepare_config(Cinc2017, cfg, data_dir, tfds_prep.download_config(manual_dir))
 
 
 def read_split(builder: Cinc2017, split: str) -> tuple[dict[str, np.ndarray], list[str]]:
     """Reads a whole split -> ({'x': float32 (N, T, 1), 'y': int32 (N,), 'mask': bool (N, T)},
     record names)."""
-    from ecgdepth.data import read_tfds_split
-
-    columns = read_tfds_split(builder, split)
-    arrays = {
-        'x': columns['signal'].astype(np.float32, copy=False),
-        'y': columns['label'].astype(np.int32, copy=False),
-        'mask': columns['mask'].astype(bool, copy=False),
-    }
+    arrays, columns = tfds_prep.read_arrays(builder, split, extra=(('mask', 'mask', bool),))
     records = [r.decode() if isinstance(r, bytes) else str(r) for r in columns['record']]
     return arrays, records
 
 
-def load(data_config: Any):
-    """Registry loader for ``config.data.name == 'cinc2017'``."""
-    from ecgdepth.data import Dataset, resolve_data_dir
+# --------------------------------------------------------------------------------------------
+# The data protocol (ecgdepth/data/base.py: DatasetModule).
+# --------------------------------------------------------------------------------------------
 
+
+task = base.classification_task
+
+
+def check(config: Any, task: str) -> None:
+    """The parameters' values and cross-field rules, then the task (classification only)."""
+    params_from_config(config.data)
+    base.require_classification(NAME, task)
+
+
+def input_spec(config: Any) -> base.InputSpec:
+    """One window per record, padded where the record is shorter: it carries a mask."""
+    params = params_from_config(config.data)
+    return base.InputSpec(window_length(params), 1, len(CLASS_NAMES), 0, True)
+
+
+def load(data_config: Any) -> base.Dataset:
+    """Registry loader for ``config.data.name == 'cinc2017'``."""
     params = params_from_config(data_config)
-    data_dir = resolve_data_dir(data_config.get('data_dir', ''))
+    data_dir = base.resolve_data_dir(data_config.get('data_dir', ''))
     builder, prepared_now = load_builder(params, data_dir)
     meta = dict(builder.info.metadata)
     if not prepared_now:  # preparation already warned
@@ -607,15 +599,20 @@ def load(data_config: Any):
     splits, records = {}, {}
     for split in SPLITS:
         splits[split], records[split] = read_split(builder, split)
-        counts = np.bincount(splits[split]['y'], minlength=len(CLASS_NAMES))
-        logging.info(
-            'cinc2017 %s: %d windows of shape %s; per class %s',
-            split,
-            len(splits[split]['y']),
-            splits[split]['x'].shape[1:],
-            ', '.join(f'{n}={c}' for n, c in zip(CLASS_NAMES, counts, strict=True)),
-        )
-    info = {
+        counts = base.class_counts(splits[split]['y'], CLASS_NAMES)
+        base.log_split(NAME, split, splits[split], counts)
+    return base.Dataset(
+        splits=splits,
+        class_names=CLASS_NAMES,
+        sample_rate=params['sample_rate'],
+        name=NAME,
+        info=_info(builder, meta, data_dir, records, window_length(params)),
+    )
+
+
+def _info(builder: Cinc2017, meta: dict, data_dir: str, records: dict, window: int) -> dict:
+    """The loaded dataset's provenance: where it came from, its split and its counts."""
+    return {
         'config': builder.builder_config.name,
         'data_dir': data_dir,
         'homepage': HOMEPAGE,
@@ -631,12 +628,5 @@ def load(data_config: Any):
         'folder': meta.get('folder', ''),
         'source': meta['source'],
         'records': records,
-        'window': window_length(params),
+        'window': window,
     }
-    return Dataset(
-        splits=splits,
-        class_names=CLASS_NAMES,
-        sample_rate=params['sample_rate'],
-        name='cinc2017',
-        info=info,
-    )

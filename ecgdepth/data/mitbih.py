@@ -70,9 +70,10 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data import tfds_prep
+from ecgdepth.data import base, tfds_prep
+from ecgdepth.data.base import SPLITS
 
-SPLITS = ('train', 'validation', 'test')
+NAME = 'mitbih'
 VARIANTS = ('beats', 'rhythm')
 
 AAMI_CLASSES = ('N', 'S', 'V', 'F', 'Q')
@@ -135,7 +136,7 @@ DATABASES: dict[str, dict[str, str]] = {
     },
 }
 
-# Loader parameters and their defaults; names are fixed (trainer uses config.data.<name>).
+# The data section's fields besides the common ones (base.COMMON_DEFAULTS), with defaults.
 DEFAULTS: dict[str, Any] = {
     'variant': 'beats',  # 'beats' (AAMI N S V F Q) or 'rhythm' (RHYTHM_CLASSES windows)
     'database': 'mitdb',  # PhysioNet slug: mitdb, svdb, incartdb, ...
@@ -155,6 +156,10 @@ DEFAULTS: dict[str, Any] = {
     'missing_lead': 'error',  # or 'skip': records without `lead` are left out (and listed)
     'unmapped_beats': 'B,n,r,?',  # beat symbols outside AAMI_MAP (skipped or error)
 }
+# Each field of its default's type; validate_params checks values and cross-field rules.
+RULES = base.typed(DEFAULTS)
+# `runlocal`: a quick evaluation.
+RUNLOCAL: dict[str, dict[str, Any]] = {'*': {'data.max_eval_examples': 512}}
 # Parameters that change the stored data, per variant (manual_dir only says where files are).
 _COMMON_KEYS = ('database', 'lead', 'sample_rate', 'split', 'unknown_symbols', 'missing_lead')
 _DATA_KEYS = {
@@ -194,6 +199,19 @@ def _csv(value: Any) -> tuple[str, ...]:
     return tuple(item for item in re.split(r'[,;+\s]+', str(value)) if item)
 
 
+def _csv_text(value: Any) -> str:
+    return ','.join(_csv(value))
+
+
+# How validate_params converts the fields that are not simply of their default's type.
+_CONVERT = {
+    'manual_dir': base.optional_text,
+    'validation_records': _csv_text,
+    'split_fractions': _csv_text,
+    'unmapped_beats': _csv_text,
+}
+
+
 def _choice(p: Mapping[str, Any], key: str, choices: Sequence[str]) -> None:
     if p[key] not in choices:
         raise ValueError(f'config.data.{key} must be one of {tuple(choices)}, got {p[key]!r}')
@@ -201,31 +219,7 @@ def _choice(p: Mapping[str, Any], key: str, choices: Sequence[str]) -> None:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f'Unknown mitbih parameters: {sorted(unknown)}')
-    p = {**DEFAULTS, **params}
-    try:
-        p = {
-            'variant': str(p['variant']),
-            'database': str(p['database']),
-            'manual_dir': str(p['manual_dir'] or ''),
-            'lead': str(p['lead']),
-            'sample_rate': float(p['sample_rate']),
-            'beat_before': float(p['beat_before']),
-            'beat_after': float(p['beat_after']),
-            'validation_records': ','.join(_csv(p['validation_records'])),
-            'unknown_symbols': str(p['unknown_symbols']),
-            'window_seconds': float(p['window_seconds']),
-            'straddle': str(p['straddle']),
-            'split': str(p['split']),
-            'split_seed': int(p['split_seed']),
-            'split_fractions': ','.join(_csv(p['split_fractions'])),
-            'missing_lead': str(p['missing_lead']),
-            'unmapped_beats': ','.join(_csv(p['unmapped_beats'])),
-        }
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'config.data: bad mitbih parameter type: {e}') from e
+    p = base.coerce_params(params, DEFAULTS, 'mitbih', _CONVERT)
     _choice(p, 'variant', VARIANTS)
     _choice(p, 'unknown_symbols', ('skip', 'error'))
     _choice(p, 'straddle', ('drop', 'majority'))
@@ -318,7 +312,19 @@ def _check_validation_records(text: str) -> tuple[str, ...]:
 
 def params_from_config(data_config: Any) -> dict[str, Any]:
     """Picks the mitbih parameters out of ``config.data`` (missing keys -> DEFAULTS)."""
-    return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
+    return validate_params(base.pick_params(data_config, DEFAULTS))
+
+
+def window_length(p: Mapping[str, Any]) -> int:
+    """Samples per example: the beat window (each half rounded) or the rhythm window."""
+    fs = p['sample_rate']
+    if p['variant'] == 'beats':
+        return round(p['beat_before'] * fs) + round(p['beat_after'] * fs)
+    return round(p['window_seconds'] * fs)
+
+
+def class_names(variant: str) -> tuple[str, ...]:
+    return AAMI_CLASSES if variant == 'beats' else RHYTHM_CLASSES
 
 
 def config_name(params: Mapping[str, Any]) -> str:
@@ -687,14 +693,11 @@ class MitBihConfig(tfds.core.BuilderConfig):
 
     @property
     def window(self) -> int:
-        fs = self.sample_rate
-        if self.variant == 'beats':
-            return round(self.beat_before * fs) + round(self.beat_after * fs)
-        return round(self.window_seconds * fs)
+        return window_length(self.params)
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return AAMI_CLASSES if self.variant == 'beats' else RHYTHM_CLASSES
+        return class_names(self.variant)
 
 
 def protocol(p: Mapping[str, Any]) -> str:
@@ -752,13 +755,10 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
         if cfg.variant == 'beats':
             features['rr'] = tfds.features.Tensor(shape=(len(FEATURE_NAMES),), dtype=np.float32)
             features['symbol'] = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
+        # Stored in record order (then time): splits stay auditable; the trainer shuffles batches.
+        return self.dataset_info(
+            features,
             description=f'{db.get("title", cfg.database)}. {protocol(cfg.params)}',
-            features=tfds.features.FeaturesDict(features),
-            supervised_keys=('signal', 'label'),
-            # Record order (then time) keeps splits auditable; the trainer shuffles batches.
-            disable_shuffling=True,
             homepage=f'https://physionet.org/content/{cfg.database}/{version}/',
             citation=db.get('citation', _PHYSIONET),
             license=db.get('license', f'see https://physionet.org/content/{cfg.database}/'),
@@ -909,23 +909,14 @@ def _published_check(stats, skipped) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Loading into the registry's Dataset.
+# Preparing and reading the stored splits.
 # --------------------------------------------------------------------------------------------
 
 
 def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
-    """Returns a prepared builder, preparing only if the config is not cached yet.
-
-    Preparation is serialised with an exclusive file lock per config, so concurrent processes
-    never race on TFDS's incomplete-dir rename; the loser finds the data prepared.
-    """
+    """Returns a prepared builder, preparing only if the config is not cached yet (once, under
+    a file lock: tfds_prep.prepare); WFDB files from manual_dir, else downloaded."""
     p = validate_params(params)
-    cfg = MitBihConfig.create(**p)
-    config: str | MitBihConfig = cfg.name if cfg.name in MitBih.builder_configs else cfg
-
-    def make() -> MitBih:
-        return MitBih(config=config, data_dir=data_dir, file_format='array_record')
-
     manual_dir = p['manual_dir']
     if manual_dir:
         manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
@@ -934,27 +925,40 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
                 f'config.data.manual_dir={p["manual_dir"]!r}: no folder of WFDB records '
                 '(RECORDS or *.hea files) there'
             )
-    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
-    return tfds_prep.prepare(make, data_dir, download_config)[0]
+    download_config = tfds_prep.download_config(manual_dir)
+    return tfds_prep.prepare_config(MitBih, MitBihConfig.create(**p), data_dir, download_config)[0]
 
 
 def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
     """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, 3)]}."""
-    from ecgdepth.data import read_tfds_split
-
-    columns = read_tfds_split(builder, split)
-    arrays = {'x': columns['signal'].astype(np.float32), 'y': columns['label'].astype(np.int32)}
-    if 'rr' in columns:
-        arrays['features'] = columns['rr'].astype(np.float32)
-    return arrays
+    return tfds_prep.read_arrays(builder, split, extra=(('features', 'rr', np.float32),))[0]
 
 
-def load(data_config: Any):
+# --------------------------------------------------------------------------------------------
+# The data protocol (ecgdepth/data/base.py: DatasetModule).
+# --------------------------------------------------------------------------------------------
+
+
+task = base.classification_task
+
+
+def check(config: Any, task: str) -> None:
+    """The parameters' values and cross-field rules, then the task (classification only)."""
+    params_from_config(config.data)
+    base.require_classification(NAME, task)
+
+
+def input_spec(config: Any) -> base.InputSpec:
+    params = params_from_config(config.data)
+    features = len(FEATURE_NAMES) if params['variant'] == 'beats' else 0
+    names = class_names(params['variant'])
+    return base.InputSpec(window_length(params), 1, len(names), features, False)
+
+
+def load(data_config: Any) -> base.Dataset:
     """Registry loader for ``config.data.name == 'mitbih'``."""
-    from ecgdepth.data import Dataset, resolve_data_dir
-
     params = params_from_config(data_config)
-    data_dir = resolve_data_dir(data_config.get('data_dir', ''))
+    data_dir = base.resolve_data_dir(data_config.get('data_dir', ''))
     builder = load_builder(params, data_dir)
     missing = [split for split in SPLITS if split not in builder.info.splits]
     if missing:
@@ -967,19 +971,12 @@ def load(data_config: Any):
     cfg = builder.builder_config
     info = dict(builder.info.metadata)
     for split, arrays in splits.items():
-        counts = np.bincount(arrays['y'], minlength=len(cfg.class_names))
         stats = info['splits'][split]
         dropped = stats.get('dropped_edge', stats.get('dropped', {}))
-        logging.info(
-            'mitbih/%s %s: %d windows of shape %s; per class %s; dropped %s',
-            cfg.variant,
-            split,
-            len(arrays['y']),
-            arrays['x'].shape[1:],
-            ', '.join(f'{n}={c}' for n, c in zip(cfg.class_names, counts, strict=True) if c),
-            {k: v for k, v in dropped.items() if v},
-        )
-    return Dataset(
+        counts = base.class_counts(arrays['y'], cfg.class_names, nonzero=True)
+        dropped = {k: v for k, v in dropped.items() if v}
+        base.log_split(f'mitbih/{cfg.variant}', split, arrays, f'{counts}; dropped {dropped}')
+    return base.Dataset(
         splits=splits,
         class_names=cfg.class_names,
         sample_rate=params['sample_rate'],

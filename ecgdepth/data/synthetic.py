@@ -1,4 +1,5 @@
-"""Synthetic ECG generated deterministically from a seed, packaged as a TFDS builder.
+"""Synthetic ECG generated deterministically from a seed, stored once by a TFDS builder
+(ecgdepth/data/synthetic_tfds.py).
 
 Why synthetic: it lets the depth ablations run anywhere (CI, laptops) without downloading
 PhysioNet data, and the ``motif`` and ``recall`` variants have a known, tunable temporal span
@@ -80,18 +81,16 @@ Sequence tasks (not ECG: benchmarks of memory and of multiplicative interactions
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import tensorflow_datasets as tfds
-from absl import logging
 
-from ecgdepth.data import tfds_prep
+from ecgdepth.data import base
+from ecgdepth.data.base import SPLITS
 
-SPLITS = ('train', 'validation', 'test')
+NAME = 'synthetic'
 VARIANTS = ('rhythm', 'motif', 'recall', 'adding', 'product')
 CLASS_NAMES = {
     'rhythm': ('normal', 'afib', 'vpb', 'brady_tachy'),
@@ -111,18 +110,51 @@ TASKS = {
 }
 ECG_VARIANTS = ('rhythm', 'motif', 'recall')
 
-# Generation parameters, their defaults; the names are fixed (trainer uses config.data.<name>).
+# The data section's fields besides the common ones (base.COMMON_DEFAULTS): the generation
+# parameters, with their defaults.
 DEFAULTS: dict[str, Any] = {
+    # 'rhythm', 'motif', 'recall' (ECG); 'adding' (regression), 'product' (multiplicative): see
+    # the module docstring for each exact rule.
     'variant': 'rhythm',
-    'seed': 0,
+    'seed': 0,  # Generation seed (the training seed is config.seed).
     'num_train': 4000,
     'num_validation': 1000,
     'num_test': 1000,
-    'window': 1000,
-    'sample_rate': 125.0,
-    'motif_k': 4,
-    'noise': 0.05,
-    'product_lag': 4,
+    'window': 1000,  # Samples per example.
+    'sample_rate': 125.0,  # Hz.
+    'motif_k': 4,  # motif: upright beats between two inverted; recall: after the inverted.
+    'noise': 0.05,  # Additive noise std, mV.
+    'product_lag': 4,  # product: label = sign of sum_t a_t * b_(t - product_lag).
+}
+RULES: dict[str, base.Rule] = {
+    'variant': base.choice(*VARIANTS),
+    'seed': base.NON_NEGATIVE_INT,
+    'num_train': base.POSITIVE_INT,
+    'num_validation': base.POSITIVE_INT,
+    'num_test': base.POSITIVE_INT,
+    'window': (int, lambda v: v >= 8, 'an integer >= 8'),
+    'sample_rate': base.POSITIVE,
+    'motif_k': base.POSITIVE_INT,
+    'noise': base.NON_NEGATIVE,
+    'product_lag': base.POSITIVE_INT,
+}
+# The sequence tasks stay learnable in `runlocal` with short windows and more (cheap) steps.
+_SEQUENCE_TASK_RUNLOCAL = {
+    'data.window': 64,
+    'train.num_steps': 300,
+    'train.eval_every': 100,
+    'train.checkpoint_every': 100,
+    'optim.learning_rate': 3e-3,
+}
+RUNLOCAL: dict[str, dict[str, Any]] = {
+    '*': {
+        'data.num_train': 512,
+        'data.num_validation': 128,
+        'data.num_test': 128,
+        'data.window': 750,  # 6 s at 125 Hz: a motif of k = 4 still fits.
+    },
+    'adding': _SEQUENCE_TASK_RUNLOCAL,
+    'product': _SEQUENCE_TASK_RUNLOCAL,
 }
 
 # Beat kinds recorded in the metadata.
@@ -170,22 +202,7 @@ def config_name(params: Mapping[str, Any]) -> str:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f'Unknown synthetic ECG parameters: {sorted(unknown)}')
-    p = {**DEFAULTS, **params}
-    p = {
-        'variant': str(p['variant']),
-        'seed': int(p['seed']),
-        'num_train': int(p['num_train']),
-        'num_validation': int(p['num_validation']),
-        'num_test': int(p['num_test']),
-        'window': int(p['window']),
-        'sample_rate': float(p['sample_rate']),
-        'motif_k': int(p['motif_k']),
-        'noise': float(p['noise']),
-        'product_lag': int(p['product_lag']),
-    }
+    p = base.coerce_params(params, DEFAULTS, 'synthetic ECG')
     if p['variant'] not in VARIANTS:
         raise ValueError(f'config.data.variant must be one of {VARIANTS}, got {p["variant"]!r}')
     if p['seed'] < 0:
@@ -587,185 +604,68 @@ def _baseline_wander(rng, n: int, window: int, fs: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# TFDS builder.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(eq=False)
-class SyntheticEcgConfig(tfds.core.BuilderConfig):
-    """Generation parameters; build with ``SyntheticEcgConfig.create`` so the name (= cache
-    directory) encodes every parameter that changes the data."""
-
-    variant: str = DEFAULTS['variant']
-    seed: int = DEFAULTS['seed']
-    num_train: int = DEFAULTS['num_train']
-    num_validation: int = DEFAULTS['num_validation']
-    num_test: int = DEFAULTS['num_test']
-    window: int = DEFAULTS['window']
-    sample_rate: float = DEFAULTS['sample_rate']
-    motif_k: int = DEFAULTS['motif_k']
-    noise: float = DEFAULTS['noise']
-    product_lag: int = DEFAULTS['product_lag']
-
-    @classmethod
-    def create(cls, **params: Any) -> SyntheticEcgConfig:
-        p = validate_params(params)
-        return cls(name=config_name(p), description=_describe(p), **p)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in DEFAULTS}
-
-
-def _describe(p: Mapping[str, Any]) -> str:
-    if p['variant'] == 'adding':
-        return 'Adding problem: the target is the sum of the two marked values.'
-    if p['variant'] == 'product':
-        return (
-            f'Multiplicative: label 1 iff sum_t a_t * b_(t-{p["product_lag"]}) > 0 '
-            'over the two channels.'
-        )
-    if p['variant'] == 'motif':
-        return (
-            f'Motif: label 1 iff exactly k={p["motif_k"]} upright beats lie between the two '
-            'inverted beats of the window.'
-        )
-    return 'Rhythm: normal sinus, AF-like, ventricular premature beats, brady/tachycardia.'
-
-
-class SyntheticEcg(tfds_prep.LocalBuilder, skip_registration=True):
-    """Synthetic ECG windows. Not registered globally: instantiate directly (avoids duplicate
-    registration errors on re-import); ``load_builder`` handles caching and locking."""
-
-    name = 'synthetic_ecg'
-    # Bump whenever the generator's output changes, so stale caches are not reused.
-    VERSION = tfds.core.Version('1.0.0')
-    RELEASE_NOTES = {'1.0.0': 'Gaussian P-QRS-T beat model; rhythm and motif variants.'}
-    BUILDER_CONFIGS = [
-        SyntheticEcgConfig.create(variant='rhythm'),
-        SyntheticEcgConfig.create(variant='motif'),
-    ]
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        cfg = self.builder_config
-        if TASKS[cfg.variant] == 'regression':
-            label = tfds.features.Scalar(dtype=np.float32)
-        else:
-            label = tfds.features.ClassLabel(names=CLASS_NAMES[cfg.variant])
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    'signal': tfds.features.Tensor(
-                        shape=(cfg.window, CHANNELS[cfg.variant]), dtype=np.float32
-                    ),
-                    'label': label,
-                }
-            ),
-            supervised_keys=('signal', 'label'),
-            # Examples are already in random label order; keeping generation order makes the
-            # stored split identical to ``generate(...)`` output (and its metadata) by index.
-            disable_shuffling=True,
-            homepage='https://physionet.org/content/ecgsyn/',
-            citation=(
-                '@article{mcsharry2003ecgsyn, title={A dynamical model for generating '
-                'synthetic electrocardiogram signals}, author={McSharry, Patrick E. and '
-                'Clifford, Gari D. and Tarassenko, Lionel and Smith, Leonard A.}, '
-                'journal={IEEE Trans. Biomed. Eng.}, volume={50}, number={3}, '
-                'pages={289--294}, year={2003}}'
-            ),
-        )
-
-    def _split_generators(self, dl_manager):
-        del dl_manager  # nothing to download
-        return {split: self._generate_examples(split) for split in SPLITS}
-
-    def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        x, y, _ = generate(self.builder_config.params, split)
-        for i in range(len(y)):
-            label = float(y[i]) if y.dtype.kind == 'f' else int(y[i])
-            yield i, {'signal': x[i], 'label': label}
-
-
-# --------------------------------------------------------------------------------------------
-# Loading into the registry's Dataset.
+# The data protocol (ecgdepth/data/base.py: DatasetModule).
 # --------------------------------------------------------------------------------------------
 
 
 def params_from_config(data_config: Any) -> dict[str, Any]:
     """Picks the generation parameters out of ``config.data`` (missing keys -> DEFAULTS)."""
-    return validate_params({k: data_config.get(k, v) for k, v in DEFAULTS.items()})
+    return validate_params(base.pick_params(data_config, DEFAULTS))
 
 
-def load_builder(params: Mapping[str, Any], data_dir: str) -> SyntheticEcg:
-    """Returns a prepared builder, generating the data only if it is not cached yet.
-
-    Preparation is serialised with an exclusive file lock per config, so concurrent processes
-    never race on TFDS's incomplete-dir rename; the loser of the race finds the data
-    prepared and reuses it.
-    """
-    cfg = SyntheticEcgConfig.create(**params)
-    # Use the predefined config object when the name matches (TFDS rejects a different object
-    # with the same name as a BUILDER_CONFIGS entry).
-    config: str | SyntheticEcgConfig = cfg.name if cfg.name in SyntheticEcg.builder_configs else cfg
-
-    def make() -> SyntheticEcg:
-        return SyntheticEcg(config=config, data_dir=data_dir, file_format='array_record')
-
-    return tfds_prep.prepare(make, data_dir)[0]
+def task(data_config: Any) -> str | None:
+    """The task of config.data.variant (None for an unknown variant: `check` names it)."""
+    return TASKS.get(data_config.get('variant', DEFAULTS['variant']))
 
 
-def read_split(builder: SyntheticEcg, split: str) -> dict[str, np.ndarray]:
-    """Reads a whole split into {'x': float32 (N, T, C), 'y': int32 (N,) or float32 targets}."""
-    from ecgdepth.data import read_tfds_split
+def check(config: Any, task: str) -> None:
+    """The generation parameters, the task of the variant, and a batch within the train split."""
+    params = params_from_config(config.data)
+    variant, wanted = params['variant'], TASKS[params['variant']]
+    if task != wanted:
+        raise ValueError(
+            f'config.data.variant={variant!r} is a {wanted} task but config.task is {task!r}; '
+            f'set config.task={wanted!r} (spec key task={wanted}).'
+        )
+    if config.train.batch_size > params['num_train']:
+        raise ValueError(
+            f'config.train.batch_size ({config.train.batch_size}) exceeds config.data.num_train '
+            f'({params["num_train"]}).'
+        )
 
-    columns = read_tfds_split(builder, split)
-    regression = TASKS[builder.builder_config.variant] == 'regression'
-    y = columns['label'].astype(np.float32 if regression else np.int32)
-    return {'x': columns['signal'].astype(np.float32), 'y': y}
+
+def input_spec(config: Any) -> base.InputSpec:
+    params = params_from_config(config.data)
+    variant = params['variant']
+    outputs = 1 if TASKS[variant] == 'regression' else len(CLASS_NAMES[variant])
+    return base.InputSpec(params['window'], CHANNELS[variant], outputs, 0, False)
 
 
-def load(data_config: Any):
-    """Registry loader for ``config.data.name == 'synthetic'``."""
-    from ecgdepth.data import Dataset, resolve_data_dir
+def load(data_config: Any) -> base.Dataset:
+    """Registry loader for ``config.data.name == 'synthetic'``: generated once into TFDS
+    (ecgdepth/data/synthetic_tfds.py), then read back."""
+    from ecgdepth.data import synthetic_tfds
 
     params = params_from_config(data_config)
-    data_dir = resolve_data_dir(data_config.get('data_dir', ''))
-    builder = load_builder(params, data_dir)
-    splits = {split: read_split(builder, split) for split in SPLITS}
-    names = CLASS_NAMES[params['variant']]
-    task = TASKS[params['variant']]
+    data_dir = base.resolve_data_dir(data_config.get('data_dir', ''))
+    builder = synthetic_tfds.load_builder(params, data_dir)
+    splits = {split: synthetic_tfds.read_split(builder, split) for split in SPLITS}
+    names, variant_task = CLASS_NAMES[params['variant']], TASKS[params['variant']]
     for split, arrays in splits.items():
-        x, y = arrays['x'], arrays['y']
-        if task == 'regression':
-            logging.info(
-                'synthetic/%s %s: %d windows of shape %s; target mean %.3f, var %.3f',
-                params['variant'],
-                split,
-                len(y),
-                x.shape[1:],
-                float(y.mean()),
-                float(y.var()),
-            )
-            continue
-        counts = np.bincount(y, minlength=len(names))
-        logging.info(
-            'synthetic/%s %s: %d windows of shape %s; per class %s',
-            params['variant'],
-            split,
-            len(y),
-            x.shape[1:],
-            ', '.join(f'{n}={c}' for n, c in zip(names, counts, strict=True)),
-        )
+        y = arrays['y']
+        if variant_task == 'regression':
+            note = f'; target mean {float(y.mean()):.3f}, var {float(y.var()):.3f}'
+        else:
+            note = base.class_counts(y, names)
+        base.log_split(f'synthetic/{params["variant"]}', split, arrays, note)
     info = {}
     if params['variant'] == 'recall':  # Recorded in the summary: findings mark it on plots.
         info['motif_span_samples'] = recall_span_samples(params['motif_k'], params['sample_rate'])
-    return Dataset(
+    return base.Dataset(
         splits=splits,
         class_names=names,
         sample_rate=params['sample_rate'],
         name=f'synthetic/{params["variant"]}',
         info=info,
-        task=task,
+        task=variant_task,
     )

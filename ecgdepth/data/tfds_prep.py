@@ -1,8 +1,12 @@
-"""Preparing a TFDS builder once, safely across processes, and without TFDS's ad-hoc noise.
+"""The TFDS builder skeleton the datasets share: a local (unregistered) builder, its
+DatasetInfo, preparing a config once, safely across processes, and reading a split back.
 
 Sweep workers and multi-process jobs may ask for the same dataset at once. Preparation is
 serialised with an exclusive file lock per builder config, so no two processes race on TFDS's
 incomplete-dir rename; the loser of the race finds the data prepared and reuses it.
+
+Imports TFDS: only the modules that store data with TFDS import this one (ecgdepth/data/base.py
+is what building and checking a config needs).
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
+
+from ecgdepth.data import base
 
 
 class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -30,6 +37,19 @@ class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def code_path(cls) -> epath.Path:
         # TFDS's default probes the `importlib_resources` backport, which is not installed.
         return epath.Path(inspect.getfile(cls))
+
+    def dataset_info(self, features: dict[str, Any], **info: Any) -> tfds.core.DatasetInfo:
+        """The DatasetInfo of every ecgdepth builder: x under 'signal', y under 'label', and
+        the examples stored in the order the builder yields them (disable_shuffling), so a
+        stored split's index i is the builder's i-th example; `info` adds description,
+        homepage, citation, license, metadata."""
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(features),
+            supervised_keys=('signal', 'label'),
+            disable_shuffling=True,
+            **info,
+        )
 
 
 class _DropConstructionNoise(std_logging.Filter):
@@ -85,3 +105,38 @@ def prepare(
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return make(), prepared_now
+
+
+def prepare_config(
+    builder_class: type, config: Any, data_dir: str, download_config: Any = None
+) -> tuple[Any, bool]:
+    """`prepare` for a builder config made from parameters (its name encodes them): the
+    predefined entry of BUILDER_CONFIGS is used where the names match, since TFDS rejects a
+    different object of the same name."""
+    chosen = config.name if config.name in builder_class.builder_configs else config
+
+    def make() -> Any:
+        return builder_class(config=chosen, data_dir=data_dir, file_format='array_record')
+
+    return prepare(make, data_dir, download_config)
+
+
+def download_config(manual_dir: str = '') -> tfds.download.DownloadConfig:
+    """Where TFDS finds files a user downloaded by hand ('' = none: it downloads them)."""
+    return tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+
+
+def read_arrays(
+    builder: Any, split: str, y_dtype: Any = np.int32, extra: tuple[tuple[str, str, Any], ...] = ()
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A stored split as the Dataset's arrays, {'x': float32 (N, T, C), 'y': y_dtype (N,)}
+    plus `extra` ((split key, feature, dtype), ...) where stored, and all the split's columns."""
+    columns = base.read_tfds_split(builder, split)
+    arrays = {
+        'x': columns['signal'].astype(np.float32, copy=False),
+        'y': columns['label'].astype(y_dtype, copy=False),
+    }
+    for key, feature, dtype in extra:
+        if feature in columns:
+            arrays[key] = columns[feature].astype(dtype, copy=False)
+    return arrays, columns

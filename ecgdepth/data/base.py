@@ -1,0 +1,276 @@
+"""The data protocol: what a dataset module exports, the fields every data section has, and the
+`Dataset` the trainer sees.
+
+A dataset is one module (ecgdepth/data/synthetic.py, mitbih.py, cinc2017.py, arrays.py, or
+your own) exporting the names of `DatasetModule`, and one registry line mapping its name to the
+module (`ecgdepth.data.DATASETS`, or `ecgdepth.data.register(name, 'package.module')`). The
+config spec (`data=NAME`), the validator, the sweep's shape arithmetic and the trainer's loader
+all go through the registry, so nothing outside the module knows a dataset's fields.
+
+This module needs neither TFDS nor JAX: building, checking and sizing a config import it. The
+TFDS builder skeleton the datasets share (ecgdepth/data/tfds_prep.py) is imported only by the
+modules that store their data with TFDS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+from absl import logging
+
+SPLITS = ('train', 'validation', 'test')
+DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
+# The arrays of one split. 'x' and 'y' always; 'mask' where examples are padded (a model must
+# not see padding as signal); 'features' where the dataset has side features per example.
+SPLIT_KEYS = ('x', 'y', 'mask', 'features')
+
+# --------------------------------------------------------------------------------------------
+# Field rules: (type, predicate or None, what the predicate demands), as config validation
+# (ecgdepth/validation.py) applies them; an error names the field and the demand.
+# --------------------------------------------------------------------------------------------
+
+Rule = tuple[type | tuple[type, ...], Callable[[Any], bool] | None, str]
+
+STRING: Rule = (str, None, 'a string')
+PATH: Rule = (str, None, 'a path string')
+BOOL: Rule = (bool, None, 'a boolean')
+POSITIVE_INT: Rule = (int, lambda v: v >= 1, 'an integer >= 1')
+NON_NEGATIVE_INT: Rule = (int, lambda v: v >= 0, 'an integer >= 0')
+PROBABILITY: Rule = ((int, float), lambda v: 0.0 <= v < 1.0, 'a number in [0, 1)')
+NON_NEGATIVE: Rule = ((int, float), lambda v: v >= 0.0, 'a number >= 0')
+POSITIVE: Rule = ((int, float), lambda v: v > 0.0, 'a number > 0')
+
+
+def choice(*choices: str) -> Rule:
+    return (str, lambda v: v in choices, 'one of ' + ', '.join(repr(c) for c in choices))
+
+
+def typed(defaults: Mapping[str, Any]) -> dict[str, Rule]:
+    """A rule per field: of its default's type (ranges and cross-field rules left to the
+    dataset's own `check`)."""
+    rules = {bool: BOOL, int: (int, None, 'an integer'), float: ((int, float), None, 'a number')}
+    return {key: rules.get(type(value), STRING) for key, value in defaults.items()}
+
+
+# The fields every data section has besides the dataset's own, with their defaults; `name`
+# (the dataset's registry name) comes first.
+COMMON_DEFAULTS: dict[str, Any] = {
+    'data_dir': '',  # Prepared TFDS data: '' = $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets.
+    'train_fraction': 1.0,  # Stratified fraction of the training split used (fixed subset).
+    'max_eval_examples': 0,  # Cap on validation/test examples (fixed subset); 0 = all.
+    'label_noise': 0.0,  # Fraction of training labels flipped to another class (fixed).
+    'label_noise_seed': 0,  # Which labels flip and to what; independent of config.seed.
+}
+COMMON_RULES: dict[str, Rule] = {
+    'name': STRING,
+    'data_dir': PATH,
+    'train_fraction': ((int, float), lambda v: 0.0 < v <= 1.0, 'a number in (0, 1]'),
+    'max_eval_examples': NON_NEGATIVE_INT,
+    'label_noise': PROBABILITY,
+    'label_noise_seed': NON_NEGATIVE_INT,
+}
+
+# --------------------------------------------------------------------------------------------
+# What a dataset is to the trainer, and to the sweep before any data are loaded.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """All splits of one dataset as arrays.
+
+    splits[split] = {'x': float32 (N, T, C), 'y': int32 (N,)} (float32 targets when `task` is
+    'regression'; `class_names` is then empty) plus, where the dataset has them,
+    'mask': bool (N, T) (True = real signal, False = padding) and 'features': float32 (N, F)
+    side features named by `feature_names` (e.g. RR intervals of a beat).
+    """
+
+    splits: dict[str, dict[str, np.ndarray]]
+    class_names: tuple[str, ...]
+    sample_rate: float
+    name: str
+    feature_names: tuple[str, ...] = ()
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # Provenance and counts.
+    task: str = 'classification'  # Or 'regression': y holds real-valued targets.
+
+    def __post_init__(self):
+        for split, arrays in self.splits.items():
+            missing = {'x', 'y'} - set(arrays)
+            extra = set(arrays) - set(SPLIT_KEYS)
+            if missing or extra:
+                raise ValueError(
+                    f'{self.name} split {split!r}: keys {sorted(arrays)}; need x and y, '
+                    f'optionally mask and features'
+                )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        x = self.splits['train']['x']
+        return int(x.shape[1]), int(x.shape[2])
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+
+class InputSpec(NamedTuple):
+    """What the model sees per example, from config.data alone: x is (time, channels);
+    num_classes outputs (1 for regression); num_features side features; whether a padding
+    mask (bool (time,)) comes with x. The mask is not a channel (the MI-MLP adds it as one)."""
+
+    time: int
+    channels: int
+    num_classes: int
+    num_features: int
+    mask: bool
+
+
+class DatasetModule(Protocol):
+    """The names a dataset module exports (checked when the registry imports it).
+
+    NAME: its registry name, `config.data.name`.
+    DEFAULTS: its data-section fields besides COMMON_DEFAULTS, with their defaults.
+    RULES: a Rule per DEFAULTS field; a data section holds COMMON_RULES and RULES, nothing else.
+    RUNLOCAL: what `runlocal` sets (dotted config paths -> values), per variant: '*' for every
+      variant, then the entry named by config.data.variant where the dataset has variants.
+    task(data_config): the task the data pose ('classification' or 'regression'), or None
+      where either fits (the labels decide; `check` rejects a task they cannot pose).
+    check(config, task): raises ValueError naming the config field of anything invalid
+      (values, cross-field rules, files, the task, train.batch_size against the train size).
+    load(data_config): the Dataset, before the common train_fraction/label-noise changes.
+    input_spec(config): the InputSpec, without loading the data where it can.
+    """
+
+    NAME: str
+    DEFAULTS: dict[str, Any]
+    RULES: dict[str, Rule]
+    RUNLOCAL: dict[str, dict[str, Any]]
+
+    def task(self, data_config: Any) -> str | None: ...
+
+    def check(self, config: Any, task: str) -> None: ...
+
+    def load(self, data_config: Any) -> Dataset: ...
+
+    def input_spec(self, config: Any) -> InputSpec: ...
+
+
+PROTOCOL = ('NAME', 'DEFAULTS', 'RULES', 'RUNLOCAL', 'task', 'check', 'load', 'input_spec')
+
+# --------------------------------------------------------------------------------------------
+# What the datasets' modules share.
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_data_dir(data_dir: str) -> str:
+    """'' -> $ECGDEPTH_DATA_DIR, else ~/tensorflow_datasets; '~' is expanded."""
+    if not data_dir:
+        data_dir = os.environ.get(DATA_DIR_ENV) or os.path.join('~', 'tensorflow_datasets')
+    return os.path.abspath(os.path.expanduser(data_dir))
+
+
+def coerce_params(
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    what: str,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> dict[str, Any]:
+    """`params` over `defaults`, each converted to the type of its default (or by
+    `convert[key]`); a key outside `defaults` or a value that does not convert raises
+    ValueError naming `what`."""
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise ValueError(f'Unknown {what} parameters: {sorted(unknown)}')
+    merged = {**defaults, **params}
+    convert = convert or {}
+    try:
+        return {key: convert.get(key, type(value))(merged[key]) for key, value in defaults.items()}
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'config.data: bad {what} parameter type: {e}') from e
+
+
+def optional_text(value: Any) -> str:
+    """A text field that may be None or '' (e.g. manual_dir): '' for either."""
+    return str(value or '')
+
+
+def pick_params(data_config: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `defaults` from `config.data` (a missing one takes its default)."""
+    return {key: data_config.get(key, value) for key, value in defaults.items()}
+
+
+def classification_task(data_config: Any) -> str:
+    """The `task` of a dataset whose labels are classes, whatever its config."""
+    del data_config
+    return 'classification'
+
+
+def require_classification(name: str, task: str) -> None:
+    """The task check of a dataset that poses classification only."""
+    if task != 'classification':
+        raise ValueError(
+            f'config.data.name={name!r} is a classification dataset but config.task is '
+            f"{task!r}; set config.task='classification'."
+        )
+
+
+def log_split(label: str, split: str, arrays: Mapping[str, np.ndarray], note: str = '') -> None:
+    """One line per loaded split: its size and example shape, then `note` (class counts...)."""
+    logging.info(
+        '%s %s: %d examples of shape %s%s',
+        label,
+        split,
+        len(arrays['y']),
+        arrays['x'].shape[1:],
+        note,
+    )
+
+
+def class_counts(y: np.ndarray, names: tuple[str, ...], nonzero: bool = False) -> str:
+    """'; per class N=3, A=1' for the log line of a split (classes without examples left out
+    where `nonzero`)."""
+    counts = np.bincount(y, minlength=len(names))
+    pairs = zip(names, counts, strict=True)
+    return '; per class ' + ', '.join(f'{n}={c}' for n, c in pairs if c or not nonzero)
+
+
+def read_tfds_split(builder: Any, split: str, batch: int = 1024) -> dict[str, np.ndarray]:
+    """Reads a whole prepared TFDS split into stacked numpy arrays, one per feature.
+
+    Uses the array_record data source with batched reads (no TensorFlow).
+    """
+    source = builder.as_data_source(split)
+    n = len(source)
+    if n == 0:
+        raise ValueError(f'{builder.name}/{builder.builder_config.name} split {split!r} is empty')
+    columns: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, batch):
+        for record in source.__getitems__(range(start, min(start + batch, n))):
+            for key, value in record.items():
+                columns.setdefault(key, []).append(np.asarray(value))
+    return {key: np.stack(values) for key, values in columns.items()}
+
+
+def for_task(dataset: Dataset, task: str) -> Dataset:
+    """The dataset as `task` poses it. Integer labels may be regressed on as numbers (user
+    arrays of counts, say); real-valued targets never become classes."""
+    if dataset.task == task:
+        return dataset
+    if task == 'regression' and dataset.task == 'classification':
+        splits = {
+            split: {**arrays, 'y': arrays['y'].astype(np.float32)}
+            for split, arrays in dataset.splits.items()
+        }
+        return dataclasses.replace(dataset, splits=splits, class_names=(), task='regression')
+    raise ValueError(
+        f'{dataset.name} has real-valued targets (a regression task), but config.task is '
+        f"{task!r}; set config.task='regression'."
+    )
