@@ -376,30 +376,11 @@ def run_trial(
         skip = _skip_reason(status, retry_failed)
         if skip:
             return f'skipped {skip}'
-        status.update(
-            status=RUNNING,
-            attempts=status.get('attempts', 0) + 1,
-            host=HOST,
-            pid=os.getpid(),
-            started=time.time(),
-            finished=None,
-            error=None,
-            traceback=None,
-            result=None,
-        )
-        write_status(directory, status)
-        logging.info(
-            'Trial %d %s: running (attempt %d).', trial.index, trial.id, status['attempts']
-        )
+        _start_attempt(directory, status, trial)
         outcome, error, trace, result = FAILED, None, None, None
         try:
             summary = train_and_evaluate(_with_shared_cache(trial.config, workdir), directory)
-            outcome, result = summary.get('status'), _result(summary)
-            if outcome == PREEMPTED:
-                outcome, error = PENDING, f'preempted at step {summary.get("preempted_step")}'
-            elif outcome not in FINISHED:
-                error = f'train_and_evaluate returned status {outcome!r}'
-                outcome = FAILED
+            outcome, error, result = _outcome(summary)
         except Exception as exc:
             error, trace = f'{type(exc).__name__}: {exc}', traceback.format_exc()
             logging.error('Trial %d %s failed: %s', trial.index, trial.id, error)
@@ -412,6 +393,34 @@ def run_trial(
         return PREEMPTED if outcome == PENDING else outcome
     finally:
         held.release()
+
+
+def _start_attempt(directory: str, status: dict, trial: Trial) -> None:
+    """Marks the trial running under this process, as attempt n + 1."""
+    status.update(
+        status=RUNNING,
+        attempts=status.get('attempts', 0) + 1,
+        host=HOST,
+        pid=os.getpid(),
+        started=time.time(),
+        finished=None,
+        error=None,
+        traceback=None,
+        result=None,
+    )
+    write_status(directory, status)
+    logging.info('Trial %d %s: running (attempt %d).', trial.index, trial.id, status['attempts'])
+
+
+def _outcome(summary: dict) -> tuple[str, str | None, dict]:
+    """(status to record, error, result) of a run that returned: a preempted run is pending
+    again (it resumes from its checkpoint); an unknown status is a failure."""
+    outcome, error = summary.get('status'), None
+    if outcome == PREEMPTED:
+        outcome, error = PENDING, f'preempted at step {summary.get("preempted_step")}'
+    elif outcome not in FINISHED:
+        outcome, error = FAILED, f'train_and_evaluate returned status {outcome!r}'
+    return outcome, error, _result(summary)
 
 
 def _finish(directory, status, outcome, error, trace, result, held: Claim) -> bool:

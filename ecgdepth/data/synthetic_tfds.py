@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ecgdepth.data import synthetic, tfds_prep
+from ecgdepth.data import synthetic_signals as synthetic
+from ecgdepth.data import tfds_prep
 from ecgdepth.data.base import SPLITS
 
 DEFAULTS = synthetic.DEFAULTS
