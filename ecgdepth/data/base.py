@@ -22,6 +22,18 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from absl import logging
 
+from ecgdepth.rules import (  # noqa: F401  (re-exported for dataset modules)
+    BOOL,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    STRING,
+    Rule,
+    choice,
+)
+
 SPLITS = ('train', 'validation', 'test')
 DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
 # The arrays of one split. 'x' and 'y' always; 'mask' where examples are padded (a model must
@@ -29,24 +41,11 @@ DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
 SPLIT_KEYS = ('x', 'y', 'mask', 'features')
 
 # --------------------------------------------------------------------------------------------
-# Field rules: (type, predicate or None, what the predicate demands), as config validation
-# (ecgdepth/validation.py) applies them; an error names the field and the demand.
+# Field rules (ecgdepth/rules.py), as config validation (ecgdepth/validation.py) applies them;
+# an error names the field and the demand. Re-exported so a dataset module needs only `base`.
 # --------------------------------------------------------------------------------------------
 
-Rule = tuple[type | tuple[type, ...], Callable[[Any], bool] | None, str]
-
-STRING: Rule = (str, None, 'a string')
 PATH: Rule = (str, None, 'a path string')
-BOOL: Rule = (bool, None, 'a boolean')
-POSITIVE_INT: Rule = (int, lambda v: v >= 1, 'an integer >= 1')
-NON_NEGATIVE_INT: Rule = (int, lambda v: v >= 0, 'an integer >= 0')
-PROBABILITY: Rule = ((int, float), lambda v: 0.0 <= v < 1.0, 'a number in [0, 1)')
-NON_NEGATIVE: Rule = ((int, float), lambda v: v >= 0.0, 'a number >= 0')
-POSITIVE: Rule = ((int, float), lambda v: v > 0.0, 'a number > 0')
-
-
-def choice(*choices: str) -> Rule:
-    return (str, lambda v: v in choices, 'one of ' + ', '.join(repr(c) for c in choices))
 
 
 def typed(defaults: Mapping[str, Any]) -> dict[str, Rule]:
