@@ -13,13 +13,13 @@ from ecgdepth import commands
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def launch(*args, data_dir=None):
+def launch(*args, data_dir=None, cwd=REPO):
     env = dict(os.environ, JAX_PLATFORMS='cpu')
     if data_dir:
         env['ECGDEPTH_DATA_DIR'] = data_dir
     return subprocess.run(
-        [sys.executable, 'launch.py', *args],
-        cwd=REPO,
+        [sys.executable, os.path.join(REPO, 'launch.py'), *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -58,15 +58,17 @@ def test_a_wrong_type_on_the_command_line_fails(tmp_path):
 
 
 def test_launch_trains_with_overrides_and_writes_outputs(tmp_path, data_dir):
+    """Run from outside the repository: the package and the config file need no repo cwd."""
     workdir = tmp_path / 'run'
     result = launch(
-        '--config=configs/dilated_cnn.py:runlocal',
+        f'--config={REPO}/configs/dilated_cnn.py:runlocal',
         f'--workdir={workdir}',
         '--config.model.depth=2',
         '--config.train.num_steps=20',
         '--config.train.eval_every=10',
         '--config.train.log_every=10',
         data_dir=data_dir,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.load(open(workdir / 'summary.json'))
