@@ -7,7 +7,7 @@ python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth 
 from absl import app, flags
 from ml_collections import config_flags
 
-from ecgdepth import cluster, commands, trial
+from ecgdepth import cluster, commands, workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config',
@@ -21,14 +21,14 @@ flags.DEFINE_integer('workers', 1, 'Sweep: local worker processes.', lower_bound
 flags.DEFINE_integer(
     'task_index',
     None,
-    f'Sweep: run only trial i (default: ${trial.SLURM_TASK_ENV} if set, else all).',
+    f'Sweep: run only trial i (default: ${workdir.SLURM_TASK_ENV} if set, else all).',
     lower_bound=0,
 )
 flags.DEFINE_bool('dry_run', False, 'Sweep: list the trials (index, id, overrides).')
 flags.DEFINE_bool('retry_failed', False, 'Sweep: re-run failed trials too.')
 flags.DEFINE_float(
     'claim_timeout',
-    trial.DEFAULT_STALE_AFTER,
+    workdir.DEFAULT_STALE_AFTER,
     'Sweep: seconds without a heartbeat after which a claimed trial is taken over.',
     lower_bound=0.1,
 )

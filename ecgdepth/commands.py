@@ -36,6 +36,7 @@ from absl import logging
 
 from ecgdepth import cluster, validation
 from ecgdepth import sweep as sweep_lib
+from ecgdepth import workdir as workdir_lib
 
 # The modes check_flags picks.
 RUN = 'run'  # Train one config here.
@@ -171,7 +172,7 @@ def sweep(
             workers=options.workers,
             dry_run=options.dry_run,
             retry_failed=options.retry_failed,
-            stale_after=trial_lib.DEFAULT_STALE_AFTER if stale_after is None else stale_after,
+            stale_after=workdir_lib.DEFAULT_STALE_AFTER if stale_after is None else stale_after,
             vmap=options.vmap_seeds,
         )
 

@@ -47,17 +47,16 @@ from ecgdepth.train import train_and_evaluate
 from ecgdepth.workdir import (
     CLAIM_FILE,
     COMPILATION_CACHE_DIR,
+    DEFAULT_STALE_AFTER,
     FAILED,
     FINISHED,
     PENDING,
     PREEMPTED,
     RUNNING,
+    SLURM_TASK_ENV,
     STATUS_FILE,
     SWEEP_FILE,
 )
-
-DEFAULT_STALE_AFTER = 120.0
-SLURM_TASK_ENV = 'SLURM_ARRAY_TASK_ID'
 
 HOST = socket.gethostname()
 # Tokens of the claims this process holds: a lock naming our pid with another token is stale.

@@ -32,8 +32,11 @@ COMPILATION_CACHE_DIR = 'compilation_cache'  # The persistent XLA cache (a run's
 STATUS_FILE = 'status.json'  # A trial's status (trial.new_status has its fields).
 CLAIM_FILE = 'claim.lock'  # Present while a worker runs the trial: host, pid, token, heartbeat.
 SWEEP_FILE = 'sweep.json'  # The sweep's trial list, written when it starts.
-REPORT_DIR = 'report'  # The sweep's report (results.run).
+REPORT_DIR = 'report'  # The sweep's report (report.run).
 MEMBER_PREFIX = 'seed_'  # seed_<s>: one seed of a vmapped-seeds run.
+# A claim whose heartbeat is older than this many seconds is stale: another worker takes it over.
+DEFAULT_STALE_AFTER = 120.0
+SLURM_TASK_ENV = 'SLURM_ARRAY_TASK_ID'  # Names the trial an array task runs.
 
 # The status vocabulary, of status.json (trials) and summary.json (runs).
 PENDING = 'pending'  # Not started, or preempted: it resumes from its checkpoint when relaunched.

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_reading_results_imports_neither_jax_nor_the_trainer():
     code = (
         'import sys, ecgdepth.results, ecgdepth.findings, ecgdepth.plots, ecgdepth.workdir\n'
+        'import ecgdepth.report, ecgdepth.commands, ecgdepth.cluster  # launch.py --report\n'
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax') "
         "or m.startswith(('ecgdepth.train', 'ecgdepth.trial')))\n"
         'assert not heavy, heavy\n'
