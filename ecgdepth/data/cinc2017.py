@@ -295,8 +295,9 @@ def warn_missing(num_missing: int, num_labelled: int, examples: list[str], folde
 def read_record(folder: os.PathLike | str, name: str) -> np.ndarray:
     """One record's signal in mV, float32 (length,), at 300 Hz.
 
-    Reads format-16 samples directly (2-3x faster than ``wfdb.rdrecord``) after checking the
-    file size against the header, so a truncated or mismatched record fails loudly.
+    Reads format-16 samples directly, not through ``wfdb.rdrecord`` (this is preparation's hot
+    loop), after checking the file size against the header, so a truncated or mismatched record
+    fails loudly.
     """
     import wfdb
 

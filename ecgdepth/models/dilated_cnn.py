@@ -8,12 +8,12 @@ scan=True has two forms (`scan_unit`):
   'cycle' (default): one nn.scan over the depth // cycle whole cycles (every dilation static), then
       the depth % cycle remaining blocks unrolled. The program holds cycle + depth % cycle blocks
       when depth >= cycle, else depth blocks: bounded, but a stack shorter than a cycle compiles
-      faster (depth 4: 1.5x faster than 64 at cycle 8).
+      faster (docs/performance.md has the compile times).
   'block': one nn.scan over all `depth` blocks, each block's dilation a scanned input (a traced
       integer): the convolution pads for the stack's largest dilation and reads its k shifted
       views as dynamic slices. The program holds one block whatever the depth: compile time
-      flat. On the 2-core XLA:CPU machine its step was 0.74-0.8x the cycle form's at depth 4-8
-      (a real loop against straight-line code), 1.0x at 16 and 1.15x at 64 (README, Performance).
+      flat, at the price of a real loop against straight-line code in shallow stacks
+      (docs/performance.md compares the two forms' steps by depth).
 
 Param trees (under 'params'):
   scan=True, 'cycle': stem, cycles/block_{j}/{norm,conv} (leaves stacked on axis 0 over the
@@ -67,8 +67,8 @@ def default_config() -> ml_collections.ConfigDict:
     model.padding = 'causal'  # 'causal' or 'same'.
     model.gate = 'none'  # 'none' (ReLU), 'glu' or 'wavenet' (tanh * sigmoid): multiplicative.
     model.readout = 'mean'  # 'mean' over time or 'last' step.
-    # scan=True: 'cycle' scans whole dilation cycles (faster steps up to depth ~8 on CPU), 'block'
-    # scans single blocks with a traced dilation (one compiled program for every depth).
+    # scan=True: 'cycle' scans whole dilation cycles (static dilations: faster shallow steps),
+    # 'block' scans single blocks with a traced dilation (one compiled program for every depth).
     model.scan_unit = 'cycle'
     return model
 
@@ -126,7 +126,7 @@ class DilatedConv1D(nn.Module):
 
     Same parameters as `nn.Conv` (kernel (k, in, out), bias (out,), lecun-normal init). Why not
     `nn.Conv`: on XLA:CPU the backward pass of a convolution inside a scan (a while loop) falls
-    off the fast path and ran ~50x slower than unrolled; a matmul is fast in both.
+    off the fast path (docs/performance.md, the levers); a matmul is fast in both.
 
     Called as `conv(x)`, the dilation is the static field. Called as `conv(x, dilation)` with a
     traced integer dilation <= the field (as in a scan over blocks whose dilations differ), the
