@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgdepth import files, results
+from ecgdepth import files, results, variants
 from ecgdepth import workdir as workdir_lib
 
 SUPPORTED = 'supported'
@@ -441,17 +441,15 @@ def depth(o: Obs) -> float:
 
 
 def variant(o: Obs) -> str:
-    """The model variant a hypothesis compares."""
+    """The model variant a hypothesis compares: the label summary.json records (its family's
+    `label`), else, for runs written before it did, that family's label of the config."""
+    recorded = (o.summary or {}).get('variant')
+    if isinstance(recorded, str):
+        return recorded
     name = o.get('model.name')
-    if name == 'dilated_cnn':
-        if o.get('model.gate', 'none') != 'none':
-            return 'gated CNN'
-        return 'plain CNN' if o.get('model.dilation') == 'none' else 'dilated CNN'
-    if name == 'lstm':
-        return {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'tanh RNN'}.get(o.get('model.cell', 'lstm'))
-    if name == 'mi_mlp':
-        return 'MI-MLP' if o.get('model.multiplicative', True) else 'additive MLP'
-    return str(name)
+    fields = {k[len('model.') :]: v for k, v in o.config.items() if k.startswith('model.')}
+    found = variants.label(name, fields)
+    return found if found is not None else str(name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ class Summary:
     start_time: float | None = UNSET  # Epoch seconds; while running.
     params: int | None = UNSET
     model: str | None = UNSET
+    variant: str | None = UNSET  # models.get(model).label(config.model): e.g. 'GRU'.
     dataset: str | None = UNSET
     task: str | None = UNSET  # classification | regression.
     num_classes: int | None = UNSET

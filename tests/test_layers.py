@@ -17,7 +17,8 @@ from conftest import REPO
 # Entries for modules that do not exist (yet) are fine.
 LAYERS = [
     ('ground floor', ['ecgdepth', 'ecgdepth.files', 'ecgdepth.metrics', 'ecgdepth.checkpoint',
-                      'ecgdepth.distributed', 'ecgdepth.workdir', 'ecgdepth.rules']),
+                      'ecgdepth.distributed', 'ecgdepth.workdir', 'ecgdepth.rules',
+                      'ecgdepth.variants']),
     ('models, data', ['ecgdepth.models', 'ecgdepth.data']),
     ('validation, spec', ['ecgdepth.validation', 'ecgdepth.spec']),
     ('diagnostics', ['ecgdepth.diagnostics']),

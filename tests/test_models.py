@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from ecgdepth import findings, results, variants
 from ecgdepth.models import (
     FAMILIES,
     base,
@@ -392,6 +393,48 @@ def test_get_and_register_errors():
 def test_display_names_come_from_the_specs():
     assert [display_name(n) for n in FAMILIES] == ['Dilated CNN', 'LSTM', 'MI-MLP']
     assert display_name('not_registered') == 'not_registered'
+
+
+# (family, config.model overrides, its variant label): every registered family's variants.
+VARIANT_LABELS = [
+    ('dilated_cnn', {}, 'dilated CNN'),
+    ('dilated_cnn', {'dilation': 'none'}, 'plain CNN'),
+    ('dilated_cnn', {'gate': 'glu'}, 'gated CNN'),
+    ('dilated_cnn', {'gate': 'wavenet', 'dilation': 'none'}, 'gated CNN'),
+    ('lstm', {}, 'LSTM'),
+    ('lstm', {'cell': 'gru'}, 'GRU'),
+    ('lstm', {'cell': 'rnn'}, 'tanh RNN'),
+    ('mi_mlp', {}, 'MI-MLP'),
+    ('mi_mlp', {'multiplicative': False}, 'additive MLP'),
+]
+
+
+def findings_variant(model_fields: dict, summary: dict | None = None) -> str:
+    """findings.variant of a trial whose config.model is `model_fields`."""
+    trial = results.TrialResult(0, 'trial0', {}, 'done', summary=summary)
+    config = {f'model.{k}': v for k, v in model_fields.items()}
+    return findings.variant(findings.Obs(trial, config, workdir=''))
+
+
+def test_every_family_labels_its_variants_and_findings_agree_without_a_summary():
+    assert {name for name, _, _ in VARIANT_LABELS} == set(FAMILIES)
+    for name, overrides, expected in VARIANT_LABELS:
+        fields = {**FAMILIES[name].defaults().to_dict(), **overrides}
+        assert FAMILIES[name].label(fields) == expected, (name, overrides)
+        assert FAMILIES[name].variant is variants.LABELS[name]  # Declared once, flax-free.
+        # The fallback for summaries that record none: full configs and sparse overrides.
+        assert findings_variant(fields) == expected, (name, overrides)
+        assert findings_variant({'name': name, **overrides}) == expected, (name, overrides)
+    assert findings_variant({'name': 'not_registered'}) == 'not_registered'
+    # A family declaring no label is labelled by its display name.
+    other = dataclasses.replace(FAMILIES['lstm'], name='lstm_other', variant=None)
+    assert other.label({'name': 'lstm_other', 'cell': 'gru'}) == 'LSTM'
+
+
+def test_findings_prefer_the_variant_summary_json_records():
+    fields = {'name': 'lstm', 'cell': 'gru'}
+    assert findings_variant(fields, summary={'status': 'done', 'variant': 'my GRU'}) == 'my GRU'
+    assert findings_variant(fields, summary={'status': 'done'}) == 'GRU'
 
 
 def test_families_answer_receptive_field_flops_and_capabilities():

@@ -143,6 +143,9 @@ def test_end_to_end_run_writes_a_done_summary(family, depth, data_dir, tmp_path)
     assert read_summary(tmp_path) == json.loads(json.dumps(summary))
     assert summary['status'] == 'done'
     assert summary['params'] > 0
+    assert summary['variant'] == models.get(family).label(config.model.to_dict())
+    labels = {'dilated_cnn': 'dilated CNN', 'lstm': 'LSTM', 'mi_mlp': 'MI-MLP'}
+    assert summary['variant'] == labels[family]  # The family's label of the default config.
     for split in ('val', 'test', 'train'):
         for key in ('loss', 'accuracy', 'macro_f1'):
             assert np.isfinite(summary[split][key]), (split, key)

@@ -20,6 +20,7 @@ from typing import Any
 import flax.linen as nn
 import ml_collections
 
+from ecgdepth import variants
 from ecgdepth.models.layers import repeat_block, unscan_tree
 from ecgdepth.rules import BOOL, PROBABILITY, STRING, Rule, int_range
 
@@ -145,6 +146,9 @@ class Family:
     rules: the validation rule of each field it adds to `COMMON_RULES`, from its own constants.
     input_check: optional (config.model, window, window_text) -> problem or None: a rule between
         the model and the samples per example (`window_text` names them in the message).
+    variant: optional (config.model fields) -> the label of that variant (e.g. 'GRU'), which
+        summary.json records and findings compare; None: `variants.LABELS[name]` (where the
+        built-in families declare theirs, flax-free), else the display_name.
     """
 
     name: str
@@ -153,9 +157,16 @@ class Family:
     defaults: Callable[[], ml_collections.ConfigDict]
     rules: Mapping[str, Rule]
     input_check: Callable[[Any, int, str], str | None] | None = None
+    variant: Callable[[Mapping[str, Any]], str] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, 'rules', types.MappingProxyType(dict(self.rules)))
+        if self.variant is None:
+            object.__setattr__(self, 'variant', variants.LABELS.get(self.name))
+
+    def label(self, model_fields: Mapping[str, Any]) -> str:
+        """The variant label of one config.model (a mapping of its fields)."""
+        return self.variant(model_fields) if self.variant is not None else self.display_name
 
     def config_rules(self) -> dict[str, Rule]:
         """Every config.model field's rule: the common ones, the family's own, and `name`."""

@@ -477,6 +477,7 @@ class Trainer:
             status=summary_lib.member_status(member, self.stopped_step is not None),
             params=self.num_params,
             model=config.model.name,
+            variant=models.get(config.model.name).label(config.model.to_dict()),
             dataset=self.dataset.name,
             task=config.task,
             num_classes=self.num_classes,
