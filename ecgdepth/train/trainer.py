@@ -96,11 +96,12 @@ class Trainer:
                 f'config.train.batch_size ({config.train.batch_size}) exceeds the {num_train} '
                 f'training examples of {dataset.name}.'
             )
-        if config.model.name == 'mi_mlp' and config.model.pool > dataset.input_shape[0]:
-            raise validation.ConfigError(
-                f'config.model.pool ({config.model.pool}) exceeds the {dataset.input_shape[0]} '
-                f'samples per example of {dataset.name}.'
-            )
+        check_input = models.get(config.model.name).input_check
+        time_steps = dataset.input_shape[0]
+        where = f'the {time_steps} samples per example of {dataset.name}'
+        problem = check_input(config.model, time_steps, where) if check_input else None
+        if problem:  # The family's rule against the data as loaded (e.g. the MI-MLP's pool).
+            raise validation.ConfigError(problem)
         # Regression: one output, the prediction.
         self.num_outputs = 1 if self.regression else self.num_classes
         self.loss_spec = step_lib.LossSpec(
