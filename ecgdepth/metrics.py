@@ -1,9 +1,16 @@
 """Classification metrics from a confusion matrix (rows: true class, columns: predicted), and
-regression metrics from summed errors."""
+regression metrics from summed errors.
+
+Benchmarks judge by their own figures, each a mean F1 over some of their classes (`scores`):
+PhysioNet/CinC 2017's challenge F1 is the mean F1 of N, A and O (noise excluded; Clifford et
+al. 2017), and MIT-BIH beat classifiers are compared by the AAMI four-class macro-F1 (N, S, V,
+F; Q excluded). Where a recording gives several windows ('group'), the recording is scored
+once, from its windows' averaged logits, as the challenge scores whole records.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -15,11 +22,16 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 and per-class sensitivity (recall) and positive predictivity (precision).
+def classification_metrics(
+    confusion: np.ndarray,
+    class_names: Sequence[str],
+    scores: Mapping[str, Sequence[str]] | None = None,
+) -> dict:
+    """Accuracy, macro-F1, per-class sensitivity (recall) and positive predictivity (precision),
+    and each of `scores` (name -> classes): the mean F1 of those classes.
 
-    Macro-F1 averages F1 over classes present in the truth or the predictions; a class with
-    neither is left out rather than counted as 0 or 1.
+    Macro-F1 (and a score) averages F1 over classes present in the truth or the predictions; a
+    class with neither is left out rather than counted as 0 or 1.
     """
     confusion = np.asarray(confusion, np.float64)
     true_positives = np.diag(confusion)
@@ -30,9 +42,15 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) ->
     f1 = _safe_divide(2 * true_positives, support + predicted)
     total = confusion.sum()
     seen = (support + predicted) > 0
+    names = list(class_names)
+    chosen = {
+        name: np.array([names.index(c) for c in classes], np.int64)
+        for name, classes in (scores or {}).items()
+    }
     return {
         'accuracy': float(true_positives.sum() / total) if total else float('nan'),
-        'macro_f1': float(np.mean(f1[seen])) if seen.any() else float('nan'),
+        'macro_f1': _mean_f1(f1, seen),
+        **{name: _mean_f1(f1[index], seen[index]) for name, index in chosen.items()},
         'per_class': {
             name: {
                 'sensitivity': _none_if_nan(sensitivity[i]),
@@ -44,6 +62,28 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) ->
         },
         'confusion': confusion.astype(np.int64).tolist(),
     }
+
+
+def _mean_f1(f1: np.ndarray, seen: np.ndarray) -> float:
+    return float(np.mean(f1[seen])) if seen.any() else float('nan')
+
+
+def group_confusion(
+    logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """The confusion matrix of recordings: each group's prediction is the argmax of its
+    examples' mean logits, its truth their (shared) label."""
+    ids, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    logits = np.asarray(logits, np.float64)
+    sums = np.zeros((len(ids), logits.shape[-1]))
+    np.add.at(sums, inverse, logits)
+    counts = np.bincount(inverse, minlength=len(ids))[:, None]
+    truth = np.zeros(len(ids), np.int64)
+    truth[inverse] = np.asarray(labels, np.int64)
+    predicted = (sums / counts).argmax(axis=-1)
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    return confusion
 
 
 def _none_if_nan(value: float) -> float | None:

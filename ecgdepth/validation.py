@@ -75,14 +75,18 @@ SELECT_METRICS: dict[str, dict[str, str]] = {
 }
 
 
-def select_direction(task: str, metric: str) -> str:
-    """'max' or 'min': whether a higher or a lower value of `metric` is the better step."""
+def select_direction(task: str, metric: str, scores=()) -> str:
+    """'max' or 'min': whether a higher or a lower value of `metric` is the better step.
+    `scores`: the dataset's benchmark scores (mean F1s: higher is better), also selectable."""
+    if task == 'classification' and metric in scores:
+        return 'max'
     try:
         return SELECT_METRICS[task][metric]
     except KeyError:
+        choices = [*SELECT_METRICS.get(task, {}), *(scores if task == 'classification' else ())]
         raise ConfigError(
-            f'config.train.select_metric={metric!r} is not a {task} metric; choose one of '
-            f'{", ".join(repr(m) for m in SELECT_METRICS.get(task, {}))}.'
+            f'config.train.select_metric={metric!r} is not a {task} metric; '
+            f'choose one of {", ".join(repr(m) for m in choices)}.'
         ) from None
 
 
@@ -105,7 +109,7 @@ TRAIN: dict[str, Rule] = {
     'eval_every': _POSITIVE_INT,
     'eval_batch_size': _POSITIVE_INT,
     'eval_train_examples': _NON_NEGATIVE_INT,
-    'select_metric': _choice(*dict.fromkeys(m for ms in SELECT_METRICS.values() for m in ms)),
+    'select_metric': (str, None, 'a metric name'),  # Checked against the task and dataset.
     'diagnostics': _BOOL,
     'diagnostic_examples': _POSITIVE_INT,
     'checkpoint_every': _NON_NEGATIVE_INT,
@@ -269,7 +273,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         dataset.check(config, task)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    select_direction(task, config.train.select_metric)
+    select_direction(task, config.train.select_metric, data_lib.scores(config.data))
     if task == 'regression':
         if config.loss.class_weights != 'none' or config.loss.label_smoothing:
             raise ConfigError(

@@ -28,8 +28,9 @@ SUBSET = 300
 
 
 def make_config(data_dir, manual_dir, **overrides):
+    """One window per record unless `windows` says otherwise (the tests that index records)."""
     cfg = dict(name='cinc2017', data_dir=str(data_dir), **cinc2017.DEFAULTS)
-    cfg.update(manual_dir=str(manual_dir), **overrides)
+    cfg.update(manual_dir=str(manual_dir), **{'windows': 'one', **overrides})
     return ml_collections.ConfigDict(cfg)
 
 
@@ -147,6 +148,41 @@ def test_crop_start_center_and_pad():
     x, mask = cinc2017.make_window(sig[:4] + 1, params)
     np.testing.assert_array_equal(x[:, 0], [1, 2, 3, 4, 0, 0])
     np.testing.assert_array_equal(mask, [1, 1, 1, 1, 0, 0])
+
+
+def test_window_starts_cover_the_record():
+    params = dict(cinc2017.DEFAULTS, window_seconds=4 / 300, window_overlap=0.5)
+    assert cinc2017.window_starts(10, params) == [0, 2, 4, 6]
+    assert cinc2017.window_starts(11, params) == [0, 2, 4, 6, 7]  # the last ends at the end
+    assert cinc2017.window_starts(3, params) == [0]  # shorter: one padded window
+    assert cinc2017.window_starts(11, dict(params, window_overlap=0.0)) == [0, 4, 7]
+    assert cinc2017.window_starts(11, dict(params, windows='one', crop='center')) == [3]
+    x, mask = cinc2017.make_windows(np.arange(11, dtype=np.float32), params)
+    assert x.shape == (5, 4, 1) and mask.all()
+    np.testing.assert_array_equal(x[-1, :, 0], [7, 8, 9, 10])
+
+
+def test_cover_windows_are_grouped_by_record_and_cover_it(subset_dir, data_dir):
+    ds = data.load(make_config(data_dir, subset_dir, windows='cover', sample_rate=100.0))
+    params = dict(cinc2017.DEFAULTS, sample_rate=100.0)
+    total_records = 0
+    for split in data.SPLITS:
+        arrays, names = ds.splits[split], ds.info['records'][split]
+        total_records += len(names)
+        assert sorted(set(arrays['group'].tolist())) == list(range(len(names)))
+        for g in (0, len(names) // 2, len(names) - 1):
+            rows = np.flatnonzero(arrays['group'] == g)
+            signal = cinc2017.resample(cinc2017.read_record(SHARED, names[g]), params)
+            starts = cinc2017.window_starts(len(signal), params)
+            assert len(rows) == len(starts), names[g]
+            assert len(set(arrays['y'][rows].tolist())) == 1
+            for row, start in zip(rows, starts, strict=True):
+                piece = signal[start : start + 3000]
+                np.testing.assert_allclose(arrays['x'][row, : len(piece), 0], piece, atol=1e-6)
+                assert arrays['mask'][row].sum() == len(piece)
+    assert total_records == SUBSET
+    assert sum(len(ds.splits[s]['y']) for s in data.SPLITS) > SUBSET  # long records: several
+    assert ds.scores == {'challenge_f1': ('N', 'A', 'O')}
 
 
 def test_resample_to_100hz(subset_dir, data_dir):
@@ -371,8 +407,9 @@ def test_download_mode_uses_physionet_files(tmp_path):
     assert meta['num_present'] == 20 and meta['num_missing'] == NUM_LABELLED - 20
     labels = cinc2017.read_reference(v3)
     assert sum(sum(meta['counts'][s].values()) for s in data.SPLITS) == 20
-    key, example = next(iter(generators['train']))
-    assert example['label'] == labels[key] and example['signal'].shape == (9000, 1)
+    key, example = next(iter(generators['train']))  # the first window of a record
+    assert key == f'{example["record"]}-000' and example['signal'].shape == (9000, 1)
+    assert example['label'] == labels[example['record']]
 
 
 def test_urls():
@@ -393,6 +430,8 @@ def test_urls():
         (dict(fold=1), 'fold'),
         (dict(window_seconds=0.0), 'window_seconds'),
         (dict(crop='end'), 'crop'),
+        (dict(windows='all'), 'windows'),
+        (dict(window_overlap=1.0), 'window_overlap'),
         (dict(sample_rate=20.0), 'sample_rate'),
         (dict(sample_rate=333.33), 'sample_rate'),
         (dict(split_seed=-1), 'split_seed'),
@@ -410,7 +449,9 @@ def test_config_name_encodes_data_parameters():
     changes = [
         dict(sample_rate=250.0),
         dict(window_seconds=10.0),
-        dict(crop='center'),
+        dict(window_overlap=0.25),
+        dict(windows='one'),
+        dict(windows='one', crop='center'),
         dict(split_seed=1),
         dict(validation_fraction=0.1),
         dict(test_fraction=0.2),
@@ -420,5 +461,7 @@ def test_config_name_encodes_data_parameters():
     names = {cinc2017.config_name(dict(cinc2017.DEFAULTS, **c), 'physionet') for c in changes}
     assert base not in names and len(names) == len(changes)
     assert cinc2017.config_name(dict(cinc2017.DEFAULTS, manual_dir='/x'), 'physionet') == base
+    # Covering windows are not cropped: crop does not change them.
+    assert cinc2017.config_name(dict(cinc2017.DEFAULTS, crop='center'), 'physionet') == base
     assert cinc2017.config_name(cinc2017.DEFAULTS, 'manual-abc') != base
     check(make_config('', '', num_folds=5, fold=4, crop='center'))

@@ -49,3 +49,36 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         files.write_json(path, {'status': object()})
     assert json.load(open(path)) == {'status': 'running'}
     assert os.listdir(tmp_path) == ['summary.json']
+
+
+def test_challenge_f1_is_the_official_mean_of_n_a_o():
+    # CinC 2017 scoring (Clifford et al. 2017): F1_c = 2 * C_c / (row sum + column sum) of the
+    # N, A and O classes, averaged; the noisy class counts in the table but not in the mean.
+    confusion = np.array([[50, 2, 5, 3], [1, 8, 1, 0], [6, 1, 20, 3], [2, 0, 1, 4]])
+    scores = {'challenge_f1': ('N', 'A', 'O')}
+    result = metrics.classification_metrics(confusion, ['N', 'A', 'O', '~'], scores)
+    rows, cols = confusion.sum(1), confusion.sum(0)
+    official = np.mean([2 * confusion[i, i] / (rows[i] + cols[i]) for i in range(3)])
+    assert result['challenge_f1'] == pytest.approx(official)
+    assert result['challenge_f1'] != pytest.approx(result['macro_f1'])  # ~ counts there
+
+
+def test_aami_score_leaves_q_out_of_the_mean():
+    names = ['N', 'S', 'V', 'F', 'Q']
+    confusion = np.diag([10, 4, 5, 2, 0])
+    confusion[4, 0] = 3  # Q beats called N: N's precision falls, Q's F1 is 0
+    result = metrics.classification_metrics(confusion, names, {'aami': ('N', 'S', 'V', 'F')})
+    n_f1 = 2 * 10 / (10 + 13)
+    assert result['aami'] == pytest.approx(np.mean([n_f1, 1, 1, 1]))
+    assert result['macro_f1'] == pytest.approx(np.mean([n_f1, 1, 1, 1, 0]))
+
+
+def test_a_recording_is_scored_once_from_its_windows_mean_logits():
+    # Recording 0 (label 0): two windows lean to class 1 a little, one to class 0 a lot; the
+    # mean logit picks class 0 where a vote of windows would pick 1.
+    logits = np.array([[0.0, 0.2], [0.0, 0.3], [2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    labels = np.array([0, 0, 0, 1, 1])
+    groups = np.array([0, 0, 0, 7, 7])  # ids need not be consecutive
+    confusion = metrics.group_confusion(logits, labels, groups, 2)
+    # Recording 7 (label 1): mean logits (0.5, 0.5): argmax takes the first class.
+    np.testing.assert_array_equal(confusion, [[1, 0], [1, 0]])

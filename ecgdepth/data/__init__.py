@@ -74,6 +74,14 @@ def input_spec(config: Any) -> InputSpec:
     return dataset(config.data.get('name')).input_spec(config)
 
 
+def scores(data_config: Any) -> dict[str, tuple[str, ...]]:
+    """The benchmark scores (name -> the classes whose F1 it averages) the dataset of
+    `data_config` reports, from the config alone; {} for a dataset that declares none."""
+    module = dataset(data_config.get('name'))
+    declared = getattr(module, 'scores', None)
+    return dict(declared(data_config)) if declared is not None else {}
+
+
 def load(data_config: Any) -> Dataset:
     """Dispatches on ``data_config.name`` to the dataset's loader, then takes the training
     fraction and evaluation cap and flips ``label_noise`` of the training labels."""
@@ -108,5 +116,6 @@ __all__ = [
     'read_tfds_split',
     'register',
     'registered',
+    'scores',
     'resolve_data_dir',
 ]

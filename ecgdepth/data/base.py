@@ -37,8 +37,10 @@ from ecgdepth.rules import (  # noqa: F401  (re-exported for dataset modules)
 SPLITS = ('train', 'validation', 'test')
 DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
 # The arrays of one split. 'x' and 'y' always; 'mask' where examples are padded (a model must
-# not see padding as signal); 'features' where the dataset has side features per example.
-SPLIT_KEYS = ('x', 'y', 'mask', 'features')
+# not see padding as signal); 'features' where the dataset has side features per example;
+# 'group' where several examples are windows of one recording, which evaluation scores as one
+# (their logits averaged: ecgdepth/metrics.py, group_confusion).
+SPLIT_KEYS = ('x', 'y', 'mask', 'features', 'group')
 
 # --------------------------------------------------------------------------------------------
 # Field rules (ecgdepth/rules.py), as config validation (ecgdepth/validation.py) applies them;
@@ -85,7 +87,12 @@ class Dataset:
     splits[split] = {'x': float32 (N, T, C), 'y': int32 (N,)} (float32 targets when `task` is
     'regression'; `class_names` is then empty) plus, where the dataset has them,
     'mask': bool (N, T) (True = real signal, False = padding) and 'features': float32 (N, F)
-    side features named by `feature_names` (e.g. RR intervals of a beat).
+    side features named by `feature_names` (e.g. RR intervals of a beat) and 'group': int32 (N,)
+    the recording each example (a window) comes from, where a recording gives several.
+
+    `scores` names the benchmark's own figures of merit, each the mean F1 over some classes
+    (e.g. CinC 2017's challenge F1 over N, A and O): evaluation reports them beside accuracy
+    and macro-F1, and `train.select_metric` may name them.
     """
 
     splits: dict[str, dict[str, np.ndarray]]
@@ -95,16 +102,26 @@ class Dataset:
     feature_names: tuple[str, ...] = ()
     info: dict[str, Any] = dataclasses.field(default_factory=dict)  # Provenance and counts.
     task: str = 'classification'  # Or 'regression': y holds real-valued targets.
+    scores: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        for score, classes in self.scores.items():
+            unknown = sorted(set(classes) - set(self.class_names))
+            if unknown or not classes:
+                raise ValueError(
+                    f'{self.name}: score {score!r} averages classes {list(classes)}, not all '
+                    f'among its classes {list(self.class_names)}.'
+                )
         for split, arrays in self.splits.items():
             missing = {'x', 'y'} - set(arrays)
             extra = set(arrays) - set(SPLIT_KEYS)
             if missing or extra:
                 raise ValueError(
                     f'{self.name} split {split!r}: keys {sorted(arrays)}; need x and y, '
-                    f'optionally mask and features'
+                    f'optionally mask, features and group'
                 )
+            if 'group' in arrays and split != 'train':  # Train labels may be flipped (noise).
+                check_groups(arrays['group'], arrays['y'], f'{self.name} split {split!r}')
 
     @property
     def num_classes(self) -> int:
@@ -146,6 +163,8 @@ class DatasetModule(Protocol):
       (values, cross-field rules, files, the task, train.batch_size against the train size).
     load(data_config): the Dataset, before the common train_fraction/label-noise changes.
     input_spec(config): the InputSpec, without loading the data where it can.
+    Optional: scores(data_config) -> {name: classes}: the benchmark's scores (`Dataset.scores`)
+      from the config alone, so that `train.select_metric` can name one before loading.
     """
 
     NAME: str
@@ -163,6 +182,21 @@ class DatasetModule(Protocol):
 
 
 PROTOCOL = ('NAME', 'DEFAULTS', 'RULES', 'RUNLOCAL', 'task', 'check', 'load', 'input_spec')
+
+
+def check_groups(group: np.ndarray, y: np.ndarray, where: str) -> None:
+    """Windows of one recording share its label: a group with two labels is a loader bug."""
+    group = np.asarray(group)
+    if group.shape != np.shape(y) or not np.issubdtype(group.dtype, np.integer):
+        raise ValueError(f'{where}: group must be integer with one entry per example')
+    if len(group) and group.min() < 0:
+        raise ValueError(f'{where}: group ids must be >= 0')
+    order = np.lexsort((y, group))
+    g, labels = group[order], np.asarray(y)[order]
+    mixed = (g[1:] == g[:-1]) & (labels[1:] != labels[:-1])
+    if mixed.any():
+        raise ValueError(f'{where}: group {int(g[1:][mixed][0])} holds examples of two labels')
+
 
 # --------------------------------------------------------------------------------------------
 # What the datasets' modules share.

@@ -14,8 +14,13 @@ are counted and reported. With ``manual_dir=''`` TFDS downloads ``training2017.z
 ``REFERENCE-v3.csv`` (the updated labels; the default ``reference='REFERENCE.csv'`` maps to it,
 another name picks that file inside the zip's folder).
 
-Windows: the signal (mV) is resampled to ``sample_rate`` (``scipy.signal.resample_poly``), then
-cropped (``crop='start'`` or ``'center'``) or zero-padded at the end to ``window_seconds``.
+Windows: the signal (mV) is resampled to ``sample_rate`` (``scipy.signal.resample_poly``).
+``windows='cover'`` (default): windows of ``window_seconds`` every ``(1 - window_overlap) *
+window_seconds`` from the record's start, the last one ending at the record's end, so that
+they cover the whole record; evaluation averages their logits and scores the record once
+(its ``group``), as the challenge scored whole records. ``windows='one'``: one window,
+cropped (``crop='start'`` or ``'center'``). A record shorter than a window gives one window,
+zero-padded at the end, with a mask marking the padding.
 
 Split protocol: stratified by label, one example per record (so no record is in two splits).
 Within each class, records are ordered by SHA-256 of ``(split_seed, record)`` -- independent of
@@ -86,7 +91,9 @@ DEFAULTS: dict[str, Any] = {
     'reference': 'REFERENCE.csv',  # The labels' file name.
     'sample_rate': 300.0,  # Hz of the stored windows (300 = native).
     'window_seconds': 30.0,  # Window length; shorter records are zero-padded (and masked).
-    'crop': 'start',  # Where a longer record is cropped: 'start' or 'center'.
+    'windows': 'cover',  # 'cover': windows covering the record; 'one': one cropped window.
+    'window_overlap': 0.5,  # windows='cover': fraction by which consecutive windows overlap.
+    'crop': 'start',  # windows='one': where a longer record is cropped: 'start' or 'center'.
     'split_seed': 0,  # Orders the records per class before the split.
     'validation_fraction': 0.15,  # Of each class (num_folds = 0).
     'test_fraction': 0.15,  # Of each class.
@@ -104,6 +111,9 @@ RUNLOCAL: dict[str, dict[str, Any]] = {
     },
 }
 CROPS = ('start', 'center')
+WINDOWINGS = ('cover', 'one')
+# The benchmark's score: the challenge's mean F1 of N, A and O (Clifford et al. 2017).
+SCORES = {'challenge_f1': ('N', 'A', 'O')}
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +149,10 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError('config.data.window_seconds * config.data.sample_rate must be >= 1 sample')
     if p['crop'] not in CROPS:
         raise ValueError(f'config.data.crop must be one of {CROPS}, got {p["crop"]!r}')
+    if p['windows'] not in WINDOWINGS:
+        raise ValueError(f'config.data.windows must be one of {WINDOWINGS}, got {p["windows"]!r}')
+    if not 0.0 <= p['window_overlap'] < 1.0:
+        raise ValueError(f'config.data.window_overlap must be in [0, 1), got {p["window_overlap"]}')
     if p['split_seed'] < 0:
         raise ValueError(f'config.data.split_seed must be >= 0, got {p["split_seed"]}')
     if not 0.0 < p['test_fraction'] < 1.0:
@@ -175,8 +189,12 @@ def config_name(params: Mapping[str, Any], source: str) -> str:
     """Cache-directory name encoding every parameter that changes the data; ``source`` says
     where the records come from (``physionet`` or ``manual-<digest of labels and records>``)."""
     p = validate_params({k: v for k, v in params.items() if k in DEFAULTS})
+    if p['windows'] == 'cover':
+        windows = f'cover{p["window_overlap"]!r}'
+    else:
+        windows = p['crop']
     name = (
-        f'fs{p["sample_rate"]!r}-w{p["window_seconds"]!r}-{p["crop"]}-seed{p["split_seed"]}'
+        f'fs{p["sample_rate"]!r}-w{p["window_seconds"]!r}-{windows}-seed{p["split_seed"]}'
         f'-test{p["test_fraction"]!r}'
     )
     if p['num_folds']:
@@ -336,23 +354,49 @@ def read_record(folder: os.PathLike | str, name: str) -> np.ndarray:
     return ((digital.astype(np.float32) - baseline) / gain).astype(np.float32)
 
 
-def make_window(signal: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Resample, then crop or zero-pad at the end -> (float32 (T, 1), bool mask (T,))."""
+def resample(signal: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
+    """The record at ``sample_rate``, float32 (length,)."""
     from scipy import signal as sps
 
     up, down = resample_ratio(params['sample_rate'])
     x = np.asarray(signal, np.float32)
     if (up, down) != (1, 1):
         x = sps.resample_poly(x.astype(np.float64), up, down).astype(np.float32)
-    length = window_length(params)
-    if len(x) >= length:
-        start = (len(x) - length) // 2 if params['crop'] == 'center' else 0
-        return x[start : start + length, None], np.ones(length, bool)
-    mask = np.zeros(length, bool)
-    mask[: len(x)] = True
-    out = np.zeros((length, 1), np.float32)
-    out[: len(x), 0] = x
+    return x
+
+
+def window_starts(length: int, params: Mapping[str, Any]) -> list[int]:
+    """Where each window of a resampled record of `length` samples starts (module doc)."""
+    size = window_length(params)
+    if length <= size:
+        return [0]
+    if params['windows'] == 'one':
+        return [(length - size) // 2 if params['crop'] == 'center' else 0]
+    hop = max(1, round(size * (1.0 - params['window_overlap'])))
+    starts = list(range(0, length - size + 1, hop))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return starts
+
+
+def make_windows(signal: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample, then cut the record's windows -> (float32 (n, T, 1), bool mask (n, T))."""
+    x = resample(signal, params)
+    size = window_length(params)
+    starts = window_starts(len(x), params)
+    out = np.zeros((len(starts), size, 1), np.float32)
+    mask = np.zeros((len(starts), size), bool)
+    for i, start in enumerate(starts):
+        piece = x[start : start + size]
+        out[i, : len(piece), 0] = piece
+        mask[i, : len(piece)] = True
     return out, mask
+
+
+def make_window(signal: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The first window of `make_windows` with windows='one' -> (float32 (T, 1), bool (T,))."""
+    x, mask = make_windows(signal, {**params, 'windows': 'one'})
+    return x[0], mask[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +445,7 @@ def class_counts(names: list[str], labels: Mapping[str, str]) -> dict[str, int]:
 def split_protocol(params: Mapping[str, Any]) -> str:
     p = params
     head = (
-        f'Stratified by label, one window per record; records ordered per class by '
+        f'Stratified by label, by record; records ordered per class by '
         f'SHA-256(split_seed={p["split_seed"]}, record); test = first '
         f'{p["test_fraction"]:g} of each class'
     )
@@ -427,6 +471,8 @@ class Cinc2017Config(tfds.core.BuilderConfig):
     reference: str = DEFAULTS['reference']
     sample_rate: float = DEFAULTS['sample_rate']
     window_seconds: float = DEFAULTS['window_seconds']
+    windows: str = DEFAULTS['windows']
+    window_overlap: float = DEFAULTS['window_overlap']
     crop: str = DEFAULTS['crop']
     split_seed: int = DEFAULTS['split_seed']
     validation_fraction: float = DEFAULTS['validation_fraction']
@@ -456,8 +502,11 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
 
     name = 'cinc2017'
     # Bump whenever the windows or the split change, so stale caches are not reused.
-    VERSION = tfds.core.Version('1.0.0')
-    RELEASE_NOTES = {'1.0.0': 'Single-lead windows with padding mask; stratified splits.'}
+    VERSION = tfds.core.Version('1.1.0')
+    RELEASE_NOTES = {
+        '1.0.0': 'Single-lead windows with padding mask; stratified splits.',
+        '1.1.0': 'Windows covering each record (windows="cover"), keyed record-window.',
+    }
     BUILDER_CONFIGS = [Cinc2017Config.create()]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f'Download training2017.zip from {HOMEPAGE}, extract it and pass the folder holding '
@@ -529,8 +578,10 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         params = self.builder_config.params
         for name in names:
-            signal, mask = make_window(read_record(folder, name), params)
-            yield name, {'signal': signal, 'mask': mask, 'label': labels[name], 'record': name}
+            signals, masks = make_windows(read_record(folder, name), params)
+            for j, (signal, mask) in enumerate(zip(signals, masks, strict=True)):
+                example = {'signal': signal, 'mask': mask, 'label': labels[name], 'record': name}
+                yield f'{name}-{j:03d}', example
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,11 +608,16 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> tuple[Cinc2017, bo
 
 
 def read_split(builder: Cinc2017, split: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Reads a whole split -> ({'x': float32 (N, T, 1), 'y': int32 (N,), 'mask': bool (N, T)},
-    record names)."""
+    """Reads a whole split -> ({'x': float32 (N, T, 1), 'y': int32 (N,), 'mask': bool (N, T),
+    'group': int32 (N,)}, the split's record names): window i is of record names[group[i]]."""
     arrays, columns = tfds_prep.read_arrays(builder, split, extra=(('mask', 'mask', bool),))
     records = [r.decode() if isinstance(r, bytes) else str(r) for r in columns['record']]
-    return arrays, records
+    names, group = np.unique(np.asarray(records), return_inverse=True)
+    # Windows in record order, so that window i of a record follows window i - 1.
+    order = np.argsort(group, kind='stable')
+    arrays = {key: value[order] for key, value in arrays.items()}
+    arrays['group'] = group[order].astype(np.int32)
+    return arrays, names.tolist()
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,8 +634,14 @@ def check(config: Any, task: str) -> None:
     base.require_classification(NAME, task)
 
 
+def scores(data_config: Any) -> dict[str, tuple[str, ...]]:
+    """The challenge F1 (the benchmark's score)."""
+    del data_config
+    return dict(SCORES)
+
+
 def input_spec(config: Any) -> base.InputSpec:
-    """One window per record, padded where the record is shorter: it carries a mask."""
+    """Windows of a record, padded where the record is shorter: they carry a mask."""
     params = params_from_config(config.data)
     return base.InputSpec(window_length(params), 1, len(CLASS_NAMES), 0, True)
 
@@ -608,6 +670,7 @@ def load(data_config: Any) -> base.Dataset:
         sample_rate=params['sample_rate'],
         name=NAME,
         info=_info(builder, meta, data_dir, records, window_length(params)),
+        scores=SCORES,
     )
 
 

@@ -77,6 +77,9 @@ NAME = 'mitbih'
 VARIANTS = ('beats', 'rhythm')
 
 AAMI_CLASSES = ('N', 'S', 'V', 'F', 'Q')
+# The beat benchmark's score: the AAMI four-class macro-F1 (N, S, V, F; Q excluded, as the
+# inter-patient literature reports it; Mondejar-Guerra et al. 2019).
+BEAT_SCORES = {'aami_macro_f1': ('N', 'S', 'V', 'F')}
 AAMI_MAP = {
     **dict.fromkeys('NLRej', 'N'),
     **dict.fromkeys('AaJS', 'S'),
@@ -948,6 +951,11 @@ def check(config: Any, task: str) -> None:
     base.require_classification(NAME, task)
 
 
+def scores(data_config: Any) -> dict[str, tuple[str, ...]]:
+    """The AAMI four-class macro-F1 for beats; none for rhythm windows."""
+    return dict(BEAT_SCORES) if params_from_config(data_config)['variant'] == 'beats' else {}
+
+
 def input_spec(config: Any) -> base.InputSpec:
     params = params_from_config(config.data)
     features = len(FEATURE_NAMES) if params['variant'] == 'beats' else 0
@@ -983,4 +991,5 @@ def load(data_config: Any) -> base.Dataset:
         name=f'mitbih/{params["variant"]}',
         feature_names=FEATURE_NAMES if params['variant'] == 'beats' else (),
         info=info,
+        scores=scores(data_config),
     )

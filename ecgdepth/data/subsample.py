@@ -38,9 +38,19 @@ def take(arrays: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarr
     return {key: value[index] for key, value in arrays.items()}
 
 
+def cap(arrays: dict[str, np.ndarray], limit: int, seed: int = SUBSET_SEED) -> dict:
+    """`limit` examples drawn at random, or where examples are windows of recordings
+    ('group'), `limit` whole recordings: evaluation scores a recording as one."""
+    if 'group' not in arrays:
+        return take(arrays, random_indices(len(arrays['y']), limit, seed))
+    groups = np.unique(arrays['group'])
+    chosen = groups[random_indices(len(groups), limit, seed)]
+    return take(arrays, np.flatnonzero(np.isin(arrays['group'], chosen)))
+
+
 def limit(dataset, train_fraction: float = 1.0, max_eval_examples: int = 0):
     """The dataset with train subsampled (stratified by class; at random for real-valued
-    targets) and validation/test capped."""
+    targets) and validation/test capped (to whole recordings where examples are windows)."""
     if train_fraction >= 1.0 and not max_eval_examples:
         return dataset
     splits = dict(dataset.splits)
@@ -53,7 +63,7 @@ def limit(dataset, train_fraction: float = 1.0, max_eval_examples: int = 0):
             index = random_indices(n, max(1, round(train_fraction * n)))
         splits['train'] = take(train, index)
     for name in ('validation', 'test'):
-        splits[name] = take(splits[name], random_indices(len(splits[name]['y']), max_eval_examples))
+        splits[name] = cap(splits[name], max_eval_examples)
     info = {
         **dataset.info,
         'train_fraction': train_fraction,

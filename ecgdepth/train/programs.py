@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from ecgdepth import distributed, validation
+from ecgdepth import distributed, metrics, validation
 from ecgdepth.train import step as step_lib
 
 
@@ -45,8 +45,9 @@ def place_eval_split(
 
 
 def subset(arrays: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    """The first n examples of every array of a split."""
-    return {key: value[:n] for key, value in arrays.items()}
+    """The first n examples of every array of a split, scored as examples (not recordings:
+    the first n may cut one)."""
+    return {key: value[:n] for key, value in arrays.items() if key != 'group'}
 
 
 def resolve_class_weights(
@@ -113,31 +114,64 @@ def make_eval_fn(
     """Evaluates a whole padded split in one dispatch (a scan over its batches).
 
     With a mesh, each batch is split along 'data' and the sums come back replicated.
-    `stacked`: the parameters carry a leading seed axis, and so do the sums.
+    `stacked`: the parameters carry a leading seed axis, and so do the sums. A split whose
+    examples are windows of recordings ('group') also returns every example's logits
+    (num_batches, batch, classes), which `score` averages per recording.
     """
     jit_kwargs, shard_batch = _mesh_jit_kwargs(mesh)
 
     def evaluate(params, split: dict):
+        with_logits = 'group' in split
+
         def sums(batch):
-            return step_lib.eval_step(params, apply_fn, batch, num_classes, task)
+            return step_lib.eval_step(params, apply_fn, batch, num_classes, task, with_logits)
 
         def body(totals, batch):
-            return jax.tree.map(jnp.add, totals, sums(shard_batch(batch))), None
+            out = sums(shard_batch(batch))
+            logits = out.pop('logits', None)
+            return jax.tree.map(jnp.add, totals, out), logits
 
         shapes = jax.eval_shape(sums, jax.tree.map(lambda a: a[0], split))
+        shapes.pop('logits', None)
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        totals, _ = jax.lax.scan(body, zeros, split)
-        return totals
+        totals, logits = jax.lax.scan(body, zeros, split)
+        return {**totals, 'logits': logits} if with_logits else totals
 
     if stacked:
         evaluate = jax.vmap(evaluate, in_axes=(0, None))
     return jax.jit(evaluate, **jit_kwargs)
 
 
-def select_value(result: dict, metric: str, task: str = 'classification') -> float:
+def score(totals: dict, host: dict[str, np.ndarray], dataset) -> dict:
+    """One seed's metrics from its eval sums (`make_eval_fn`) on a split whose host arrays
+    are `host`: regression errors, or the classification metrics of `dataset` (its benchmark
+    scores included), per recording where examples are windows ('group')."""
+    if dataset.task == 'regression':
+        return metrics.regression_metrics(
+            totals['loss_sum'], totals['abs_sum'], totals['count'], host['y']
+        )
+    names, n = dataset.class_names, len(host['y'])
+    confusion = totals['confusion']
+    extra = {}
+    if 'group' in host:
+        logits = np.asarray(totals['logits']).reshape(-1, len(names))[:n]
+        confusion = metrics.group_confusion(logits, host['y'], host['group'], len(names))
+        window = metrics.classification_metrics(totals['confusion'], names)
+        extra = {
+            'recordings': int(confusion.sum()),
+            'windows': n,
+            'window_accuracy': window['accuracy'],
+            'window_macro_f1': window['macro_f1'],
+        }
+    result = metrics.classification_metrics(confusion, names, dataset.scores)
+    result['loss'] = float(totals['loss_sum'] / max(totals['count'], 1.0))
+    return {**result, **extra}
+
+
+def select_value(result: dict, metric: str, task: str = 'classification', scores=()) -> float:
     """Higher is better for the selection (lower-is-better metrics are negated)."""
     value = result[metric]
-    return value if validation.select_direction(task, metric) == 'max' else -value
+    return value if validation.select_direction(task, metric, scores) == 'max' else -value
 
 
 def make_permute(num_train: int, stacked: bool, sharding) -> Callable:

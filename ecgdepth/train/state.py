@@ -12,6 +12,10 @@ import numpy as np
 import optax
 from flax import struct
 
+# What a model reads besides 'x', where a batch has them: the padding mask and side features
+# (not the labels, nor the recording a window belongs to).
+MODEL_INPUTS = ('mask', 'features')
+
 
 class TrainState(struct.PyTreeNode):
     """Everything a step reads and writes. `apply_fn` and `tx` are static (not traced)."""
@@ -42,7 +46,7 @@ def create_train_state(
     state: member k is exactly the state `rng[k]` alone would give (vmapped seeds).
     """
     # Host constants, not device arrays: a jit over devices of several processes can embed them.
-    example = {key: np.asarray(value[:1]) for key, value in example.items() if key != 'y'}
+    example = {key: np.asarray(example[key][:1]) for key in ('x', *MODEL_INPUTS) if key in example}
 
     def init(rng):
         params_rng, state_rng = jax.random.split(rng)

@@ -17,7 +17,7 @@ import optax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from ecgdepth.train.state import TrainState
+from ecgdepth.train.state import MODEL_INPUTS, TrainState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,7 @@ def cross_entropy(logits, labels, spec: LossSpec):
 
 def model_inputs(batch: dict) -> dict:
     """The optional model inputs a batch carries: the padding mask and side features."""
-    return {key: batch[key] for key in ('mask', 'features') if key in batch}
+    return {key: batch[key] for key in MODEL_INPUTS if key in batch}
 
 
 def _loss_scores_and_grads(
@@ -165,9 +165,17 @@ def data_parallel_grads(state: TrainState, batch: dict, dropout_rng, loss_spec: 
     return loss, correct / batch['y'].shape[0], grads
 
 
-def eval_step(params, apply_fn, batch: dict, num_classes: int, task: str = 'classification'):
+def eval_step(
+    params,
+    apply_fn,
+    batch: dict,
+    num_classes: int,
+    task: str = 'classification',
+    with_logits: bool = False,
+):
     """Sums over one batch: cross-entropy (unweighted, unsmoothed) and the confusion matrix;
-    for regression the squared and absolute errors of the one output.
+    for regression the squared and absolute errors of the one output. `with_logits`: the
+    batch's logits too (for scoring recordings from their windows).
 
     `batch['valid']` marks real examples; rows that only pad the split to whole batches
     contribute nothing.
@@ -187,4 +195,5 @@ def eval_step(params, apply_fn, batch: dict, num_classes: int, task: str = 'clas
     confusion = (
         jnp.zeros((num_classes, num_classes), jnp.float32).at[batch['y'], predictions].add(valid)
     )
-    return {'loss_sum': (losses * valid).sum(), 'count': valid.sum(), 'confusion': confusion}
+    sums = {'loss_sum': (losses * valid).sum(), 'count': valid.sum(), 'confusion': confusion}
+    return {**sums, 'logits': logits} if with_logits else sums

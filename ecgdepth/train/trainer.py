@@ -20,7 +20,7 @@ import numpy as np
 from absl import logging
 
 from ecgdepth import data as data_lib
-from ecgdepth import diagnostics, distributed, files, metrics, models, validation
+from ecgdepth import diagnostics, distributed, files, models, validation
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.checkpoint import Checkpointer
 from ecgdepth.data import subsample
@@ -159,19 +159,20 @@ class Trainer:
         self.steps_per_epoch = self.num_train // train_config.batch_size
         # Every process loaded the same data; device_put to a replicated sharding then only
         # copies each process's host arrays to its own devices.
-        self.train_device = jax.device_put(dict(train), self.replicated)
+        train = {key: value for key, value in train.items() if key != 'group'}  # Not scored.
+        self.train_device = jax.device_put(train, self.replicated)
         eval_batch_size = train_config.eval_batch_size
         val_split = self.dataset.splits['validation']
         self.eval_splits = {
             'validation': programs.place_eval_split(val_split, eval_batch_size, mesh)
         }
-        self.eval_targets = {'validation': val_split['y']}  # Regression baselines.
+        self.eval_host = {'validation': val_split}  # Labels, recordings, regression baselines.
         if train_config.eval_train_examples:
             n = min(train_config.eval_train_examples, self.num_train)
+            self.eval_host['train'] = programs.subset(train, n)
             self.eval_splits['train'] = programs.place_eval_split(
-                programs.subset(train, n), eval_batch_size, mesh
+                self.eval_host['train'], eval_batch_size, mesh
             )
-            self.eval_targets['train'] = train['y'][:n]
 
     def compile(self) -> None:
         """The jitted update, evaluation and per-epoch permutation (compiled on first use)."""
@@ -378,26 +379,18 @@ class Trainer:
     # Evaluation and the best step.
     # ----------------------------------------------------------------------------------------
 
-    def evaluate(self, params, split: dict, targets: np.ndarray) -> list[dict]:
-        """Metrics of each member's params on a placed split (`targets`: its labels)."""
+    def evaluate(self, params, split: dict, host: dict[str, np.ndarray]) -> list[dict]:
+        """Metrics of each member's params on a placed split (`host`: its host arrays)."""
         totals = jax.device_get(self.eval_fn(params, split))
-        results = []
-        for member in self.members:
-            t = self.member_view(totals, member.index)
-            if self.regression:
-                result = metrics.regression_metrics(
-                    t['loss_sum'], t['abs_sum'], t['count'], targets
-                )
-            else:
-                result = metrics.classification_metrics(t['confusion'], self.dataset.class_names)
-                result['loss'] = float(t['loss_sum'] / max(t['count'], 1.0))
-            results.append(result)
-        return results
+        return [
+            programs.score(self.member_view(totals, m.index), host, self.dataset)
+            for m in self.members
+        ]
 
     def evaluate_and_keep_best(self, done: int) -> None:
         """Evaluates every split of eval_splits; keeps the params of the seeds that improved."""
         results = {
-            name: self.evaluate(self.state.params, split, self.eval_targets[name])
+            name: self.evaluate(self.state.params, split, self.eval_host[name])
             for name, split in self.eval_splits.items()
         }
         improved = []
@@ -420,7 +413,7 @@ class Trainer:
             result['diagnostics'] = self.probe(self.member_view(self.state.params, member.index))
         progress.records.append({'type': 'eval', 'step': done, **result})
         value = programs.select_value(
-            result['validation'], train_config.select_metric, self.config.task
+            result['validation'], train_config.select_metric, self.config.task, self.dataset.scores
         )
         improved = progress.best_step is None or value > progress.best_value
         if improved:
@@ -470,7 +463,7 @@ class Trainer:
             return None
         test = self.dataset.splits['test']
         split = programs.place_eval_split(test, self.config.train.eval_batch_size, self.mesh)
-        return self.evaluate(self.best_params, split, test['y'])
+        return self.evaluate(self.best_params, split, test)
 
     def member_summary(self, member: Member, test_results: list[dict] | None) -> Summary:
         config, progress = self.config, member.progress
@@ -486,7 +479,9 @@ class Trainer:
             num_steps=self.num_steps,
             best_step=progress.best_step,
             select_metric=config.train.select_metric,
-            select_direction=validation.select_direction(config.task, config.train.select_metric),
+            select_direction=validation.select_direction(
+                config.task, config.train.select_metric, self.dataset.scores
+            ),
             val=progress.best_val,
             train=progress.best_train,
             final_train=progress.last_train,
