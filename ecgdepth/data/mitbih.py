@@ -563,7 +563,7 @@ class RecordPlan:
     positions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     samples: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
-    rr: np.ndarray | None = None  # float32 (n, 3) seconds, beats only
+    rr: np.ndarray | None = None  # float32 (n, len(FEATURE_NAMES)), beats only
     symbols: list[str] | None = None  # annotation symbol per beat, beats only
     stats: dict[str, Counter] = dataclasses.field(default_factory=dict)
     outside: int = 0  # annotations outside the signal, dropped (strict=False)
@@ -612,8 +612,8 @@ def _lead_channel(header, record: str, root: str, p: Mapping[str, Any]) -> int |
         return None
     raise MissingLeadError(
         f'record {record} ({os.path.join(root, record + ".hea")}) has no lead {p["lead"]!r}; '
-        f"its leads: {names}. Set config.data.lead, or config.data.missing_lead='skip' (or "
-        'strict=False) to leave such records out.'
+        f"its leads: {names}. Set config.data.lead, or config.data.missing_lead='skip' to "
+        "leave such records out (the default 'auto' does unless config.data.strict)."
     )
 
 
@@ -1074,7 +1074,8 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
 
 
 def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
-    """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, 3)]}."""
+    """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, F)]}, F =
+    len(FEATURE_NAMES) for beats, as stored (the loader's feature_norm comes after)."""
     return tfds_prep.read_arrays(builder, split, extra=(('features', 'rr', np.float32),))[0]
 
 
