@@ -140,6 +140,7 @@ def test_data_spec_key_picks_the_dataset_section():
     [
         ('data.train_fraction', 0.0, r'config.data.train_fraction must be a number in \(0, 1\]'),
         ('data.max_eval_examples', -1, 'config.data.max_eval_examples must be an integer >= 0'),
+        ('data.feature_norm', 'minmax', "config.data.feature_norm must be one of 'zscore', 'none'"),
     ],
 )
 def test_common_data_fields_are_checked(path, value, message):

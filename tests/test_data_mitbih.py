@@ -17,7 +17,7 @@ import wfdb
 from etils import epath
 
 from ecgdepth import data
-from ecgdepth.data import mitbih
+from ecgdepth.data import feature_norm, mitbih
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MITDB = os.path.normpath(os.path.join(REPO, '..', 'shared', 'data', 'mitdb'))
@@ -61,8 +61,9 @@ def mitdb_tfds(data_dir):
 
 @pytest.fixture(scope='module')
 def beats(mitdb_tfds):
-    """mitdb beats with every default, prepared once through the registry."""
-    return data.load(make_config(mitdb_tfds, manual_dir=MITDB))
+    """mitdb beats with every default, prepared once through the registry; side features as
+    stored (feature_norm='none': the z-scoring is checked on them below)."""
+    return data.load(make_config(mitdb_tfds, manual_dir=MITDB, feature_norm='none'))
 
 
 def test_beat_counts_equal_published_less_edge_drops(beats):
@@ -93,6 +94,13 @@ def test_beat_counts_equal_published_less_edge_drops(beats):
     for split in data.SPLITS:
         assert [beats.info['splits'][split]['counts'][c] for c in names] == count[split].tolist()
         assert not any(beats.info['splits'][split]['skipped_unmapped'].values())
+    # Real mitdb as it is: nothing outside the signal, no record without MLII; the beats off
+    # the record are listed per record, the same total.
+    dropped_info = beats.info['dropped']
+    assert dropped_info['records_without_lead'] == []
+    assert dropped_info['annotations_outside_signal'] == {}
+    total = sum(sum(d.values()) for d in dropped.values())
+    assert sum(dropped_info['beats_off_record'].values()) == total
 
 
 def test_splits_are_inter_patient_and_disjoint(beats, mitdb_tfds):
@@ -127,13 +135,13 @@ def test_splits_are_inter_patient_and_disjoint(beats, mitdb_tfds):
 def test_shapes_dtypes_and_alignment(beats):
     assert beats.name == 'mitbih/beats' and beats.sample_rate == 360.0
     assert beats.input_shape == (504, 1)
-    assert beats.feature_names == ('rr_prev', 'rr_next', 'rr_local')
+    assert beats.feature_names == mitbih.FEATURE_NAMES and len(mitbih.FEATURE_NAMES) == 9
     for split in data.SPLITS:
         arrays = beats.splits[split]
         n = len(arrays['y'])
         assert arrays['x'].shape == (n, 504, 1) and arrays['x'].dtype == np.float32
         assert arrays['y'].shape == (n,) and arrays['y'].dtype == np.int32
-        assert arrays['features'].shape == (n, 3) and arrays['features'].dtype == np.float32
+        assert arrays['features'].shape == (n, 9) and arrays['features'].dtype == np.float32
         assert np.isfinite(arrays['x']).all()
     # The annotated R peak sits at sample round(0.7 * 360) = 252: deviation is largest there.
     x = beats.splits['validation']['x'][:, :, 0]
@@ -150,6 +158,27 @@ def test_rr_features_show_prematurity(beats):
         normal, supra = ratio[y == 0].mean(), ratio[y == 1].mean()
         assert supra < normal - 0.1, (split, supra, normal)
         assert f[y == 1, 0].mean() < f[y == 0, 0].mean()
+        # The stored ratios are the intervals' ratios; the 5-minute mean is close to the
+        # local one for most beats (a stable rhythm).
+        names = list(mitbih.FEATURE_NAMES)
+        np.testing.assert_allclose(f[:, names.index('rr_prev_local')], ratio, rtol=1e-5)
+        np.testing.assert_allclose(f[:, names.index('rr_local_long')], f[:, 2] / f[:, 3], rtol=1e-5)
+        assert np.median(np.abs(f[:, names.index('rr_local_long')] - 1)) < 0.1
+        assert f[y == 1, names.index('rr_prev_long')].mean() < 0.9
+
+
+def test_features_are_zscored_with_train_statistics(beats):
+    normed = feature_norm.normalize(beats, 'zscore')
+    stats = normed.info['feature_norm']
+    train = beats.splits['train']['features'].astype(np.float64)
+    np.testing.assert_allclose(stats['mean'], train.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats['std'], train.std(0), rtol=1e-6)
+    assert stats['names'] == list(mitbih.FEATURE_NAMES)
+    z = normed.splits['train']['features']
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
+    test = (beats.splits['test']['features'] - np.array(stats['mean'])) / np.array(stats['std'])
+    np.testing.assert_allclose(normed.splits['test']['features'], test, rtol=1e-4, atol=1e-5)
 
 
 def test_rhythm_variant_and_straddle(mitdb_tfds):
@@ -248,6 +277,7 @@ def test_fixture_end_to_end_with_resampling(tmp_path, db, fs, sample_rate, lead)
         split_fractions='0.34,0.33,0.33',
         sample_rate=sample_rate,
         lead=lead,
+        feature_norm='none',
     )
     ds = data.load(cfg)
     half = round(0.7 * sample_rate)
@@ -259,7 +289,9 @@ def test_fixture_end_to_end_with_resampling(tmp_path, db, fs, sample_rate, lead)
         assert [ds.class_names[i] for i in y] == list('NNSNNVNNFN')
         peak = np.argmax(x[:, :, 0] * (1 if lead != 'V1' else -1), 1)
         assert np.all(np.abs(peak - half) <= 1)  # annotations resampled with the signal
-        np.testing.assert_allclose(f, 0.8, atol=1.5 / fs)  # regular 0.8 s RR, edges too
+        # Regular 0.8 s RR, edges too; the ratios are 1.
+        np.testing.assert_allclose(f[:, :4], 0.8, atol=1.5 / fs)
+        np.testing.assert_allclose(f[:, 4:], 1.0, atol=4 / fs)
 
 
 def test_rr_edges_and_unmapped_beats_skipped(tmp_path, db):
@@ -273,8 +305,9 @@ def test_rr_edges_and_unmapped_beats_skipped(tmp_path, db):
     rows = data.read_tfds_split(builder, 'train')
     assert rows['symbol'].astype(str).tolist() == ['N'] * 6
     assert rows['sample'].tolist() == [int(p) for i, p in enumerate(peaks) if i not in (2, 5)]
-    # Skipped beats still count as RR neighbours: every interval stays 0.6 s.
-    np.testing.assert_allclose(rows['rr'], 0.6, atol=1 / 360)
+    # Skipped beats still count as RR neighbours: every interval stays 0.6 s, every ratio 1.
+    np.testing.assert_allclose(rows['rr'][:, :4], 0.6, atol=1 / 360)
+    np.testing.assert_allclose(rows['rr'][:, 4:], 1.0, atol=1e-2)
 
 
 def test_unmapped_beat_raises_when_configured(tmp_path, db):
@@ -311,14 +344,68 @@ def test_missing_atr(tmp_path, db):
         prepare(tmp_path)
 
 
-def test_missing_lead_errors_or_skips(tmp_path, db):
+def test_missing_lead_skips_unless_strict(tmp_path, db):
     write_record(db, '100', 'NNNN')
     write_record(db, '101', 'NNNN', leads=('V5', 'V2'))
-    with pytest.raises(mitbih.MissingLeadError, match=r"record 101 .*no lead 'MLII'"):
-        prepare(tmp_path)
-    info = prepare(tmp_path, missing_lead='skip')
-    assert info['skipped_records'] == ['101']
-    assert info['splits']['train']['counts']['N'] == 4
+    for refusing in (dict(strict=True), dict(missing_lead='error')):
+        with pytest.raises(mitbih.MissingLeadError, match=r"record 101 .*no lead 'MLII'"):
+            prepare(tmp_path, **refusing)
+    for skipping in (dict(), dict(strict=True, missing_lead='skip')):
+        info = prepare(tmp_path, **skipping)
+        assert info['skipped_records'] == ['101']
+        assert info['dropped']['records_without_lead'] == ['101']
+        assert info['splits']['train']['counts']['N'] == 4
+
+
+def test_annotations_outside_the_signal_are_dropped_unless_strict(tmp_path, db):
+    peaks = write_record(db, '100', 'NNNNN', seconds=5.0)
+    n = round(5.0 * 360)
+    # Real files hold such marks: a beat annotated at (and past) the record's end.
+    samples = np.array([*peaks, n, n + 40])
+    wfdb.wrann('100', 'atr', samples, list('NNNNNNV'), write_dir=str(db))
+    with pytest.raises(mitbih.WfdbFileError, match=r'record 100; config\.data\.strict'):
+        prepare(tmp_path, strict=True)
+    info = prepare(tmp_path)
+    assert info['dropped']['annotations_outside_signal'] == {'100': 2}
+    assert info['splits']['train']['counts'] == {'N': 5, 'S': 0, 'V': 0, 'F': 0, 'Q': 0}
+    assert info['dropped']['beats_off_record'] == {}
+
+
+def test_beats_off_the_record_are_dropped_and_named(tmp_path, db):
+    write_record(db, '100', 'NNNN', seconds=4.0)  # beats at 0.9 .. 3.3 s
+    write_record(db, '101', 'NNNN', seconds=4.0)
+    for strict in (False, True):  # not a refusal in either mode
+        info = prepare(tmp_path, beat_before=1.0, strict=strict)
+        assert info['dropped']['beats_off_record'] == {'100': 1, '101': 1}
+        assert info['splits']['train']['dropped_edge']['N'] == 2
+        assert info['splits']['train']['counts']['N'] == 6
+
+
+def test_bandpass_above_nyquist_names_the_field_and_record(tmp_path, db):
+    write_record(db, '100', 'NNNN', fs=128.0)
+    with pytest.raises(ValueError, match=r"config\.data\.bandpass='0\.5,70'.*64 Hz of record 100"):
+        prepare(tmp_path, bandpass='0.5,70')
+
+
+def test_record_conditioning_is_applied_before_windowing(tmp_path, db):
+    from ecgdepth.data import preprocess
+
+    write_record(db, '100', 'NNNNNNNNNNNN')
+    params = fixture_params(
+        db, split_fractions='1,0,0', bandpass='0.5, 40', record_norm='median_mad'
+    )
+    assert params['bandpass'] == '0.5,40'  # canonical: one cache key per band
+    builder = mitbih.load_builder(params, str(tmp_path / 'tfds'))
+    assert 'band-pass' in builder.info.description and 'median_mad' in builder.info.description
+    rows = data.read_tfds_split(builder, 'train')
+    lead = wfdb.rdrecord(str(db / '100'), channels=[0]).p_signal[:, 0]
+    expected = preprocess.condition(lead, 360.0, 'median_mad', (0.5, 40.0), 2)
+    half = round(0.7 * 360)
+    for signal, sample in zip(rows['signal'], rows['sample'], strict=True):
+        window = expected[sample - half : sample + half]
+        np.testing.assert_allclose(signal[:, 0], window, rtol=1e-5, atol=1e-5)
+    raw = prepare(tmp_path)  # the default stores mV as read: another config, other windows
+    assert raw['config'] != builder.info.metadata['config']
 
 
 def test_rhythm_windows_drop_vs_majority(tmp_path, db):
@@ -374,6 +461,12 @@ def test_empty_split_and_missing_manual_dir_are_clear(tmp_path, db):
         (dict(beat_before=-1.0), r'config\.data\.beat_before'),
         (dict(split='records', split_fractions='0.5,0.5'), r'config\.data\.split_fractions'),
         (dict(unmapped_beats='B,N'), r'config\.data\.unmapped_beats'),
+        (dict(bandpass='40,0.5'), r"config\.data\.bandpass must be '' \(off\) or 'low,high'"),
+        (dict(bandpass='high'), r'config\.data\.bandpass'),
+        (dict(bandpass_order=0), r'config\.data\.bandpass_order'),
+        (dict(record_norm='minmax'), r'config\.data\.record_norm'),
+        (dict(rr_long_seconds=1.0), r'config\.data\.rr_long_seconds'),
+        (dict(missing_lead='ignore'), r'config\.data\.missing_lead'),
     ],
 )
 def test_bad_parameters_name_the_field(overrides, match):
@@ -398,8 +491,19 @@ def test_registry_and_config_names():
         dict(validation_records='101,118'),
         dict(unknown_symbols='error'),
         dict(unmapped_beats='B'),
+        dict(strict=True),
+        dict(rr_long_seconds=60.0),
+        dict(record_norm='zscore'),
+        dict(bandpass='0.5,40'),
     ):
         assert name({**base, **change}) != name(base), change
+    # 'auto' is what it resolves to; the filter order matters only with a filter.
+    assert name({**base, 'missing_lead': 'skip'}) == name(base)
+    assert name({**base, 'strict': True, 'missing_lead': 'error'}) == name({**base, 'strict': True})
+    assert name({**base, 'bandpass_order': 4}) == name(base)
+    band = {**base, 'bandpass': '0.5,40'}
+    assert name({**band, 'bandpass_order': 4}) != name(band)
+    assert name({**band, 'bandpass': '0.50;40.0'}) == name(band)
     rhythm = {**base, 'variant': 'rhythm'}
     assert name({**rhythm, 'beat_before': 0.3}) == name(rhythm)  # unused by rhythm windows
     assert name({**rhythm, 'straddle': 'majority'}) != name(rhythm)

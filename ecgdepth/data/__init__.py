@@ -84,16 +84,18 @@ def scores(data_config: Any) -> dict[str, tuple[str, ...]]:
 
 def load(data_config: Any) -> Dataset:
     """Dispatches on ``data_config.name`` to the dataset's loader, then takes the training
-    fraction and evaluation cap and flips ``label_noise`` of the training labels."""
+    fraction and evaluation cap, standardises side features with the statistics of that
+    training subset (``feature_norm``) and flips ``label_noise`` of the training labels."""
     name = data_config.get('name', None) if hasattr(data_config, 'get') else None
     loaded = dataset(name).load(data_config)
-    from ecgdepth.data import subsample
+    from ecgdepth.data import feature_norm, subsample
 
     loaded = subsample.limit(
         loaded,
         train_fraction=data_config.get('train_fraction', 1.0),
         max_eval_examples=data_config.get('max_eval_examples', 0),
     )
+    loaded = feature_norm.normalize(loaded, data_config.get('feature_norm', 'zscore'))
     return subsample.flip_labels(
         loaded,
         fraction=data_config.get('label_noise', 0.0),

@@ -65,6 +65,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     'max_eval_examples': 0,  # Cap on validation/test examples (fixed subset); 0 = all.
     'label_noise': 0.0,  # Fraction of training labels flipped to another class (fixed).
     'label_noise_seed': 0,  # Which labels flip and to what; independent of config.seed.
+    # Side features (where a dataset has them): 'zscore' with training-split statistics only
+    # (ecgdepth/data/feature_norm.py), or 'none' (as stored).
+    'feature_norm': 'zscore',
 }
 COMMON_RULES: dict[str, Rule] = {
     'name': STRING,
@@ -73,6 +76,7 @@ COMMON_RULES: dict[str, Rule] = {
     'max_eval_examples': NON_NEGATIVE_INT,
     'label_noise': PROBABILITY,
     'label_noise_seed': NON_NEGATIVE_INT,
+    'feature_norm': choice('zscore', 'none'),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -161,7 +165,8 @@ class DatasetModule(Protocol):
       where either fits (the labels decide; `check` rejects a task they cannot pose).
     check(config, task): raises ValueError naming the config field of anything invalid
       (values, cross-field rules, files, the task, train.batch_size against the train size).
-    load(data_config): the Dataset, before the common train_fraction/label-noise changes.
+    load(data_config): the Dataset, before the common changes (train_fraction, evaluation cap,
+      side-feature normalisation, label noise: ecgdepth/data/__init__.py `load`).
     input_spec(config): the InputSpec, without loading the data where it can.
     Optional: scores(data_config) -> {name: classes}: the benchmark's scores (`Dataset.scores`)
       from the config alone, so that `train.select_metric` can name one before loading.

@@ -20,13 +20,22 @@ Variants
   counts them. Beat symbols outside the mapping (``unmapped_beats``, default ``B n r ?``,
   the remaining WFDB QRS codes; MIT-BIH itself uses none of them) are skipped and counted, or
   raise (``unknown_symbols='error'``).
-  Side features ``rr`` (seconds, at the record's native rate): previous RR, next RR and the
-  local mean RR = mean of the 10 RR intervals around the beat (5 before, 5 after; fewer at
-  record edges), as in de Chazal et al. S beats are defined by prematurity, which a window
-  alone may not show. At the first/last beat of a record the missing previous/next RR is
-  replaced by the local mean. All beat annotations (skipped ones included) count as RR
-  neighbours; a record with fewer than 2 beats gets RR features 0. Stretches without beat
+  Side features ``rr`` (FEATURE_NAMES; at the record's native rate), the beat context S beats
+  are defined by (prematurity, which a window alone may not show). The four RR intervals of
+  de Chazal et al. (2004), in seconds: previous RR, next RR, local mean RR = mean of the 10
+  RR intervals around the beat (5 before, 5 after; fewer at record edges), and long mean RR
+  = mean of the RR intervals within ``rr_long_seconds`` (default 300 s = de Chazal's 5
+  minutes) centred on the beat (truncated at record edges; the local mean where no other
+  beat lies within it). Then five ratios, the RR intervals relative to the patient's own
+  rhythm (Mondéjar-Guerra et al. 2019, Biomed. Signal Process. Control 47:41-48, divide each
+  by the record's mean; a long mean that moves with the heart rate does the same): previous
+  and next over local (prematurity, compensatory pause), previous over next, local over long
+  (a run of fast beats), previous over long. A zero denominator (two beats annotated at one
+  sample) gives the ratio 1. At the first/last beat of a record the missing previous/next RR
+  is replaced by the local mean. All beat annotations (skipped ones included) count as RR
+  neighbours; a record with fewer than 2 beats gets all features 0. Stretches without beat
   annotations (e.g. the ventricular flutter of mitdb 207) give long RR values (up to 100 s).
+  The loader standardises them with training statistics (``feature_norm``, common field).
 ``rhythm`` (the 15 rhythm labels of mitdb, see RHYTHM_CLASSES): non-overlapping windows of
   ``window_seconds`` from the record start, labelled by the rhythm annotations (aux notes
   like '(N', '(AFIB' on '+' annotations). A window spanning a rhythm change is dropped
@@ -44,6 +53,18 @@ while the S-rich 209 and F-rich 208 stay in training. ``records`` (any database)
 database's records shuffled with ``split_seed`` and cut by ``split_fractions`` (for mitdb
 this includes the paced records, two of which lack MLII: see ``missing_lead``). TFDS cannot
 store an empty split, so one without examples is left out and ``load`` names the field.
+
+Signal conditioning (both variants; ecgdepth/data/preprocess.py), per record at its native rate
+before windowing: ``bandpass`` 'low,high' Hz (zero-phase Butterworth of ``bandpass_order``;
+low 0 = low-pass; '' = off) then ``record_norm`` ('zscore' or 'median_mad' of the whole lead;
+'none' = mV as stored).
+
+Real files as they are (``strict=False``, the default): an annotation outside the record's
+samples is dropped, a record without ``lead`` is left out (``missing_lead='auto'`` follows
+``strict``; 'skip' or 'error' override it), each with a warning naming the record; beats whose
+window runs off the record are dropped in either mode. All three are listed per record in the
+metadata's ``dropped`` section (summary.json keeps it). ``strict=True`` refuses the first two
+with an error naming the record.
 
 Resampling uses ``scipy.signal.resample_poly`` with up/down = the rational approximation
 (denominator <= 1000) of sample_rate / fs; annotation positions are mapped with the same
@@ -70,7 +91,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data import base, tfds_prep
+from ecgdepth.data import base, preprocess, tfds_prep
 from ecgdepth.data.base import SPLITS
 
 NAME = 'mitbih'
@@ -87,7 +108,16 @@ AAMI_MAP = {
     'F': 'F',
     **dict.fromkeys('/fQ', 'Q'),
 }
-FEATURE_NAMES = ('rr_prev', 'rr_next', 'rr_local')
+# The beat context (module doc): four RR intervals (s), then five ratios of them.
+RR_INTERVALS = ('rr_prev', 'rr_next', 'rr_local', 'rr_long')
+RR_RATIOS = (  # name: (numerator, denominator)
+    ('rr_prev_local', 'rr_prev', 'rr_local'),
+    ('rr_next_local', 'rr_next', 'rr_local'),
+    ('rr_prev_next', 'rr_prev', 'rr_next'),
+    ('rr_local_long', 'rr_local', 'rr_long'),
+    ('rr_prev_long', 'rr_prev', 'rr_long'),
+)
+FEATURE_NAMES = RR_INTERVALS + tuple(name for name, _, _ in RR_RATIOS)
 RR_LOCAL_HALF = 5  # local mean RR over 2 * 5 = 10 intervals around the beat
 
 # Rhythm labels used in mitdb ('(' stripped), most frequent first: normal sinus, atrial
@@ -156,17 +186,26 @@ DEFAULTS: dict[str, Any] = {
     'split': 'de_chazal',  # or 'records' (any database; seeded record-level split)
     'split_seed': 0,  # split='records': seed of the record shuffle
     'split_fractions': '0.7,0.1,0.2',  # split='records': train,validation,test
-    'missing_lead': 'error',  # or 'skip': records without `lead` are left out (and listed)
+    'missing_lead': 'auto',  # 'auto' (= 'error' if strict, else 'skip'), 'skip' or 'error'
     'unmapped_beats': 'B,n,r,?',  # beat symbols outside AAMI_MAP (skipped or error)
+    'strict': False,  # refuse annotations outside the signal (and missing leads, by 'auto')
+    'rr_long_seconds': 300.0,  # span of the long mean RR centred on each beat (beats)
+    # Per-record conditioning before windowing (ecgdepth/data/preprocess.py).
+    'record_norm': 'none',  # 'none', 'zscore' or 'median_mad' of the record's lead
+    'bandpass': '',  # '' = off, or 'low,high' in Hz (low 0 = low-pass); below fs / 2
+    'bandpass_order': 2,  # Butterworth order (applied forward and backward: zero phase)
 }
 # Each field of its default's type; validate_params checks values and cross-field rules.
 RULES = base.typed(DEFAULTS)
 # `runlocal`: a quick evaluation.
 RUNLOCAL: dict[str, dict[str, Any]] = {'*': {'data.max_eval_examples': 512}}
 # Parameters that change the stored data, per variant (manual_dir only says where files are).
-_COMMON_KEYS = ('database', 'lead', 'sample_rate', 'split', 'unknown_symbols', 'missing_lead')
+_COMMON_KEYS = (
+    *('database', 'lead', 'sample_rate', 'split', 'unknown_symbols', 'missing_lead', 'strict'),
+    *('record_norm', 'bandpass', 'bandpass_order'),
+)
 _DATA_KEYS = {
-    'beats': (*_COMMON_KEYS, 'beat_before', 'beat_after', 'unmapped_beats'),
+    'beats': (*_COMMON_KEYS, 'beat_before', 'beat_after', 'unmapped_beats', 'rr_long_seconds'),
     'rhythm': (*_COMMON_KEYS, 'window_seconds', 'straddle'),
 }
 
@@ -186,7 +225,7 @@ class UnknownSymbolError(ValueError):
 
 
 class MissingLeadError(ValueError):
-    """A record lacks the requested lead (missing_lead='error')."""
+    """A record lacks the requested lead (missing_lead='error', or 'auto' with strict)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +251,7 @@ _CONVERT = {
     'validation_records': _csv_text,
     'split_fractions': _csv_text,
     'unmapped_beats': _csv_text,
+    'bandpass': base.optional_text,
 }
 
 
@@ -227,7 +267,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _choice(p, 'unknown_symbols', ('skip', 'error'))
     _choice(p, 'straddle', ('drop', 'majority'))
     _choice(p, 'split', ('de_chazal', 'records'))
-    _choice(p, 'missing_lead', ('error', 'skip'))
+    _check_reading(p)
     if not re.fullmatch(r'[a-z0-9][a-z0-9_-]*', p['database']):
         raise ValueError(
             f'config.data.database must be a PhysioNet database slug such as mitdb, svdb or '
@@ -269,6 +309,24 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         # DS1 order: the same records in another order are the same data (and cache).
         p['validation_records'] = ','.join(r for r in DS1 if r in validation)
     return p
+
+
+def _check_reading(p: dict[str, Any]) -> None:
+    """strict, missing_lead ('auto' resolved, so equal data have one cache key), the RR span
+    and the signal conditioning (the Nyquist limit waits for each record's rate)."""
+    _choice(p, 'missing_lead', ('auto', 'error', 'skip'))
+    if p['missing_lead'] == 'auto':
+        p['missing_lead'] = 'error' if p['strict'] else 'skip'
+    if not 10.0 <= p['rr_long_seconds'] <= 3600.0:
+        raise ValueError(
+            f'config.data.rr_long_seconds must be in [10, 3600] s, got {p["rr_long_seconds"]}'
+        )
+    _choice(p, 'record_norm', preprocess.RECORD_NORMS)
+    p['bandpass'] = preprocess.band_text(preprocess.parse_bandpass(p['bandpass']))
+    if not 1 <= p['bandpass_order'] <= 8:
+        raise ValueError(
+            f'config.data.bandpass_order must be an integer in [1, 8], got {p["bandpass_order"]}'
+        )
 
 
 def _check_fractions(text: str) -> tuple[float, float, float]:
@@ -337,6 +395,8 @@ def config_name(params: Mapping[str, Any]) -> str:
     keys += (
         ('validation_records',) if p['split'] == 'de_chazal' else ('split_seed', 'split_fractions')
     )
+    if not p['bandpass']:  # no filter: its order changes nothing
+        keys = tuple(k for k in keys if k != 'bandpass_order')
     digest = hashlib.sha1(json.dumps({k: p[k] for k in keys}, sort_keys=True).encode()).hexdigest()
     lead = re.sub(r'[^A-Za-z0-9]+', '', p['lead']) or 'lead'
     name = f'{p["variant"]}-{p["database"]}-{lead}-fs{p["sample_rate"]:g}'
@@ -348,7 +408,11 @@ def config_name(params: Mapping[str, Any]) -> str:
         name += '-dechazal-val' + '.'.join(_csv(p['validation_records']))
     else:
         name += f'-records-s{p["split_seed"]}'
-    return f'{name}-{p["unknown_symbols"]}-{digest[:8]}'
+    if p['bandpass']:
+        name += '-bp' + p['bandpass'].replace(',', '-')
+    if p['record_norm'] != 'none':
+        name += f'-{p["record_norm"].replace("_", "")}'
+    return f'{name}-{p["unknown_symbols"]}{"-strict" if p["strict"] else ""}-{digest[:8]}'
 
 
 def _resample_ratio(fs: float, sample_rate: float) -> tuple[int, int]:
@@ -416,8 +480,10 @@ def read_header(root: str, record: str):
     return header
 
 
-def read_annotations(root: str, record: str, sig_len: int):
-    """(samples int64, symbols, aux notes) of the record's .atr, checked against the signal."""
+def read_annotations(root: str, record: str, sig_len: int, strict: bool = True):
+    """(samples int64, symbols, aux notes, number dropped) of the record's .atr, checked
+    against the signal: an annotation outside its samples raises where `strict`, else it is
+    dropped with a warning naming the record."""
     import wfdb
 
     atr = os.path.join(root, f'{record}.atr')
@@ -430,14 +496,27 @@ def read_annotations(root: str, record: str, sig_len: int):
     samples = np.asarray(ann.sample, np.int64)
     symbols = list(ann.symbol)
     aux = [(a or '').strip('\x00 ') for a in (ann.aux_note or [''] * len(symbols))]
-    if len(samples) and (samples.min() < 0 or samples.max() >= sig_len):
+    inside = (samples >= 0) & (samples < sig_len)
+    outside = int((~inside).sum())
+    if outside and strict:
+        first = int(samples[~inside][0])
         raise WfdbFileError(
-            f'{atr}: annotation at sample {int(samples.max())} outside the {sig_len} samples '
-            f'of record {record}'
+            f'{atr}: annotation at sample {first} outside the {sig_len} samples of record '
+            f'{record}; config.data.strict=False drops such annotations (counted)'
         )
+    if outside:
+        logging.warning(
+            'mitbih: record %s: %d annotation(s) outside its %d samples dropped',
+            record,
+            outside,
+            sig_len,
+        )
+        samples = samples[inside]
+        symbols = [s for s, keep in zip(symbols, inside, strict=True) if keep]
+        aux = [a for a, keep in zip(aux, inside, strict=True) if keep]
     if np.any(np.diff(samples) < 0):
         raise WfdbFileError(f'{atr}: annotations are not in time order')
-    return samples, symbols, aux
+    return samples, symbols, aux, outside
 
 
 def read_lead(root: str, record: str, channel: int, sig_len: int) -> np.ndarray:
@@ -479,6 +558,7 @@ class RecordPlan:
     record: str
     channel: int
     sig_len: int
+    fs: float  # the record's native rate, Hz
     up: int
     down: int
     # Per example: int64 window start at the target rate; int64 R peak (beats) or window start
@@ -486,16 +566,29 @@ class RecordPlan:
     positions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     samples: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
-    rr: np.ndarray | None = None  # float32 (n, 3) seconds, beats only
+    rr: np.ndarray | None = None  # float32 (n, len(FEATURE_NAMES)), beats only
     symbols: list[str] | None = None  # annotation symbol per beat, beats only
     stats: dict[str, Counter] = dataclasses.field(default_factory=dict)
+    outside: int = 0  # annotations outside the signal, dropped (strict=False)
 
 
-def rr_features(times: np.ndarray) -> np.ndarray:
-    """(n, 3) float32: previous RR, next RR, local mean RR (s) of each beat (see module doc)."""
+def rr_features(times: np.ndarray, long_seconds: float = DEFAULTS['rr_long_seconds']):
+    """(n, len(FEATURE_NAMES)) float32: the RR intervals and their ratios of each beat at
+    `times` (s, increasing), as FEATURE_NAMES lists them (see module doc)."""
+    if len(times) < 2:
+        return np.zeros((len(times), len(FEATURE_NAMES)), np.float32)
+    intervals = rr_intervals(np.asarray(times, np.float64), long_seconds)
+    column = dict(zip(RR_INTERVALS, intervals.T, strict=True))
+    ratios = []
+    for _, top, bottom in RR_RATIOS:
+        num, den = column[top], column[bottom]
+        ratios.append(np.divide(num, den, out=np.ones_like(num), where=den > 0))
+    return np.concatenate([intervals, np.stack(ratios, 1)], 1).astype(np.float32)
+
+
+def rr_intervals(times: np.ndarray, long_seconds: float) -> np.ndarray:
+    """(n, 4) float64 (n >= 2 beats): previous, next, local mean and long mean RR (s)."""
     n = len(times)
-    if n < 2:
-        return np.zeros((n, 3), np.float32)
     d = np.diff(times)  # interval k lies between beats k and k + 1
     csum = np.concatenate([[0.0], np.cumsum(d)])
     idx = np.arange(n)
@@ -505,7 +598,13 @@ def rr_features(times: np.ndarray) -> np.ndarray:
     local = (csum[hi] - csum[lo]) / (hi - lo)
     prev = np.concatenate([[local[0]], d])
     nxt = np.concatenate([d, [local[-1]]])
-    return np.stack([prev, nxt, local], 1).astype(np.float32)
+    # Long mean: the intervals between the first and last beat within +-long_seconds / 2.
+    first = np.searchsorted(times, times - long_seconds / 2, side='left')
+    last = np.searchsorted(times, times + long_seconds / 2, side='right') - 1
+    count = last - first
+    span = times[last] - times[first]
+    long = np.divide(span, count, out=local.copy(), where=count > 0)
+    return np.stack([prev, nxt, local, long], 1)
 
 
 def _lead_channel(header, record: str, root: str, p: Mapping[str, Any]) -> int | None:
@@ -517,7 +616,7 @@ def _lead_channel(header, record: str, root: str, p: Mapping[str, Any]) -> int |
     raise MissingLeadError(
         f'record {record} ({os.path.join(root, record + ".hea")}) has no lead {p["lead"]!r}; '
         f"its leads: {names}. Set config.data.lead, or config.data.missing_lead='skip' to "
-        'leave such records out.'
+        "leave such records out (the default 'auto' does unless config.data.strict)."
     )
 
 
@@ -527,7 +626,8 @@ def plan_record(root: str, record: str, p: Mapping[str, Any]) -> RecordPlan | No
     channel = _lead_channel(header, record, root, p)
     if channel is None:
         return None
-    samples, symbols, aux = read_annotations(root, record, header.sig_len)
+    samples, symbols, aux, outside = read_annotations(root, record, header.sig_len, p['strict'])
+    preprocess.check_band(preprocess.parse_bandpass(p['bandpass']), header.fs, f'record {record}')
     up, down = _resample_ratio(float(header.fs), p['sample_rate'])
     length = -(-header.sig_len * up // down)  # resample_poly output length
     if not math.isclose(header.fs * up / down, p['sample_rate'], rel_tol=1e-6):
@@ -540,7 +640,8 @@ def plan_record(root: str, record: str, p: Mapping[str, Any]) -> RecordPlan | No
             down,
             header.fs * up / down,
         )
-    plan = RecordPlan(record, channel, int(header.sig_len), up, down)
+    plan = RecordPlan(record, channel, int(header.sig_len), float(header.fs), up, down)
+    plan.outside = outside
     if p['variant'] == 'beats':
         _plan_beats(plan, float(header.fs), samples, symbols, length, p)
     else:
@@ -554,7 +655,7 @@ def _plan_beats(plan: RecordPlan, fs, samples, symbols, length, p) -> None:
     symbols = np.asarray(symbols, dtype=object)
     is_beat = np.array([s in AAMI_MAP or s in unmapped for s in symbols], bool)
     beat_samples, beat_symbols = samples[is_beat], symbols[is_beat]
-    rr = rr_features(beat_samples / fs)
+    rr = rr_features(beat_samples / fs, p['rr_long_seconds'])
     mapped = np.array([s in AAMI_MAP for s in beat_symbols], bool)
     stats = {'skipped_unmapped': Counter(beat_symbols[~mapped].tolist())}
     if stats['skipped_unmapped'] and p['unknown_symbols'] == 'error':
@@ -683,6 +784,11 @@ class MitBihConfig(tfds.core.BuilderConfig):
     split_fractions: str = DEFAULTS['split_fractions']
     missing_lead: str = DEFAULTS['missing_lead']
     unmapped_beats: str = DEFAULTS['unmapped_beats']
+    strict: bool = DEFAULTS['strict']
+    rr_long_seconds: float = DEFAULTS['rr_long_seconds']
+    record_norm: str = DEFAULTS['record_norm']
+    bandpass: str = DEFAULTS['bandpass']
+    bandpass_order: int = DEFAULTS['bandpass_order']
 
     @classmethod
     def create(cls, **params: Any) -> MitBihConfig:
@@ -709,7 +815,8 @@ def protocol(p: Mapping[str, Any]) -> str:
         what = (
             f'AAMI EC57 beats (N S V F Q), lead {p["lead"]}, {p["beat_before"]:g} s before to '
             f'{p["beat_after"]:g} s after the R peak at {p["sample_rate"]:g} Hz, with RR '
-            'features (previous, next, local mean of 10 intervals).'
+            f'features (previous, next, local mean of 10 intervals, mean over '
+            f'{p["rr_long_seconds"]:g} s, and their ratios: {" ".join(FEATURE_NAMES)}).'
         )
     else:
         what = (
@@ -726,7 +833,19 @@ def protocol(p: Mapping[str, Any]) -> str:
             f'Record-level split, seed {p["split_seed"]}, fractions train,validation,test = '
             f'{p["split_fractions"]}.'
         )
-    return f'{p["database"]}: {what} {how}'
+    return f'{p["database"]}: {what} {how}{_conditioning(p)}'
+
+
+def _conditioning(p: Mapping[str, Any]) -> str:
+    """The protocol's words on the per-record signal conditioning ('' where there is none)."""
+    steps = []
+    if p['bandpass']:
+        low, high = preprocess.parse_bandpass(p['bandpass'])
+        what = f'{low:g}-{high:g} Hz band-pass' if low else f'{high:g} Hz low-pass'
+        steps.append(f'zero-phase Butterworth {what} (order {p["bandpass_order"]})')
+    if p['record_norm'] != 'none':
+        steps.append(f'{p["record_norm"]} normalisation')
+    return f" Each record's lead, before windowing: {', then '.join(steps)}." if steps else ''
 
 
 class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
@@ -735,8 +854,13 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
 
     name = 'mitbih'
     # Bump whenever the stored examples change, so stale caches are not reused.
-    VERSION = tfds.core.Version('1.0.0')
-    RELEASE_NOTES = {'1.0.0': 'AAMI beats with RR features and rhythm windows; de Chazal split.'}
+    VERSION = tfds.core.Version('1.1.0')
+    RELEASE_NOTES = {
+        '1.0.0': 'AAMI beats with RR features and rhythm windows; de Chazal split.',
+        '1.1.0': 'Nine RR features (long mean RR over rr_long_seconds, five ratios); record_norm '
+        'and bandpass conditioning; strict=False drops annotations outside the signal and '
+        'records without the lead, listed in the metadata under dropped.',
+    }
     BUILDER_CONFIGS = [MitBihConfig.create(variant='beats'), MitBihConfig.create(variant='rhythm')]
     # Needed for dl_manager.manual_dir; without a manual dir the files are downloaded.
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
@@ -856,6 +980,7 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
             'protocol': protocol(p),
             'records': {s: list(records[s]) for s in SPLITS},
             'skipped_records': skipped,
+            'dropped': _dropped(cfg.variant, plans, skipped),
             'class_names': list(cfg.class_names),
             'splits': stats,
         }
@@ -868,9 +993,12 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
     def _generate_examples(self, root: str, plans: list[RecordPlan]) -> Iterator[tuple[str, dict]]:
         from scipy import signal as sps
 
-        offsets = np.arange(self.builder_config.window)  # plan positions are window starts
+        cfg = self.builder_config
+        band = preprocess.parse_bandpass(cfg.bandpass)
+        offsets = np.arange(cfg.window)  # plan positions are window starts
         for plan in plans:
             x = read_lead(root, plan.record, plan.channel, plan.sig_len)
+            x = preprocess.condition(x, plan.fs, cfg.record_norm, band, cfg.bandpass_order)
             if (plan.up, plan.down) != (1, 1):
                 x = sps.resample_poly(x, plan.up, plan.down)
             windows = x.astype(np.float32)[plan.positions[:, None] + offsets][..., None]
@@ -885,6 +1013,22 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
                     example['rr'] = plan.rr[i]
                     example['symbol'] = plan.symbols[i]
                 yield f'{plan.record}-{i:06d}', example
+
+
+def _dropped(variant: str, plans, skipped) -> dict[str, Any]:
+    """What the reader left out, per record: whole records without the lead, annotations
+    outside the signal (strict=False) and, for beats, beats whose window runs off the record."""
+    every = [plan for split in SPLITS for plan in plans[split]]
+    out: dict[str, Any] = {
+        'records_without_lead': list(skipped),
+        'annotations_outside_signal': {p.record: p.outside for p in every if p.outside},
+    }
+    if variant == 'beats':
+        edge = {p.record: sum(p.stats['dropped_edge'].values()) for p in every}
+        out['beats_off_record'] = {record: n for record, n in edge.items() if n}
+        if out['beats_off_record']:
+            logging.info('mitbih: beats off the record, dropped: %s', out['beats_off_record'])
+    return out
 
 
 def _published_check(stats, skipped) -> dict[str, Any]:
@@ -933,7 +1077,8 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
 
 
 def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
-    """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, 3)]}."""
+    """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, F)]}, F =
+    len(FEATURE_NAMES) for beats, as stored (the loader's feature_norm comes after)."""
     return tfds_prep.read_arrays(builder, split, extra=(('features', 'rr', np.float32),))[0]
 
 

@@ -8,8 +8,9 @@ import os
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.train.members import Member
 
-# Dataset.info keys (prefixes) copied into summary.json: what findings need of the data.
-SUMMARY_INFO = ('label_noise', 'motif_span_samples')
+# Dataset.info keys (prefixes) copied into summary.json: what findings need of the data, the
+# side-feature statistics (feature_norm) and what a reader of real files dropped (dropped).
+SUMMARY_INFO = ('label_noise', 'motif_span_samples', 'feature_norm', 'dropped')
 # Diagnostics at step 0 that the summary keeps, as '<key>_init' (the first always, if any).
 INIT_DIAGNOSTICS = ('grad_norm_per_layer', 'hidden_grad_time_slope', 'hidden_grad_layer_slope')
 
