@@ -185,6 +185,19 @@ def test_cover_windows_are_grouped_by_record_and_cover_it(subset_dir, data_dir):
     assert ds.scores == {'challenge_f1': ('N', 'A', 'O')}
 
 
+def test_conditioning_filters_then_normalises_the_record_before_windowing():
+    require_shared()
+    from ecgdepth.data import preprocess
+
+    raw = cinc2017.read_record(SHARED, 'A00001')
+    params = dict(cinc2017.DEFAULTS, record_norm='median_mad', bandpass='0.5,40')
+    x = cinc2017.resample(raw, params)
+    expected = preprocess.condition(raw, 300.0, 'median_mad', (0.5, 40.0), 2)
+    np.testing.assert_allclose(x, expected, atol=1e-5)
+    assert abs(np.median(x)) < 1e-6  # centred by its own median
+    assert not np.allclose(x, raw)
+
+
 def test_resample_to_100hz(subset_dir, data_dir):
     ds = data.load(make_config(data_dir, subset_dir, sample_rate=100.0, crop='center'))
     assert ds.sample_rate == 100.0 and ds.input_shape == (3000, 1)
@@ -431,6 +444,10 @@ def test_urls():
         (dict(window_seconds=0.0), 'window_seconds'),
         (dict(crop='end'), 'crop'),
         (dict(windows='all'), 'windows'),
+        (dict(record_norm='max'), 'record_norm'),
+        (dict(bandpass='0.5,150'), 'bandpass'),
+        (dict(bandpass='40,0.5'), 'bandpass'),
+        (dict(bandpass_order=0), 'bandpass_order'),
         (dict(window_overlap=1.0), 'window_overlap'),
         (dict(sample_rate=20.0), 'sample_rate'),
         (dict(sample_rate=333.33), 'sample_rate'),
@@ -452,6 +469,9 @@ def test_config_name_encodes_data_parameters():
         dict(window_overlap=0.25),
         dict(windows='one'),
         dict(windows='one', crop='center'),
+        dict(record_norm='zscore'),
+        dict(bandpass='0.5,40'),
+        dict(bandpass='0.5,40', bandpass_order=4),
         dict(split_seed=1),
         dict(validation_fraction=0.1),
         dict(test_fraction=0.2),

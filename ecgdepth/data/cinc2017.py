@@ -14,7 +14,9 @@ are counted and reported. With ``manual_dir=''`` TFDS downloads ``training2017.z
 ``REFERENCE-v3.csv`` (the updated labels; the default ``reference='REFERENCE.csv'`` maps to it,
 another name picks that file inside the zip's folder).
 
-Windows: the signal (mV) is resampled to ``sample_rate`` (``scipy.signal.resample_poly``).
+Windows: the signal (mV) is conditioned at 300 Hz (``bandpass`` 'low,high' Hz, zero-phase
+Butterworth of ``bandpass_order``, then ``record_norm`` of the whole record:
+ecgdepth/data/preprocess.py), then resampled to ``sample_rate`` (``scipy.signal.resample_poly``).
 ``windows='cover'`` (default): windows of ``window_seconds`` every ``(1 - window_overlap) *
 window_seconds`` from the record's start, the last one ending at the record's end, so that
 they cover the whole record; evaluation averages their logits and scores the record once
@@ -47,7 +49,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from ecgdepth.data import base, tfds_prep
+from ecgdepth.data import base, preprocess, tfds_prep
 from ecgdepth.data.base import SPLITS
 
 NAME = 'cinc2017'
@@ -94,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
     'windows': 'cover',  # 'cover': windows covering the record; 'one': one cropped window.
     'window_overlap': 0.5,  # windows='cover': fraction by which consecutive windows overlap.
     'crop': 'start',  # windows='one': where a longer record is cropped: 'start' or 'center'.
+    'record_norm': 'none',  # 'none', 'zscore' or 'median_mad' of the whole record.
+    'bandpass': '',  # '' = off, or 'low,high' in Hz (low 0 = low-pass); below 150 Hz.
+    'bandpass_order': 2,  # Butterworth order (applied forward and backward: zero phase).
     'split_seed': 0,  # Orders the records per class before the split.
     'validation_fraction': 0.15,  # Of each class (num_folds = 0).
     'test_fraction': 0.15,  # Of each class.
@@ -134,7 +139,12 @@ def resample_ratio(sample_rate: float) -> tuple[int, int]:
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults, coerce types and reject values that cannot produce a valid dataset."""
-    p = base.coerce_params(params, DEFAULTS, 'cinc2017', {'manual_dir': base.optional_text})
+    p = base.coerce_params(
+        params,
+        DEFAULTS,
+        'cinc2017',
+        {'manual_dir': base.optional_text, 'bandpass': base.optional_text},
+    )
     ref = p['reference']
     if not ref or os.sep in ref or ref in ('.', '..'):
         raise ValueError(f'config.data.reference must be a file name, got {ref!r}')
@@ -149,6 +159,18 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError('config.data.window_seconds * config.data.sample_rate must be >= 1 sample')
     if p['crop'] not in CROPS:
         raise ValueError(f'config.data.crop must be one of {CROPS}, got {p["crop"]!r}')
+    if p['record_norm'] not in preprocess.RECORD_NORMS:
+        raise ValueError(
+            f'config.data.record_norm must be one of {preprocess.RECORD_NORMS}, got '
+            f'{p["record_norm"]!r}'
+        )
+    band = preprocess.parse_bandpass(p['bandpass'])
+    preprocess.check_band(band, NATIVE_RATE, 'the CinC 2017 records')
+    p['bandpass'] = preprocess.band_text(band)
+    if not 1 <= p['bandpass_order'] <= 8:
+        raise ValueError(
+            f'config.data.bandpass_order must be an integer in [1, 8], got {p["bandpass_order"]}'
+        )
     if p['windows'] not in WINDOWINGS:
         raise ValueError(f'config.data.windows must be one of {WINDOWINGS}, got {p["windows"]!r}')
     if not 0.0 <= p['window_overlap'] < 1.0:
@@ -197,6 +219,10 @@ def config_name(params: Mapping[str, Any], source: str) -> str:
         f'fs{p["sample_rate"]!r}-w{p["window_seconds"]!r}-{windows}-seed{p["split_seed"]}'
         f'-test{p["test_fraction"]!r}'
     )
+    if p['bandpass']:
+        name += f'-bp{p["bandpass"].replace(",", "-")}-o{p["bandpass_order"]}'
+    if p['record_norm'] != 'none':
+        name += f'-{p["record_norm"].replace("_", "")}'
     if p['num_folds']:
         name += f'-kfold{p["num_folds"]}-fold{p["fold"]}'
     else:
@@ -355,11 +381,17 @@ def read_record(folder: os.PathLike | str, name: str) -> np.ndarray:
 
 
 def resample(signal: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
-    """The record at ``sample_rate``, float32 (length,)."""
+    """The record conditioned (band-pass, normalisation) at 300 Hz, then at ``sample_rate``,
+    float32 (length,)."""
     from scipy import signal as sps
 
     up, down = resample_ratio(params['sample_rate'])
+    band = preprocess.parse_bandpass(params['bandpass'])
     x = np.asarray(signal, np.float32)
+    if band is not None or params['record_norm'] != 'none':
+        x = preprocess.condition(
+            x, NATIVE_RATE, params['record_norm'], band, params['bandpass_order']
+        ).astype(np.float32)
     if (up, down) != (1, 1):
         x = sps.resample_poly(x.astype(np.float64), up, down).astype(np.float32)
     return x
@@ -474,6 +506,9 @@ class Cinc2017Config(tfds.core.BuilderConfig):
     windows: str = DEFAULTS['windows']
     window_overlap: float = DEFAULTS['window_overlap']
     crop: str = DEFAULTS['crop']
+    record_norm: str = DEFAULTS['record_norm']
+    bandpass: str = DEFAULTS['bandpass']
+    bandpass_order: int = DEFAULTS['bandpass_order']
     split_seed: int = DEFAULTS['split_seed']
     validation_fraction: float = DEFAULTS['validation_fraction']
     test_fraction: float = DEFAULTS['test_fraction']
@@ -505,7 +540,8 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
     VERSION = tfds.core.Version('1.1.0')
     RELEASE_NOTES = {
         '1.0.0': 'Single-lead windows with padding mask; stratified splits.',
-        '1.1.0': 'Windows covering each record (windows="cover"), keyed record-window.',
+        '1.1.0': 'Windows covering each record (windows="cover"), keyed record-window; '
+        'record_norm and bandpass conditioning.',
     }
     BUILDER_CONFIGS = [Cinc2017Config.create()]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
