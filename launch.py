@@ -1,8 +1,8 @@
-"""Command-line entry point: the flags, then one ecgdepth/commands.py call per mode (see there).
+"""Command-line entry point: the flags, then one ecgdepth/commands.py call per mode (see there
+for examples of each: run, --sweep, --submit=slurm, --report, --evaluate)."""
 
-python launch.py --config=configs/lstm.py:depth=4,runlocal --workdir=/tmp/lstm [--submit=slurm]
-python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth --sweep [--report]
-"""
+import os
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -32,12 +32,7 @@ flags.DEFINE_float(
     'Sweep: seconds without a heartbeat after which a claimed trial is taken over.',
     lower_bound=0.1,
 )
-flags.DEFINE_bool(
-    'vmap_seeds',
-    False,
-    'Sweep: trials that differ only in their seed run as one vmapped program each '
-    '(config.train.vmap_seeds); each seed still gets its own results.',
-)
+flags.DEFINE_bool('vmap_seeds', False, 'Sweep: trials differing only in seed run as one program.')
 _SUBMIT = flags.DEFINE_enum(
     'submit',
     '',
@@ -45,11 +40,12 @@ _SUBMIT = flags.DEFINE_enum(
     "'' runs here; 'slurm' submits to SLURM with config.cluster's resources and returns.",
 )
 _WAIT = flags.DEFINE_bool('wait', False, '--submit: wait for the job(s) and report the results.')
-_REPORT = flags.DEFINE_bool(
-    'report',
-    False,
-    "Write the sweep's report into WORKDIR/report and print its table and path: after --sweep, "
-    'or alone on an existing sweep workdir.',
+_REPORT = flags.DEFINE_bool('report', False, "Write a sweep's report (after --sweep, or alone).")
+_EVALUATE = flags.DEFINE_string(
+    'evaluate', '', "Score WORKDIR's finished run on its config's data (with --config.data.*)."
+)
+_EVAL_SPLIT = flags.DEFINE_enum(
+    'eval_split', 'all', ['all', 'train', 'validation', 'test'], '--evaluate: what is scored.'
 )
 
 
@@ -60,7 +56,10 @@ def main(argv):
     given = [name for name in commands.SWEEP_FLAGS if f[name].present]
     try:
         mode = commands.check_flags(argv[1:], source, sweep=_SWEEP.value, report=_REPORT.value,
-            submit=_SUBMIT.value, wait=_WAIT.value, options=options, given=given)  # fmt: skip
+            submit=_SUBMIT.value, wait=_WAIT.value, options=options, given=given,
+            evaluate=_EVALUATE.value)  # fmt: skip
+        if mode == commands.EVALUATE:
+            return commands.evaluate(config, workdir, _EVALUATE.value, _EVAL_SPLIT.value)
         if mode == commands.REPORT:
             return commands.report(workdir)
         if mode == commands.RUN:
@@ -77,4 +76,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    app.run(main)
+    configs = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
+    app.run(main, argv=commands.evaluate_argv(sys.argv, configs))

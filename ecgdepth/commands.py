@@ -10,6 +10,11 @@ python launch.py --config=configs/sweeps/depth.py:runlocal --workdir=/tmp/depth 
 --submit=slurm submits instead, with config.cluster's resources (ecgdepth/cluster.py): a run as
 one job, a sweep as one array job of its unfinished trials; --wait blocks until they end.
 
+--evaluate=NAME scores a finished run's selected params on other data (the run's config with
+`--config.data.*` overrides; ecgdepth/train/evaluate.py) into WORKDIR/eval/NAME/summary.json:
+python launch.py --workdir=/tmp/cnn --evaluate=svdb --config.data.database=svdb \
+    --config.data.manual_dir=/data/svdb --eval_split=all
+
 --report writes a sweep's report (ecgdepth/report.py) and prints its table and path: after
 --sweep, or alone on an existing sweep workdir (no --config needed):
 python launch.py --workdir=/tmp/depth --report
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
@@ -43,6 +49,9 @@ RUN = 'run'  # Train one config here.
 SWEEP = 'sweep'  # Run a sweep's trials here (then --report, if asked).
 SUBMIT = 'submit'  # --submit=slurm: a run or a sweep as SLURM job(s) (then --report, with --wait).
 REPORT = 'report'  # --report alone: an existing sweep workdir's report; no config needed.
+EVALUATE = 'evaluate'  # --evaluate=NAME: a finished run scored on (other) data.
+# The config --evaluate reads when --config is not given: the run's own (configs/workdir.py).
+WORKDIR_CONFIG = 'workdir.py'
 
 
 class UsageError(Exception):
@@ -84,12 +93,22 @@ def check_flags(
     wait: bool = False,
     options: SweepOptions = SweepOptions(),
     given: Collection[str] = (),
+    evaluate: str = '',
 ) -> str:
-    """The flags' cross-checks, before anything runs; returns the mode (RUN, SWEEP, SUBMIT or
-    REPORT). `args`: the positional arguments; `source`: the --config value (None if absent);
-    `given`: the names of the SWEEP_FLAGS set on the command line."""
+    """The flags' cross-checks, before anything runs; returns the mode (RUN, SWEEP, SUBMIT,
+    REPORT or EVALUATE). `args`: the positional arguments; `source`: the --config value (None
+    if absent); `given`: the names of the SWEEP_FLAGS set on the command line."""
     if args:
         raise UsageError(f'Unexpected arguments: {list(args)}')
+    if evaluate:
+        if sweep or report or submit or given:
+            raise UsageError(
+                '--evaluate scores one finished run: not with --sweep, --report, '
+                '--submit or the sweep flags.'
+            )
+        if '/' in evaluate or evaluate in ('.', '..'):
+            raise UsageError(f'--evaluate={evaluate!r} names a folder under WORKDIR/eval: no "/".')
+        return EVALUATE
     if report and not sweep:
         return REPORT  # Reads files only: no config, no JAX job.
     if source is None:  # --workdir is required by launch.py itself.
@@ -215,6 +234,35 @@ def submit(
             retry_failed=options.retry_failed,
             wait=wait,
         )
+
+
+def evaluate_argv(argv: Sequence[str], configs_dir: str) -> list[str]:
+    """launch.py's argv with `--config=<configs_dir>/workdir.py:W` put first when --evaluate is
+    given without --config, so that --config.data.* overrides apply to the run's own config."""
+    argv = list(argv)
+    flags = [a.split('=', 1)[0] for a in argv[1:]]
+    if '--evaluate' not in flags or '--config' in flags:
+        return argv
+    workdir = next((a.split('=', 1)[1] for a in argv if a.startswith('--workdir=')), None)
+    if workdir is None:
+        return argv  # absl then says --workdir is required.
+    config = f'--config={os.path.join(configs_dir, WORKDIR_CONFIG)}:{workdir}'
+    return [argv[0], config, *argv[1:]]
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, name: str, split: str) -> int:
+    """Scores the finished run in workdir on config's data (ecgdepth/train/evaluate.py) and
+    prints the scores. Exit code 0."""
+    _join_job()
+    with usage_errors(ValueError):
+        validation.validate_config(config)
+        from ecgdepth.train import evaluate as evaluate_lib
+
+        out = evaluate_lib.evaluate_workdir(config, workdir, name, split)
+    test = out['test']
+    scores = {k: v for k, v in test.items() if isinstance(v, float)}
+    print(f'{out["dataset"]} ({split}): ' + ', '.join(f'{k} {v:.4f}' for k, v in scores.items()))
+    return 0
 
 
 def report(workdir: str, code: int = 0) -> int:

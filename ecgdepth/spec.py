@@ -291,3 +291,42 @@ def family_config(family: str, arg: str | None = None) -> ml_collections.ConfigD
     from ecgdepth import models  # Only here: reading a family's defaults imports flax.
 
     return make_config(models.default_config(family), arg)
+
+
+def diff_keys(a, b, prefix: str = 'config') -> list[str]:
+    """The dotted paths at which two configs (ConfigDicts or their dicts) differ, sorted."""
+    a = a.to_dict() if isinstance(a, ml_collections.ConfigDict) else a
+    b = b.to_dict() if isinstance(b, ml_collections.ConfigDict) else b
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in diff_keys(a.get(k), b.get(k), f'{prefix}.{k}')]
+    return [] if a == b else [prefix]
+
+
+def _leaves(tree: dict, prefix: str = '') -> list[tuple[str, Any]]:
+    out = []
+    for key, value in tree.items():
+        path = f'{prefix}{key}'
+        out += _leaves(value, f'{path}.') if isinstance(value, dict) else [(path, value)]
+    return out
+
+
+def from_workdir(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run recorded in `workdir` (its config.json), rebuilt on its family's and
+    dataset's defaults so that every field keeps its type (and command-line overrides work)."""
+    import os
+
+    from ecgdepth import workdir as workdir_lib
+
+    path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+    recorded = workdir_lib.read_config(workdir)
+    if recorded is None:
+        raise ValueError(f'{path} does not exist: no run was started in {workdir}.')
+    try:
+        family, dataset = recorded['model']['name'], recorded['data']['name']
+    except (KeyError, TypeError):
+        raise ValueError(f'{path} names no model.name and data.name.') from None
+    config = family_config(family, f'data={dataset}')
+    for key, value in _leaves(recorded):
+        set_field(config, key, value, path)
+    return config

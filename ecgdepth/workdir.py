@@ -28,6 +28,10 @@ CONFIG_FILE = 'config.json'  # The run's config, as ConfigDict.to_json_best_effo
 METRICS_FILE = 'metrics.jsonl'  # Records of type train, eval, diagnostics or diverged.
 SUMMARY_FILE = 'summary.json'  # Summary.to_dict(): status, best step, its metrics.
 CHECKPOINT_DIR = 'checkpoints'  # orbax's: one folder per saved step.
+# The params validation selected (the best step's), as flax msgpack; written when a run
+# finishes, whatever its checkpointing, so that it can be scored on other data (--evaluate).
+BEST_PARAMS_FILE = 'best_params.msgpack'
+EVAL_DIR = 'eval'  # --evaluate=NAME writes EVAL_DIR/NAME/summary.json.
 COMPILATION_CACHE_DIR = 'compilation_cache'  # The persistent XLA cache (a run's or a sweep's).
 STATUS_FILE = 'status.json'  # A trial's status (trial.new_status has its fields).
 CLAIM_FILE = 'claim.lock'  # Present while a worker runs the trial: host, pid, token, heartbeat.

@@ -30,7 +30,7 @@ from absl import logging
 from jax.experimental.compilation_cache import compilation_cache
 from jax.sharding import Mesh
 
-from ecgdepth import distributed, files, validation
+from ecgdepth import distributed, files, spec, validation
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import members as members_lib
 from ecgdepth.train.trainer import Trainer
@@ -70,20 +70,13 @@ def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
         with open(path) as f:
             previous = json.load(f)
         if previous != json.loads(text):
-            changed = sorted(_diff_keys(previous, json.loads(text)))
+            changed = spec.diff_keys(previous, json.loads(text))
             raise validation.ConfigError(
                 f'{workdir} holds checkpoints of a run with a different config (differs in '
                 f'{", ".join(changed)}); use a new --workdir or delete that one to start over.'
             )
     if distributed.is_chief():
         files.write_text(path, text)
-
-
-def _diff_keys(a, b, prefix: str = 'config') -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = set(a) | set(b)
-        return [d for k in keys for d in _diff_keys(a.get(k), b.get(k), f'{prefix}.{k}')]
-    return [] if a == b else [prefix]
 
 
 def enable_compilation_cache(directory: str) -> None:

@@ -34,6 +34,24 @@ def write_jsonl(path: str, records: list[dict]) -> None:
         files.write_jsonl(path, records)
 
 
+def write_params(directory: str, params) -> None:
+    """One seed's params (fetched to the host) as `BEST_PARAMS_FILE`, atomically."""
+    from flax import serialization
+
+    if distributed.is_chief():
+        data = serialization.msgpack_serialize(jax.device_get(params))
+        files.write_bytes(os.path.join(directory, workdir_lib.BEST_PARAMS_FILE), data)
+
+
+def read_params(directory: str):
+    """The params `write_params` wrote into `directory` (a nested dict of numpy arrays)."""
+    from flax import serialization
+
+    path = os.path.join(directory, workdir_lib.BEST_PARAMS_FILE)
+    with open(path, 'rb') as f:
+        return serialization.msgpack_restore(f.read())
+
+
 def config_json(config: ml_collections.ConfigDict) -> str:
     """config.json's text."""
     return config.to_json_best_effort(indent=2, sort_keys=True)

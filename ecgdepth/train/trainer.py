@@ -444,6 +444,11 @@ class Trainer:
     def summarise(self) -> Summary:
         """The run's summary: the one seed's, or a vmapped group's (each seed's is written)."""
         test_results = self.evaluate_test()
+        if test_results is not None:  # Finished: the selected params, for --evaluate.
+            for member in self.members:
+                if member.progress.best_step is not None:
+                    params = self.member_view(self.best_params, member.index)
+                    members_lib.write_params(member.workdir, params)
         summaries = [self.member_summary(m, test_results) for m in self.members]
         if not self.stacked:
             return summaries[0]
