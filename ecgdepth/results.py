@@ -30,12 +30,24 @@ from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.workdir import SUMMARY_FILE, CorruptFile
 
-# Classification metrics, then regression ones (config.task='regression'); a table keeps the
-# columns some summary holds.
-METRICS = ('accuracy', 'macro_f1', 'loss', 'mse', 'mae', 'r2', 'baseline_mse')
+# Classification metrics (benchmarks' own scores among them), then regression ones
+# (config.task='regression'); a table keeps the columns some summary holds.
+METRICS = (
+    'accuracy',
+    'macro_f1',
+    'challenge_f1',
+    'aami_macro_f1',
+    'loss',
+    'mse',
+    'mae',
+    'r2',
+    'baseline_mse',
+)
 METRIC_LABELS = {
     'accuracy': 'accuracy',
     'macro_f1': 'macro-F1',
+    'challenge_f1': 'challenge F1',
+    'aami_macro_f1': 'AAMI macro-F1',
     'loss': 'loss',
     'mse': 'MSE',
     'mae': 'MAE',
