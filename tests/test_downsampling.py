@@ -178,6 +178,16 @@ def test_shape_params_and_scan_matches_unrolled(case):
     np.testing.assert_allclose(unrolled.apply(converted, inputs()), logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('case', ['cnn-stride-block', 'cnn-front-end-max', 'lstm-front-end'])
+def test_remat_same_outputs(case):
+    family, fields = CASES[case]
+    model, variables, logits = setup(case)
+    for scan in (True, False):
+        remat = make(family, **fields, scan=scan, remat=True)
+        params = variables if scan else unscan_params(model, variables)
+        np.testing.assert_allclose(remat.apply(params, inputs()), logits, atol=1e-5, rtol=1e-5)
+
+
 def test_stages_scan_their_blocks_and_strided_blocks_keep_their_names():
     model, variables, _ = setup('cnn-max')  # 5 blocks, stages of 2, 2, 1; cycle 2
     assert set(variables['params']) == {
