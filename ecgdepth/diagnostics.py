@@ -163,14 +163,16 @@ def _gradients_fn(model: nn.Module, batch: dict, shapes):
         count = batch['x'].shape[0]
         layers = [layer['input'] * count for layer in models.per_layer_params(model, hidden)]
         norms = jnp.stack([jnp.sqrt((g**2).sum(-1)) for g in layers])  # (layers, batch, time)
-        return grads, _by_lag(norms, batch.get('mask'))
+        # At the layers' time resolution (shorter than the input's after a front end).
+        return grads, _by_lag(norms, model.layer_mask(batch.get('mask')))
 
     return gradients
 
 
 def hidden_gradients(model: nn.Module, params, batch: dict) -> np.ndarray | None:
     """(depth, time): mean over examples of ||d loss / d x_t|| at each recurrent layer's input
-    (layer 1 = the signal), lag 0 = the last real step; None for a non-recurrent model.
+    (layer 1 = the signal, or the front end's output, whose steps are then the lags), lag 0 =
+    the last real step; None for a non-recurrent model.
 
     Layer l's input is layer l-1's hidden sequence h_t, so its curve is the gradient that has
     flowed back through layer l's recurrence and every layer above: vanishing gradients across

@@ -3,8 +3,10 @@
 A config file (configs/lstm.py, ...) is `get_config(arg)` returning `family_config(name, arg)`.
 `arg` is the short spec after the colon on the command line, e.g.
 `--config=configs/lstm.py:depth=4,width=64,runlocal`. Undotted keys name model fields, dotted
-keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, `task` and `seed`
-set the top-level fields, and a bare word is a boolean flag. Every key must already exist, and
+keys name any field (`train.num_steps=200`), `data=NAME` picks the dataset, `arch=NAME` applies
+one of the family's named configurations (its `presets`, e.g.
+`configs/dilated_cnn.py:arch=resnet1d`; the spec's own keys win), `task` and `seed` set the
+top-level fields, and a bare word is a boolean flag. Every key must already exist, and
 values are parsed to the type of the default, so a typo fails at once. Data that pose one task
 set it (the synthetic `data.variant=adding` sets `task=regression` and the selection metric
 `train.select_metric=mse`) unless the spec sets them.
@@ -249,13 +251,16 @@ def set_field(config: ml_collections.ConfigDict, path: str, value: Any, label: s
 
 
 def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-    """Base config + model section, then `runlocal`, then the spec's explicit values."""
+    """Base config + model section, then `runlocal`, then the `arch` preset, then the spec's
+    explicit values (runlocal leaves the keys of either alone)."""
     config = get_base_config()
     config.model = model
     spec = parse_arg(arg)
     runlocal = spec.pop('runlocal', False)
     if runlocal not in (True, False):
         runlocal = convert('runlocal', runlocal, False)
+    arch = spec.pop('arch', None)
+    preset = _preset(config.model, arch)
     dataset = spec.pop('data', 'synthetic')
     if dataset is True:
         raise ValueError('Config spec key data needs a value (data=NAME).')
@@ -265,6 +270,7 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
         key if '.' in key or key in TOP_LEVEL else f'model.{key}': value
         for key, value in spec.items()
     }
+    preset = {path: value for path, value in preset.items() if path not in explicit}
     from ecgdepth import data
 
     module = data.dataset(config.data.name)
@@ -272,8 +278,10 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
         variant = explicit.get('data.variant', config.data.get('variant'))
         shrink = {**RUNLOCAL, **module.RUNLOCAL.get('*', {}), **module.RUNLOCAL.get(variant, {})}
         for path, value in shrink.items():
-            if path not in explicit:
+            if path not in explicit and path not in preset:
                 set_field(config, path, value, 'runlocal')
+    for path, value in preset.items():
+        set_field(config, path, value, f'Config spec arch={arch}')
     for path, value in explicit.items():
         if value is True and has_field(config, path):  # A bare word: only booleans may be one.
             value = convert(path, value, _get(config, path))
@@ -284,6 +292,22 @@ def make_config(model: ml_collections.ConfigDict, arg: str | None) -> ml_collect
     if 'train.select_metric' not in explicit and config.task != 'classification':
         config.train.select_metric = DEFAULT_SELECT[config.task]
     return config
+
+
+def _preset(model: ml_collections.ConfigDict, name: object) -> dict[str, Any]:
+    """{'model.<field>': value} of the named configuration `name` (spec key `arch`) of the
+    family `model.name`; {} for no name."""
+    if name is None:
+        return {}
+    from ecgdepth import models  # Only here: a family's presets live beside its flax module.
+
+    presets = models.get(model.name).presets
+    if name is True or name not in presets:
+        raise ValueError(
+            f'Config spec arch={"" if name is True else name}: family {model.name!r} has the '
+            f'named configurations {sorted(presets)}.'
+        )
+    return {f'model.{key}': value for key, value in presets[name].items()}
 
 
 def family_config(family: str, arg: str | None = None) -> ml_collections.ConfigDict:

@@ -26,21 +26,37 @@ def labels(name: str):
     return declare
 
 
+def _front_end(fields: Fields) -> bool:
+    """Whether a conv front end (ecgdepth/models/front_end.py) precedes the layers."""
+    return bool(fields.get('front_end_layers', 0))
+
+
 @labels('dilated_cnn')
 def dilated_cnn(fields: Fields) -> str:
+    downsample = fields.get('downsample', 'none')
     if fields.get('gate', 'none') != 'none':
-        return 'gated CNN'
-    return 'plain CNN' if fields.get('dilation') == 'none' else 'dilated CNN'
+        label = 'gated CNN'
+    elif downsample == 'stride' and fields.get('residual') and fields.get('dilation') == 'none':
+        label = 'strided ResNet-1d'  # The Hannun et al. (2019) pattern (ARCHS['resnet1d']).
+    else:
+        label = 'plain CNN' if fields.get('dilation') == 'none' else 'dilated CNN'
+    if downsample in ('max', 'avg'):
+        label += f', {downsample}-pooled'
+    elif downsample == 'stride' and label != 'strided ResNet-1d':
+        label += ', strided'
+    return label + (' + front end' if _front_end(fields) else '')
 
 
 @labels('lstm')
 def lstm(fields: Fields) -> str:
-    return {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'tanh RNN'}.get(fields.get('cell', 'lstm'))
+    cell = {'lstm': 'LSTM', 'gru': 'GRU', 'rnn': 'tanh RNN'}.get(fields.get('cell', 'lstm'))
+    return f'CNN+{cell}' if _front_end(fields) else cell  # The "CRNN" of ECG papers.
 
 
 @labels('mi_mlp')
 def mi_mlp(fields: Fields) -> str:
-    return 'MI-MLP' if fields.get('multiplicative', True) else 'additive MLP'
+    label = 'MI-MLP' if fields.get('multiplicative', True) else 'additive MLP'
+    return f'CNN+{label}' if _front_end(fields) else label
 
 
 def label(name: Any, fields: Fields) -> str | None:

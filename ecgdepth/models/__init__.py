@@ -55,8 +55,9 @@ def get(name: str) -> Family:
 def register(family: Family) -> Family:
     """Adds `family` to FAMILIES (a model family defined outside this package) and returns it.
 
-    Checks that its module subclasses base.Model and that its defaults, its rules and its
-    module's fields name the same fields, so a family that validates also builds.
+    Checks that its module subclasses base.Model, that its defaults, its rules and its
+    module's fields name the same fields, so a family that validates also builds, and that its
+    presets set only those fields.
     """
     if not isinstance(family, Family):
         raise TypeError(f'register() takes a models.Family, got {family!r}.')
@@ -74,6 +75,12 @@ def _check_family(family: Family) -> None:
     if defaults.get('name') != family.name:
         raise ValueError(f'Family {family.name!r}: defaults() sets name={defaults.get("name")!r}.')
     fields = set(model_fields(family.module))
+    for preset, values in family.presets.items():
+        if not set(values) <= fields:
+            raise ValueError(
+                f'Family {family.name!r}: preset {preset!r} sets {sorted(set(values) - fields)}, '
+                f'which are not fields of {family.module.__name__}.'
+            )
     for what, keys in (('defaults()', defaults.keys()), ('rules', family.config_rules())):
         names = set(keys) - {'name'}
         if names != fields:

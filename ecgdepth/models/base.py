@@ -128,6 +128,12 @@ class Model(nn.Module):
         return receptive_field_dict(window, sample_rate)
 
     @nn.nowrap
+    def layer_mask(self, mask):
+        """The padding mask at the time resolution of the layers' inputs (what `perturb`
+        marks): the input's, unless the model shortens time before its layers."""
+        return mask
+
+    @nn.nowrap
     def flops(self, time: int, channels: int, features: int = 0) -> int | None:
         """Analytic forward FLOPs per example of a `time` x `channels` window (plus `features`
         side features), in XLA's convention; None: none, so XLA's cost analysis counts."""
@@ -149,6 +155,8 @@ class Family:
     variant: optional (config.model fields) -> the label of that variant (e.g. 'GRU'), which
         summary.json records and findings compare; None: `variants.LABELS[name]` (where the
         built-in families declare theirs, flax-free), else the display_name.
+    presets: named configurations, {name: {field: value}}, that the spec key `arch=NAME`
+        applies (e.g. `configs/dilated_cnn.py:arch=resnet1d`); the spec's own keys win.
     """
 
     name: str
@@ -158,9 +166,11 @@ class Family:
     rules: Mapping[str, Rule]
     input_check: Callable[[Any, int, str], str | None] | None = None
     variant: Callable[[Mapping[str, Any]], str] | None = None
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, 'rules', types.MappingProxyType(dict(self.rules)))
+        object.__setattr__(self, 'presets', types.MappingProxyType(dict(self.presets)))
         if self.variant is None:
             object.__setattr__(self, 'variant', variants.LABELS.get(self.name))
 

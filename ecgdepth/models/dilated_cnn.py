@@ -1,10 +1,22 @@
 """Dilated 1-D CNN: the deep family. Depth buys receptive field (exponentially with dilation).
 
-Structure: 1x1 conv stem (channels -> width, no receptive-field growth, not counted in depth),
-`depth` conv blocks width -> width, readout over time, Dense head. Dilations follow
-1, 2, 4, ..., 2**(dilation_cycle - 1) and restart every `dilation_cycle` blocks.
+Structure: [front end] -> 1x1 conv stem (channels -> width, no receptive-field growth, not
+counted in depth) -> `depth` conv blocks width -> width -> readout over time -> Dense head.
+Dilations follow 1, 2, 4, ..., 2**(dilation_cycle - 1) and restart every `dilation_cycle` blocks.
 
-scan=True has two forms (`scan_unit`):
+Downsampling (`downsample` != 'none'): the blocks form stages of `downsample_every` blocks (the
+last stage may be shorter), and between two stages the time axis shrinks by
+`downsample_factor`: 'max' / 'avg' pool after the stage's last block (window = stride =
+factor); 'stride' makes the stage's last block the downsampling one, as in the Hannun et al.
+(2019) / ResNet-1d pattern: its conv is strided and its residual shortcut max-pooled by the
+same factor, so the add matches. Windows align to the end of the window and the padding mask is
+downsampled alike (ecgdepth/models/conv.py). The dilation schedule restarts in every stage
+(each stage is the same stack of blocks at a coarser rate), so blocks within a stage are scanned
+as below while the few stages, whose lengths differ, are unrolled. downsample='none' is one
+stage of `depth` blocks: the program and its param tree are those of the family without
+downsampling. `ARCHS['resnet1d']` (spec key `arch=resnet1d`) is the strided ResNet-1d.
+
+scan=True has two forms (`scan_unit`), applied to each stage's scanned blocks:
   'cycle' (default): one nn.scan over the depth // cycle whole cycles (every dilation static), then
       the depth % cycle remaining blocks unrolled. The program holds cycle + depth % cycle blocks
       when depth >= cycle, else depth blocks: bounded, but a stack shorter than a cycle compiles
@@ -15,24 +27,35 @@ scan=True has two forms (`scan_unit`):
       flat, at the price of a real loop against straight-line code in shallow stacks
       (docs/performance.md compares the two forms' steps by depth).
 
-Param trees (under 'params'):
+Param trees (under 'params'; plus front_end/... with a front end, ecgdepth/models/front_end.py):
   scan=True, 'cycle': stem, cycles/block_{j}/{norm,conv} (leaves stacked on axis 0 over the
               depth // cycle cycles; absent if depth < cycle), partial/block_{j}/{norm,conv}
               (absent if depth % cycle == 0), head.
   scan=True, 'block': stem, blocks/{norm,conv} (leaves stacked on axis 0 over the depth), head.
   scan=False: stem, block_{i}/{norm,conv} for i < depth, head.
 Block i of the unrolled form is cycles/block_{i % cycle}[i // cycle] for i < full * cycle, else
-partial/block_{i - full * cycle}; or blocks[i].
+partial/block_{i - full * cycle}; or blocks[i]. With downsampling, stage s holds its own
+stage{s}_cycles, stage{s}_partial or stage{s}_blocks over its scanned blocks (numbered from the
+stage's first block), and a strided block keeps its unrolled name block_{i}.
 """
 
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ecgdepth.models import base
+from ecgdepth.models import base, front_end
+from ecgdepth.models.conv import (  # noqa: F401  (DilatedConv1D & co: imported from here too)
+    POOLS,
+    DilatedConv1D,
+    conv_padding,
+    mask_of,
+    pool_keep,
+    pool_time,
+    receptive_field_of,
+    shifted_views,
+)
 from ecgdepth.models.layers import (
     SCAN_SPLIT_RNGS,
     SCAN_VARIABLE_AXES,
@@ -43,7 +66,6 @@ from ecgdepth.models.layers import (
     maybe_remat,
     repeat_block,
     rewrap,
-    unscan_tree,
     unstack,
     unwrap,
 )
@@ -54,6 +76,25 @@ PADDINGS = ('causal', 'same')
 GATES = ('none', 'glu', 'wavenet')
 READOUTS = ('mean', 'last')
 SCAN_UNITS = ('cycle', 'block')
+DOWNSAMPLES = ('none', *POOLS, 'stride')
+# Named configurations (spec key arch=NAME; the spec's own keys win).
+ARCHS = {
+    # The plain strided residual 1-D CNN of Hannun et al. (2019) / ResNet-1d: kernel 16, 'same'
+    # padding, residual blocks, every 2nd block strided by 2 with a max-pooled shortcut. No batch
+    # norm here: the pre-norm is a LayerNorm over channels (LN -> conv -> ReLU -> dropout -> +);
+    # the width stays constant (Hannun doubles it every 4 blocks) and one conv per block.
+    'resnet1d': {
+        'depth': 16,
+        'kernel_size': 16,
+        'dilation': 'none',
+        'padding': 'same',
+        'residual': True,
+        'layer_norm': True,
+        'downsample': 'stride',
+        'downsample_every': 2,
+        'downsample_factor': 2,
+    },
+}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -70,7 +111,11 @@ def default_config() -> ml_collections.ConfigDict:
     # scan=True: 'cycle' scans whole dilation cycles (static dilations: faster shallow steps),
     # 'block' scans single blocks with a traced dilation (one compiled program for every depth).
     model.scan_unit = 'cycle'
-    return model
+    # 'none', 'max' / 'avg' (pool between stages) or 'stride' (each stage's last block strided).
+    model.downsample = 'none'
+    model.downsample_every = 2  # Blocks per stage: a downsampling after every this many blocks.
+    model.downsample_factor = 2  # Each downsampling divides the time steps by this (ceil).
+    return front_end.add_defaults(model)
 
 
 def dilation_at(index: int, dilation: str, dilation_cycle: int) -> int:
@@ -79,15 +124,57 @@ def dilation_at(index: int, dilation: str, dilation_cycle: int) -> int:
     return 2 ** (index % dilation_cycle) if dilation == 'exponential' else 1
 
 
-def receptive_field(
-    kernel_size: int, depth: int, dilation: str = 'exponential', dilation_cycle: int = 8
-) -> int:
-    """Exact receptive field in samples: 1 + sum over blocks of (kernel_size - 1) * dilation.
+def stage_sizes(depth: int, downsample: str = 'none', every: int = 2) -> list[int]:
+    """Blocks per stage: `every` each, the last stage what remains; one stage without
+    downsampling. A downsampling sits between consecutive stages: (depth - 1) // every."""
+    if downsample == 'none':
+        return [depth]
+    return [min(every, depth - first) for first in range(0, depth, every)]
 
-    The 1x1 stem adds nothing; residual adds and gates do not widen the field either.
-    """
-    return 1 + sum(
-        (kernel_size - 1) * dilation_at(i, dilation, dilation_cycle) for i in range(depth)
+
+def block_spans(
+    kernel_size: int,
+    depth: int,
+    dilation: str = 'exponential',
+    dilation_cycle: int = 8,
+    downsample: str = 'none',
+    downsample_every: int = 2,
+    downsample_factor: int = 2,
+    residual: bool = False,
+) -> list[tuple[int, int]]:
+    """(span, stride) of every block and pool, input side first (`conv.receptive_field_of`):
+    a block reads (kernel_size - 1) * dilation earlier steps; a pool reads factor - 1; a
+    strided block the wider of its conv and, if residual, its pooled shortcut (factor - 1)."""
+    check_choice('downsample', downsample, DOWNSAMPLES)
+    sizes = stage_sizes(depth, downsample, downsample_every)
+    spans = []
+    for s, n in enumerate(sizes):
+        convs = [(kernel_size - 1) * dilation_at(j, dilation, dilation_cycle) for j in range(n)]
+        spans += [(span, 1) for span in convs]
+        if s == len(sizes) - 1:
+            continue
+        if downsample == 'stride':
+            shortcut = downsample_factor - 1 if residual else 0
+            spans[-1] = (max(convs[-1], shortcut), downsample_factor)
+        else:
+            spans.append((downsample_factor - 1, downsample_factor))
+    return spans
+
+
+def receptive_field(
+    kernel_size: int,
+    depth: int,
+    dilation: str = 'exponential',
+    dilation_cycle: int = 8,
+    **downsampling,
+) -> int:
+    """Exact receptive field in samples: 1 + sum over blocks of (kernel_size - 1) * dilation,
+    without downsampling; with it (`downsampling`: downsample, downsample_every,
+    downsample_factor, residual as in `block_spans`), each span weighted by the product of the
+    strides before it. The 1x1 stem adds nothing; residual adds and gates do not widen the field
+    either (but a strided block's pooled shortcut may)."""
+    return receptive_field_of(
+        block_spans(kernel_size, depth, dilation, dilation_cycle, **downsampling)
     )
 
 
@@ -96,63 +183,12 @@ def max_dilation(dilation: str, dilation_cycle: int, depth: int) -> int:
     return max(dilation_at(i, dilation, dilation_cycle) for i in range(max(depth, 1)))
 
 
-def conv_padding(kernel_size: int, dilation, padding: str):
-    """(left, right) zero padding of a 'causal' (all left) or 'same' convolution; `dilation` may
-    be a traced integer."""
-    span = (kernel_size - 1) * dilation
-    left = span if padding == 'causal' else span // 2
-    return left, span - left
-
-
-def shifted_views(x, kernel_size: int, widest: int, padding: str, dilation=None) -> list:
-    """The k views of (batch, time, channels) `x` that a dilated convolution weighs: view j at
-    time t is x[t + j * dilation - left], zero outside. `dilation` None: the static `widest`;
-    else a traced integer <= `widest`, read as dynamic slices of `x` padded for `widest`."""
-    steps = x.shape[1]
-    # Causal: all padding on the left, so output t sees only inputs <= t.
-    pad_left, pad_right = conv_padding(kernel_size, widest, padding)
-    padded = jnp.pad(x, ((0, 0), (pad_left, pad_right), (0, 0)))
-    if dilation is None:
-        return [padded[:, j * widest : j * widest + steps] for j in range(kernel_size)]
-    left, _ = conv_padding(kernel_size, dilation, padding)
-    return [
-        jax.lax.dynamic_slice_in_dim(padded, pad_left - left + j * dilation, steps, axis=1)
-        for j in range(kernel_size)
-    ]
-
-
-class DilatedConv1D(nn.Module):
-    """A dilated 1-D convolution written as one matmul over k shifted views (im2col).
-
-    Same parameters as `nn.Conv` (kernel (k, in, out), bias (out,), lecun-normal init). Why not
-    `nn.Conv`: on XLA:CPU the backward pass of a convolution inside a scan (a while loop) falls
-    off the fast path (docs/performance.md, the levers); a matmul is fast in both.
-
-    Called as `conv(x)`, the dilation is the static field. Called as `conv(x, dilation)` with a
-    traced integer dilation <= the field (as in a scan over blocks whose dilations differ), the
-    input is padded for the field's dilation and the views are dynamic slices of it.
-    """
-
-    features: int
-    kernel_size: int
-    dilation: int
-    padding: str
-
-    @nn.compact
-    def __call__(self, x, dilation=None):
-        k, channels = self.kernel_size, x.shape[-1]
-        kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, channels, self.features))
-        bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-        views = shifted_views(x, k, self.dilation, self.padding, dilation)
-        columns = jnp.concatenate(views, axis=-1)
-        return columns @ kernel.reshape(k * channels, self.features) + bias
-
-
 class DilatedBlock(nn.Module):
     """One conv block: [pre-LayerNorm] -> dilated conv -> ReLU or gate -> dropout [-> + input].
 
     `dilation` is the conv's static dilation; a traced `dilation` argument (at most the field)
-    overrides it (the scanned form)."""
+    overrides it (the scanned form). `stride` > 1 (static dilation only): the conv is strided,
+    the input it adds back max-pooled by the same factor, and `keep` pooled alike."""
 
     width: int
     kernel_size: int
@@ -163,6 +199,7 @@ class DilatedBlock(nn.Module):
     layer_norm: bool
     residual: bool
     train: bool = False
+    stride: int = 1
 
     @nn.compact
     def __call__(self, x, keep, dilation=None):
@@ -173,6 +210,7 @@ class DilatedBlock(nn.Module):
             self.kernel_size,
             self.dilation,
             self.padding,
+            self.stride,
             name='conv',
         )
         h = conv(h) if dilation is None else conv(h, dilation)
@@ -182,6 +220,9 @@ class DilatedBlock(nn.Module):
             a, b = jnp.split(h, 2, axis=-1)
             h = (a if self.gate == 'glu' else jnp.tanh(a)) * nn.sigmoid(b)
         h = nn.Dropout(self.dropout)(h, deterministic=not self.train)
+        if self.stride > 1:
+            x = pool_time(x, keep, self.stride, 'max') if self.residual else x
+            keep = pool_keep(keep, self.stride)
         # Padding stays zero, like the convolution's own padding: it never becomes signal.
         return (x + h if self.residual else h) * keep, None
 
@@ -220,8 +261,9 @@ class DilatedCycle(nn.Module):
         return x, None
 
 
-class DilatedCNN(base.Model):
-    """Stack of (dilated) 1-D conv blocks with a mean/last readout and a Dense head."""
+class DilatedCNN(front_end.FrontEndModel):
+    """Stack of (dilated) 1-D conv blocks, in stages if downsampled, with a mean/last readout
+    and a Dense head."""
 
     layer_prefix = 'block'  # unrolled layer i is params[f'block_{i}'] (not a field)
 
@@ -232,6 +274,9 @@ class DilatedCNN(base.Model):
     gate: str = 'none'
     readout: str = 'mean'
     scan_unit: str = 'cycle'
+    downsample: str = 'none'
+    downsample_every: int = 2
+    downsample_factor: int = 2
 
     def __post_init__(self):
         check_choice('dilation', self.dilation, DILATIONS)
@@ -239,12 +284,28 @@ class DilatedCNN(base.Model):
         check_choice('gate', self.gate, GATES)
         check_choice('readout', self.readout, READOUTS)
         check_choice('scan_unit', self.scan_unit, SCAN_UNITS)
+        check_choice('downsample', self.downsample, DOWNSAMPLES)
         super().__post_init__()
 
     @property
+    def front_end_padding(self) -> str:
+        """The front end pads as the blocks do."""
+        return self.padding
+
+    @property
     def receptive_field_samples(self) -> int:
-        """Exact receptive field of this configuration, in samples."""
-        return receptive_field(self.kernel_size, self.depth, self.dilation, self.dilation_cycle)
+        """Exact receptive field of this configuration, in samples (front end included)."""
+        spans = block_spans(
+            self.kernel_size,
+            self.depth,
+            self.dilation,
+            self.dilation_cycle,
+            self.downsample,
+            self.downsample_every,
+            self.downsample_factor,
+            self.residual,
+        )
+        return receptive_field_of(self.front_end_spans() + spans)
 
     @nn.nowrap
     def receptive_field(self, sample_rate: float, window: int) -> dict:
@@ -265,14 +326,56 @@ class DilatedCNN(base.Model):
             train=train,
         )
 
+    @nn.nowrap
+    def stage_plan(self) -> list[tuple[str, int, int, bool]]:
+        """(name prefix, first block, scanned blocks, ends strided) of each stage: the scanned
+        blocks are the stage's blocks but a strided last one; one unprefixed stage of `depth`
+        blocks without downsampling."""
+        if self.downsample == 'none':
+            return [('', 0, self.depth, False)]
+        sizes = stage_sizes(self.depth, self.downsample, self.downsample_every)
+        plan, first = [], 0
+        for s, n in enumerate(sizes):
+            strided = self.downsample == 'stride' and s < len(sizes) - 1
+            plan.append((f'stage{s}_', first, n - strided, strided))
+            first += n
+        return plan
+
     @nn.compact
     def __call__(self, x, *, train: bool = False, mask=None, features=None):
         """x (batch, time, channels); mask (batch, time), True = signal; features (batch, F)."""
+        x, mask = self.apply_front_end(x, mask)
         keep = jnp.ones((), x.dtype) if mask is None else mask.astype(x.dtype)[..., None]
         x = nn.Conv(self.width, kernel_size=(1,), name='stem')(x) * keep
         fields = self._block_fields(train)
+        plan = self.stage_plan()
+        for s, (prefix, first, scanned, strided) in enumerate(plan):
+            x = self._stage(x, keep, scanned, first, prefix, fields)
+            if s == len(plan) - 1:
+                break
+            if strided:
+                block = maybe_remat(DilatedBlock, self.remat, in_scan=False)
+                dil = dilation_at(scanned, self.dilation, self.dilation_cycle)
+                x, _ = block(
+                    dilation=dil,
+                    stride=self.downsample_factor,
+                    name=f'{self.layer_prefix}_{first + scanned}',
+                    **fields,
+                )(x, keep)
+            else:
+                x = pool_time(x, keep, self.downsample_factor, self.downsample)
+            keep = pool_keep(keep, self.downsample_factor)
+            mask = mask_of(keep)
+        x = masked_mean(x, mask) if self.readout == 'mean' else last_valid(x, mask)
+        return classify(x, features, self.num_classes)
+
+    @nn.nowrap
+    def _stage(self, x, keep, n: int, first: int, prefix: str, fields: dict):
+        """`n` blocks (dilations from the schedule's start) in the configured scanned form."""
+        if n <= 0:
+            return x
         if self.scan and self.scan_unit == 'cycle':
-            full, rest = divmod(self.depth, self.dilation_cycle)
+            full, rest = divmod(n, self.dilation_cycle)
             unit = dict(dilation=self.dilation, dilation_cycle=self.dilation_cycle, **fields)
             x = repeat_block(
                 DilatedCycle,
@@ -281,55 +384,63 @@ class DilatedCNN(base.Model):
                 keep,
                 scan=True,
                 remat=self.remat,
-                scan_name='cycles',
+                scan_name=f'{prefix}cycles',
                 unrolled_prefix='cycle',
                 num_blocks=self.dilation_cycle,
                 **unit,
             )
             if rest:
                 partial = maybe_remat(DilatedCycle, self.remat, in_scan=False)
-                x, _ = partial(num_blocks=rest, name='partial', **unit)(x, keep)
+                x, _ = partial(num_blocks=rest, name=f'{prefix}partial', **unit)(x, keep)
         elif self.scan:
-            # Computed, not a constant of `depth` entries: the lowered program is the same text.
-            exponent = jnp.arange(self.depth, dtype=jnp.int32) % self.dilation_cycle
-            if self.dilation == 'exponential':
-                dilations = jnp.left_shift(jnp.int32(1), exponent)
-            else:
-                dilations = jnp.ones_like(exponent)
-            scanned = nn.scan(
-                maybe_remat(DilatedBlock, self.remat, in_scan=True),
-                variable_axes=SCAN_VARIABLE_AXES,
-                split_rngs=SCAN_SPLIT_RNGS,
-                length=self.depth,
-                in_axes=(nn.broadcast, 0),
-            )
-            widest = max_dilation(self.dilation, self.dilation_cycle, self.depth)
-            x, _ = scanned(dilation=widest, name='blocks', **fields)(x, keep, dilations)
+            x = self._block_scan(x, keep, n, f'{prefix}blocks', fields)
         else:
             block = maybe_remat(DilatedBlock, self.remat, in_scan=False)
-            for i in range(self.depth):
+            for i in range(n):
                 dil = dilation_at(i, self.dilation, self.dilation_cycle)
-                x, _ = block(dilation=dil, name=f'block_{i}', **fields)(x, keep)
-        x = masked_mean(x, mask) if self.readout == 'mean' else last_valid(x, mask)
-        return classify(x, features, self.num_classes)
+                x, _ = block(dilation=dil, name=f'block_{first + i}', **fields)(x, keep)
+        return x
+
+    @nn.nowrap
+    def _block_scan(self, x, keep, n: int, name: str, fields: dict):
+        """scan_unit='block': one nn.scan over `n` blocks, each dilation a scanned input."""
+        # Computed, not a constant of `n` entries: the lowered program is the same text.
+        exponent = jnp.arange(n, dtype=jnp.int32) % self.dilation_cycle
+        if self.dilation == 'exponential':
+            dilations = jnp.left_shift(jnp.int32(1), exponent)
+        else:
+            dilations = jnp.ones_like(exponent)
+        scanned = nn.scan(
+            maybe_remat(DilatedBlock, self.remat, in_scan=True),
+            variable_axes=SCAN_VARIABLE_AXES,
+            split_rngs=SCAN_SPLIT_RNGS,
+            length=n,
+            in_axes=(nn.broadcast, 0),
+        )
+        widest = max_dilation(self.dilation, self.dilation_cycle, n)
+        x, _ = scanned(dilation=widest, name=name, **fields)(x, keep, dilations)
+        return x
 
     @nn.nowrap
     def unscan_params(self, params):
         """Maps a scan=True param tree (or variables dict) to the scan=False tree of this config."""
         if not self.scan:
             return params
-        if self.scan_unit == 'block':
-            return unscan_tree(params, [('blocks', self.layer_prefix, 0)])
-        tree = unwrap(params)
-        cycle = self.dilation_cycle
-        full = self.depth // cycle
-        out = {k: v for k, v in tree.items() if k not in ('cycles', 'partial')}
-        if 'cycles' in tree:
-            for c, unit in enumerate(unstack(tree['cycles'], full)):
-                for j in range(cycle):
-                    out[f'block_{c * cycle + j}'] = unit[f'block_{j}']
-        for j in range(self.depth % cycle):
-            out[f'block_{full * cycle + j}'] = tree['partial'][f'block_{j}']
+        out = dict(unwrap(params))
+        for prefix, first, n, _ in self.stage_plan():
+            if self.scan_unit == 'block':
+                for i, layer in enumerate(unstack(out.pop(f'{prefix}blocks', {}), n)):
+                    out[f'block_{first + i}'] = layer
+                continue
+            cycle = self.dilation_cycle
+            full = n // cycle
+            if f'{prefix}cycles' in out:
+                for c, unit in enumerate(unstack(out.pop(f'{prefix}cycles'), full)):
+                    for j in range(cycle):
+                        out[f'block_{first + c * cycle + j}'] = unit[f'block_{j}']
+            partial = out.pop(f'{prefix}partial', {})
+            for j in range(n % cycle):
+                out[f'block_{first + full * cycle + j}'] = partial[f'block_{j}']
         return rewrap(out, params)
 
 
@@ -346,5 +457,10 @@ FAMILY = base.Family(
         'gate': choice(*GATES),
         'readout': choice(*READOUTS),
         'scan_unit': choice(*SCAN_UNITS),
+        'downsample': choice(*DOWNSAMPLES),
+        'downsample_every': int_range(1, 4096),
+        'downsample_factor': int_range(1, 64),
+        **front_end.RULES,
     },
+    presets=ARCHS,
 )

@@ -1,13 +1,14 @@
 """Stacked (optionally bidirectional) LSTM / GRU / simple-RNN: the shallow family.
 
-Layer 1 maps input channels -> width (x2 if bidirectional); layers 2..depth are identical
-(width*dirs -> width*dirs) and go through one `nn.scan` over layers when scan=True (each layer's
-`nn.RNN` is itself a scan over time: a nested scan). Every layer is
+An optional conv front end (ecgdepth/models/front_end.py: the CNN+LSTM "CRNN") shortens the
+time axis first. Layer 1 maps input channels -> width (x2 if bidirectional); layers 2..depth are
+identical (width*dirs -> width*dirs) and go through one `nn.scan` over layers when scan=True
+(each layer's `nn.RNN` is itself a scan over time: a nested scan). Every layer is
 RNN -> [LayerNorm] -> dropout [-> + input, layers 2..depth only: where shapes match].
 The LayerNorm sits on each layer's output (between layers), not on the raw input: LayerNorm
 over a single-lead ECG channel would zero it.
 
-Param trees (under 'params'):
+Param trees (under 'params'; plus front_end/... with a front end):
   scan=True:  layer_0/{fwd,bwd,norm}, layers/{fwd,bwd,norm} (leaves stacked on axis 0 over the
               depth - 1 layers; absent if depth == 1), head.
   scan=False: layer_{i}/{fwd,bwd,norm} for i < depth, head.
@@ -23,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ecgdepth.models import base
+from ecgdepth.models import base, front_end
 from ecgdepth.models.layers import check_choice, classify, last_valid, masked_mean, sequence_lengths
 from ecgdepth.rules import BOOL, choice, number_range
 
@@ -50,7 +51,7 @@ def default_config() -> ml_collections.ConfigDict:
     # gradient last dozens of steps from the start (Gers et al. 2000; Jozefowicz et al. 2015),
     # where 0.0 (flax's and PyTorch's default) halves them at every step.
     model.forget_bias = 1.0
-    return model
+    return front_end.add_defaults(model)
 
 
 class RecurrentLayer(nn.Module):
@@ -84,10 +85,10 @@ class RecurrentLayer(nn.Module):
         return h, None
 
 
-class StackedLSTM(base.Model):
-    """`depth` recurrent layers, readout of the last step (each direction's final state) or the
-    time mean, then a Dense head. Sees the whole window (`Model.receptive_field`): one recurrent
-    layer already reads every step."""
+class StackedLSTM(front_end.FrontEndModel):
+    """[Front end ->] `depth` recurrent layers, readout of the last step (each direction's final
+    state) or the time mean, then a Dense head. Sees the whole window (`Model.receptive_field`):
+    one recurrent layer already reads every step."""
 
     perturbs_layer_inputs = True  # RecurrentLayer marks its input: gradient across time.
 
@@ -104,6 +105,7 @@ class StackedLSTM(base.Model):
     @nn.compact
     def __call__(self, x, *, train: bool = False, mask=None, features=None):
         """x (batch, time, channels); mask (batch, time), True = signal; features (batch, F)."""
+        x, mask = self.apply_front_end(x, mask)
         lengths = () if mask is None else (sequence_lengths(mask),)
         fields = dict(
             cell=self.cell,
@@ -142,10 +144,11 @@ class StackedLSTM(base.Model):
         """Forward FLOPs per example over a window of `time` steps, counted as XLA counts (see
         CELL_FLOPS): every cell step of every layer and direction, the LayerNorm (7 per feature
         + 4 per step), residual adds, the mean readout and the head; padding masks' selects are
-        left out. Analytic because XLA counts the loop over time once, T times too few."""
+        left out; with a front end, its FLOPs and the layers over its shorter output. Analytic
+        because XLA counts the loop over time once, T times too few."""
+        total, time, channels = self.front_end_flops(time, channels)
         directions = 2 if self.bidirectional else 1
         out = self.width * directions
-        total = 0
         for layer in range(self.depth):
             inputs = channels if layer == 0 else out
             total += time * directions * CELL_FLOPS[self.cell](inputs, self.width)
@@ -169,5 +172,6 @@ FAMILY = base.Family(
         'bidirectional': BOOL,
         'readout': choice(*READOUTS),
         'forget_bias': number_range(-10, 10),
+        **front_end.RULES,
     },
 )

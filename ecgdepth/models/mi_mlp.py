@@ -7,9 +7,11 @@ flattened network input (z_source='input', broadcast to every layer, not scanned
 layer's own input (z_source='layer'). A layer is MI -> [LayerNorm] -> ReLU -> dropout
 [-> + input, layers 2..depth]. The input (batch, time, channels) is average-pooled over time by
 `pool` (trailing samples that do not fill a pool window are dropped) and flattened to
-D = (time // pool) * channels.
+D = (time // pool) * channels. With a conv front end (ecgdepth/models/front_end.py, e.g. to
+read a 30 s record), the pool and the flattening read its output: time is the front end's
+steps, channels its width.
 
-Param trees (under 'params'):
+Param trees (under 'params'; plus front_end/... with a front end):
   scan=True:  layer_0/{mi,norm}, layers/{mi,norm} (leaves stacked on axis 0 over the depth - 1
               layers; absent if depth == 1), head.
   scan=False: layer_{i}/{mi,norm} for i < depth, head.
@@ -23,7 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from ecgdepth.models import base
+from ecgdepth.models import base, front_end
 from ecgdepth.models.layers import check_choice, classify
 from ecgdepth.rules import BOOL, POSITIVE_INT, choice
 
@@ -39,7 +41,7 @@ def default_config() -> ml_collections.ConfigDict:
     model.rank = 8  # Rank of the factorised 3-tensor W.
     model.z_source = 'input'  # 'input' (the flattened window) or 'layer' (the layer's own input).
     model.pool = 4  # Average-pool factor over time before flattening.
-    return model
+    return front_end.add_defaults(model)
 
 
 def _fan_share_init(share: float):
@@ -92,8 +94,8 @@ class MILayer(nn.Module):
         return (x + h if self.residual else h), None
 
 
-class MIMLP(base.Model):
-    """Pool -> flatten -> `depth` MI layers -> Dense head. Sees the whole window
+class MIMLP(front_end.FrontEndModel):
+    """[Front end ->] pool -> flatten -> `depth` MI layers -> Dense head. Sees the whole window
     (`Model.receptive_field`): its first layer reads the whole flattened window."""
 
     multiplicative: bool = True
@@ -112,6 +114,7 @@ class MIMLP(base.Model):
         With a mask, padding is zeroed and the mask joins the input as one more channel, so
         padding is distinguishable from a flat signal. Side features join the flattened input.
         """
+        x, mask = self.apply_front_end(x, mask)
         if mask is not None:
             keep = mask.astype(x.dtype)[..., None]
             x = jnp.concatenate([x * keep, keep], axis=-1)
@@ -138,7 +141,16 @@ class MIMLP(base.Model):
 
 
 def check_input(model, window: int, window_text: str) -> str | None:
-    """The average pool needs at least one full window of `pool` samples."""
+    """The average pool needs at least one full window of `pool` steps of what it reads: the
+    samples, or the front end's shorter output."""
+    layers = model.get('front_end_layers', 0)
+    steps = front_end.output_length(window, layers, model.get('front_end_stride', 1))
+    if layers and model.pool > steps:
+        return (
+            f'config.model.pool ({model.pool}) exceeds the {steps} steps that the front end '
+            f'(front_end_layers={layers}, front_end_stride={model.front_end_stride}) leaves of '
+            f'{window_text}.'
+        )
     if model.pool > window:
         return f'config.model.pool ({model.pool}) exceeds {window_text}.'
     return None
@@ -154,6 +166,7 @@ FAMILY = base.Family(
         'rank': POSITIVE_INT,
         'z_source': choice(*Z_SOURCES),
         'pool': POSITIVE_INT,
+        **front_end.RULES,
     },
     input_check=check_input,
 )
