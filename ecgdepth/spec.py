@@ -354,3 +354,14 @@ def from_workdir(workdir: str) -> ml_collections.ConfigDict:
     for key, value in _leaves(recorded):
         set_field(config, key, value, path)
     return config
+
+
+def scaled_config(
+    family: str, arg: str | None, cpu: dict, gpu: dict
+) -> tuple[ml_collections.ConfigDict, dict[str, object]]:
+    """A config with two scales: `cpu`'s spec defaults, or `gpu`'s with the spec key `gpu`;
+    the spec's other keys override either. Returns the config and the spec's own keys."""
+    given = parse_arg(arg)
+    scale = gpu if convert('gpu', given.pop('gpu', False), False) else cpu
+    rest = ','.join(k if v is True else f'{k}={v}' for k, v in given.items())
+    return family_config(family, with_defaults(rest, scale)), given
