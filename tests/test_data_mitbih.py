@@ -149,6 +149,19 @@ def test_shapes_dtypes_and_alignment(beats):
     assert abs(int(np.argmax(deviation)) - 252) <= 3
 
 
+def test_a_feature_subset_is_read_from_the_same_stored_data(beats, mitdb_tfds):
+    chosen = 'rr_prev_local+rr_prev_long'
+    cfg = make_config(mitdb_tfds, manual_dir=MITDB, feature_norm='none', features=chosen)
+    subset = data.load(cfg)
+    assert subset.feature_names == ('rr_prev_local', 'rr_prev_long')
+    assert data.input_spec(ml_collections.ConfigDict({'data': cfg})).num_features == 2
+    columns = [mitbih.FEATURE_NAMES.index(n) for n in subset.feature_names]
+    for split in data.SPLITS:
+        expected = beats.splits[split]['features'][:, columns]
+        np.testing.assert_array_equal(subset.splits[split]['features'], expected)
+    assert subset.info['config'] == beats.info['config']  # no second preparation
+
+
 def test_rr_features_show_prematurity(beats):
     for split in data.SPLITS:
         f, y = beats.splits[split]['features'], beats.splits[split]['y']
@@ -467,6 +480,7 @@ def test_empty_split_and_missing_manual_dir_are_clear(tmp_path, db):
         (dict(record_norm='minmax'), r'config\.data\.record_norm'),
         (dict(rr_long_seconds=1.0), r'config\.data\.rr_long_seconds'),
         (dict(missing_lead='ignore'), r'config\.data\.missing_lead'),
+        (dict(features='rr_prev+rr_pre'), r"config\.data\.features: \['rr_pre'\] are not RR"),
     ],
 )
 def test_bad_parameters_name_the_field(overrides, match):

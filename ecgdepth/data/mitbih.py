@@ -174,6 +174,9 @@ DEFAULTS: dict[str, Any] = {
     'variant': 'beats',  # 'beats' (AAMI N S V F Q) or 'rhythm' (RHYTHM_CLASSES windows)
     'database': 'mitdb',  # PhysioNet slug: mitdb, svdb, incartdb, ...
     'manual_dir': '',  # folder with the WFDB files; '' = download from physionet.org
+    # beats: the side features the model reads ('' = all of FEATURE_NAMES; else names joined
+    # by '+', e.g. 'rr_prev_local+rr_next_local+rr_prev_long'); chosen when loading.
+    'features': '',
     'lead': 'MLII',  # signal name in the .hea (svdb: 'ECG1', incartdb: 'II', ...)
     'sample_rate': 360.0,  # Hz of the stored windows (resampled from the record's rate)
     'beat_before': 0.7,  # s of signal before the R peak (beats)
@@ -794,11 +797,12 @@ class MitBihConfig(tfds.core.BuilderConfig):
     def create(cls, **params: Any) -> MitBihConfig:
         p = validate_params(params)
         del p['manual_dir']  # where the files are, not what the data are
+        del p['features']  # which stored features are read, not what is stored
         return cls(name=config_name(p), description=protocol(p), **p)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in DEFAULTS if k != 'manual_dir'}
+        return {k: getattr(self, k) for k in DEFAULTS if k not in ('manual_dir', 'features')}
 
     @property
     def window(self) -> int:
@@ -1092,7 +1096,7 @@ task = base.classification_task
 
 def check(config: Any, task: str) -> None:
     """The parameters' values and cross-field rules, then the task (classification only)."""
-    params_from_config(config.data)
+    chosen_features(params_from_config(config.data))
     base.require_classification(NAME, task)
 
 
@@ -1101,9 +1105,23 @@ def scores(data_config: Any) -> dict[str, tuple[str, ...]]:
     return dict(BEAT_SCORES) if params_from_config(data_config)['variant'] == 'beats' else {}
 
 
+def chosen_features(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The side features `features` names (all of FEATURE_NAMES if empty; none for rhythm)."""
+    if params['variant'] != 'beats':
+        return ()
+    names = _csv(params['features'])
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(
+            f'config.data.features: {unknown} are not RR features; choose from '
+            f'{"+".join(FEATURE_NAMES)}.'
+        )
+    return names or FEATURE_NAMES
+
+
 def input_spec(config: Any) -> base.InputSpec:
     params = params_from_config(config.data)
-    features = len(FEATURE_NAMES) if params['variant'] == 'beats' else 0
+    features = len(chosen_features(params))
     names = class_names(params['variant'])
     return base.InputSpec(window_length(params), 1, len(names), features, False)
 
@@ -1121,6 +1139,10 @@ def load(data_config: Any) -> base.Dataset:
             f'per split: {builder.info.metadata["records"]}. Check config.data.{field}.'
         )
     splits = {split: read_split(builder, split) for split in SPLITS}
+    names = chosen_features(params)
+    if params['variant'] == 'beats':
+        columns = [FEATURE_NAMES.index(n) for n in names]
+        splits = {s: {**a, 'features': a['features'][:, columns]} for s, a in splits.items()}
     cfg = builder.builder_config
     info = dict(builder.info.metadata)
     for split, arrays in splits.items():
@@ -1134,7 +1156,7 @@ def load(data_config: Any) -> base.Dataset:
         class_names=cfg.class_names,
         sample_rate=params['sample_rate'],
         name=f'mitbih/{params["variant"]}',
-        feature_names=FEATURE_NAMES if params['variant'] == 'beats' else (),
+        feature_names=names,
         info=info,
         scores=scores(data_config),
     )
