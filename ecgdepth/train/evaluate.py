@@ -169,7 +169,7 @@ def evaluate_workdir(
         workdir,
         dataset.name,
         split,
-        summary_lib.brief(result),
+        summary_lib.brief(result, dataset.scores),
         path,
     )
     return out

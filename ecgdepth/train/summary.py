@@ -90,14 +90,17 @@ def group_summary(
     return group
 
 
-def brief(result: dict | None) -> str:
+def brief(result: dict | None, scores=()) -> str:
+    """One log line's metrics; `scores`: the dataset's own (e.g. challenge_f1) too."""
     if not result:
         return 'n/a'
     if 'mse' in result:
         return f'mse {result["mse"]:.4f} mae {result["mae"]:.4f} r2 {result["r2"]:.3f}'
-    return (
-        f'acc {result["accuracy"]:.3f} macro-F1 {result["macro_f1"]:.3f} loss {result["loss"]:.4f}'
-    )
+    text = f'acc {result["accuracy"]:.3f} macro-F1 {result["macro_f1"]:.3f}'
+    for score in scores:
+        if isinstance(result.get(score), float):
+            text += f' {score} {result[score]:.3f}'
+    return f'{text} loss {result["loss"]:.4f}'
 
 
 def format_seconds(seconds: float) -> str:

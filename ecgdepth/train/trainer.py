@@ -425,7 +425,7 @@ class Trainer:
             '%seval step %d  val %s  (best step %d)',
             f'seed {member.seed}: ' if self.stacked else '',
             done,
-            summary_lib.brief(result['validation']),
+            summary_lib.brief(result['validation'], self.dataset.scores),
             progress.best_step,
         )
         member.write_metrics()
@@ -521,6 +521,6 @@ class Trainer:
             f'Seed {member.seed}: ' if self.stacked else '',
             summary.best_step,
             self.config.train.select_metric,
-            summary_lib.brief(summary.val),
-            summary_lib.brief(summary.test),
+            summary_lib.brief(summary.val, self.dataset.scores),
+            summary_lib.brief(summary.test, self.dataset.scores),
         )
