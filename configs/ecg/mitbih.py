@@ -17,6 +17,9 @@ CPU = {
     'data.sample_rate': 180.0,
     'data.record_norm': 'median_mad',
     'data.bandpass': '0.5+40',
+    # RR context as ratios only: absolute intervals (s) carry each patient's heart rate, which
+    # does not transfer between patients (benchmarks/rr_transfer.py).
+    'data.features': 'rr_prev_local+rr_next_local+rr_prev_next+rr_local_long+rr_prev_long',
     'train.batch_size': 128,
     'train.num_steps': 1500,
     'train.eval_every': 250,
