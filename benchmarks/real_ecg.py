@@ -148,12 +148,45 @@ def result_files() -> list[str]:
     return sorted(glob.glob(os.path.join(RESULTS, 'real_ecg_*.json')))
 
 
+RR_TRANSFER = os.path.join(RESULTS, 'rr_transfer.json')
+
+
+def render_rr_transfer(result: dict) -> str:
+    """benchmarks/rr_transfer.py's figures: S and V found by RR features alone."""
+    rows = []
+    for name, feature_set in result['sets'].items():
+        for split, label in (('validation', 'DS1 validation'), ('test', 'DS2')):
+            seeds = feature_set['seeds']
+            cells = [
+                _mean_std([seed[split][cls][rate] for seed in seeds])
+                for cls in ('S', 'V')
+                for rate in ('sensitivity', 'ppv')
+            ]
+            rows.append(
+                f'| {name} ({len(feature_set["features"])}) | {label} | ' + ' | '.join(cells) + ' |'
+            )
+    return '\n'.join(
+        [
+            'RR features alone (`benchmarks/rr_transfer.py`: an MLP on the standardised '
+            "features, trained on DS1's training records, 3 seeds):",
+            '',
+            '| features | scored on | S Se | S +P | V Se | V +P |',
+            '|---|---|---:|---:|---:|---:|',
+            *rows,
+            '',
+        ]
+    )
+
+
 def docs_block() -> str:
     results = []
     for path in result_files():
         with open(path) as f:
             results.append(json.load(f))
     body = render(results) if results else 'No measured results yet.\n'
+    if os.path.isfile(RR_TRANSFER):
+        with open(RR_TRANSFER) as f:
+            body += '\n' + render_rr_transfer(json.load(f))
     return f'{BEGIN}\n{body}{END}'
 
 

@@ -22,6 +22,9 @@ import numpy as np
 from ecgdepth import data, spec
 
 CLASS_WEIGHTS = (0.22, 12.1, 2.8, 21.8, 0.0)
+# The feature sets compared: every RR feature, and the ratios alone (no absolute intervals).
+RATIOS = 'rr_prev_local+rr_next_local+rr_prev_next+rr_local_long+rr_prev_long'
+FEATURE_SETS = {'all': '', 'ratios': RATIOS}
 
 
 def fit_mlp(x, y, steps: int, seed: int):
@@ -78,26 +81,33 @@ def main() -> None:
     config.data.manual_dir, config.data.data_dir = args.manual_dir, args.data_dir
     config.data.feature_norm = 'none'
     raw = data.load(config.data)
-    config.data.feature_norm = 'zscore'
-    normed = data.load(config.data)
-    names = list(normed.feature_names)
-    out = {'features': names, 'class_weights': CLASS_WEIGHTS, 'seeds': [], 'class_means': {}}
-    for split, arrays in raw.splits.items():
-        out['class_means'][split] = {
+    out = {'features': list(raw.feature_names), 'class_weights': CLASS_WEIGHTS, 'sets': {}}
+    out['class_means'] = {
+        split: {
             cls: [float(v) for v in arrays['features'][arrays['y'] == i].mean(0)]
             for i, cls in enumerate(raw.class_names)
             if (arrays['y'] == i).any()
         }
-    train = normed.splits['train']
-    for seed in range(args.seeds):
-        predict = fit_mlp(train['features'], train['y'], args.steps, seed)
-        result = {'seed': seed}
-        for split in ('validation', 'test'):
-            arrays = normed.splits[split]
-            predicted = predict(arrays['features'])
-            result[split] = {c: rates(predicted, arrays['y'], i) for i, c in ((1, 'S'), (2, 'V'))}
-        out['seeds'].append(result)
-        print(json.dumps(result))
+        for split, arrays in raw.splits.items()
+    }
+    config.data.feature_norm = 'zscore'
+    for name, features in FEATURE_SETS.items():
+        config.data.features = features
+        normed = data.load(config.data)
+        train = normed.splits['train']
+        seeds = []
+        for seed in range(args.seeds):
+            predict = fit_mlp(train['features'], train['y'], args.steps, seed)
+            result = {'seed': seed}
+            for split in ('validation', 'test'):
+                arrays = normed.splits[split]
+                predicted = predict(arrays['features'])
+                result[split] = {
+                    c: rates(predicted, arrays['y'], i) for i, c in ((1, 'S'), (2, 'V'))
+                }
+            seeds.append(result)
+            print(name, json.dumps(result))
+        out['sets'][name] = {'features': list(normed.feature_names), 'seeds': seeds}
     if args.out:
         with open(args.out + '.tmp', 'w') as f:
             json.dump(out, f, indent=1)

@@ -100,3 +100,43 @@ def test_evaluate_flag_rules():
     assert argv == ['launch.py', '--config=/c/workdir.py:W', '--workdir=W', '--evaluate=x']
     given = ['launch.py', '--config=a.py', '--workdir=W', '--evaluate=x']
     assert commands.evaluate_argv(given, '/c') == given
+
+
+def test_scored_features_are_standardised_with_the_runs_training_statistics(monkeypatch):
+    """Not with the statistics of the data being scored: those would leak its distribution."""
+    import types
+
+    import numpy as np
+
+    from ecgdepth import data
+    from ecgdepth.data import base
+    from ecgdepth.workdir import Summary
+
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return {
+            'x': rng.normal(size=(n, 8, 1)).astype(np.float32),
+            'y': (np.arange(n) % 2).astype(np.int32),
+            'features': (5.0 + 2.0 * rng.normal(size=(n, 2))).astype(np.float32),
+        }
+
+    module = types.ModuleType('featured_data')
+    module.NAME, module.DEFAULTS, module.RULES, module.RUNLOCAL = 'featured', {}, {}, {'*': {}}
+    module.task = base.classification_task
+    module.check = lambda config, task: None
+    module.input_spec = lambda config: base.InputSpec(8, 1, 2, 2, False)
+    splits = {'train': split(32), 'validation': split(16), 'test': split(16)}
+    module.load = lambda data_config: base.Dataset(
+        splits, ('a', 'b'), 1.0, 'featured', feature_names=('f0', 'f1')
+    )
+    monkeypatch.setitem(data.DATASETS, 'featured', module)
+    config = spec.family_config('dilated_cnn', 'data=featured')
+    stats = {'method': 'zscore', 'names': ['f0', 'f1'], 'mean': [1.0, 2.0], 'std': [2.0, 4.0]}
+    summary = Summary(status='done', class_names=['a', 'b'], extra={'feature_norm': stats})
+    dataset = evaluate_lib.load_scored(config, summary)
+    expected = (splits['test']['features'] - np.array([1.0, 2.0])) / np.array([2.0, 4.0])
+    np.testing.assert_allclose(dataset.splits['test']['features'], expected, rtol=1e-6)
+    summary.extra['feature_norm'] = {**stats, 'names': ['g0', 'g1']}
+    with pytest.raises(validation.ConfigError, match=r"side features \['f0', 'f1'\]; the run"):
+        evaluate_lib.load_scored(spec.family_config('dilated_cnn', 'data=featured'), summary)
