@@ -57,3 +57,21 @@ def set_field(config, path: str, value) -> None:
         node = node[part]
     with node.ignore_type():
         node[leaf] = value
+
+
+def launch(*args, data_dir=None, cwd=REPO):
+    """`python launch.py ARGS` in a subprocess on the CPU (the command a user types)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_PLATFORMS='cpu')
+    if data_dir:
+        env['ECGDEPTH_DATA_DIR'] = data_dir
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, 'launch.py'), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -2,29 +2,14 @@
 validation), with every mismatch an error before any data are loaded."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import launch
 
 from ecgdepth import commands, spec, validation
 from ecgdepth.train import evaluate as evaluate_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = 'runlocal,depth=2,width=8,data.num_train=256'
-
-
-def launch(*args):
-    env = dict(os.environ, JAX_PLATFORMS='cpu')
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, 'launch.py'), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope='module')

@@ -3,28 +3,13 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
+from conftest import launch
 
 from ecgdepth import commands
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def launch(*args, data_dir=None, cwd=REPO):
-    env = dict(os.environ, JAX_PLATFORMS='cpu')
-    if data_dir:
-        env['ECGDEPTH_DATA_DIR'] = data_dir
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, 'launch.py'), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_a_misspelt_override_fails_and_names_it(tmp_path):
