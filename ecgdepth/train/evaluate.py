@@ -87,6 +87,7 @@ def load_scored(config: ml_collections.ConfigDict, summary: workdir_lib.Summary)
     stats = (summary.extra or {}).get('feature_norm') or {}
     with config.unlocked():
         config.data.feature_norm = 'none'  # The run's statistics, applied below.
+        config.data.label_noise = 0.0  # Scored against the true labels.
     dataset = data_lib.for_task(data_lib.load(config.data), config.task)
     if dataset.task == 'classification' and list(dataset.class_names) != summary.class_names:
         raise _error(
