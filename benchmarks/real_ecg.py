@@ -38,8 +38,10 @@ FIGURES = {
     ],
     'cinc2017': [
         ('challenge F1', ('challenge_f1',)),
+        ('N F1', ('per_class', 'N', 'f1')),
+        ('A F1', ('per_class', 'A', 'f1')),
+        ('O F1', ('per_class', 'O', 'f1')),
         ('accuracy', ('accuracy',)),
-        ('macro-F1', ('macro_f1',)),
     ],
 }
 
@@ -73,6 +75,7 @@ def run_seed(args, seed: int) -> dict:
         'train_wall_time_s': summary['wall_time_s'],
         'steps_per_s': summary['steps_per_s'],
         'best_step': summary['best_step'],
+        'num_steps': summary['num_steps'],
         'params': summary['params'],
         'dataset': summary['dataset'],
         'model': summary['model'],
@@ -100,6 +103,7 @@ def run(args) -> None:
         'machine': f'{platform.machine()}, {os.cpu_count()} cores',
         'date': time.strftime('%Y-%m-%d'),
         'seeds': seeds,
+        'num_steps': seeds[0]['num_steps'],
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     temporary = args.out + '.tmp'
@@ -131,11 +135,14 @@ def render(results: list[dict]) -> str:
             f'{len(seeds)} seeds on {result["machine"]}, {result["date"]}): test split'
         )
         lines.append('')
-        header = [label for label, _ in figures] + ['wall time a seed (s)']
+        header = [label for label, _ in figures] + ['best step', 'wall time a seed (s)']
         lines.append('| ' + ' | '.join(header) + ' |')
         lines.append('|' + '---:|' * len(header))
         cells = [_mean_std([lookup(s['test'], path) for s in seeds]) for _, path in figures]
         walls = [s['wall_time_s'] for s in seeds]
+        steps = result.get('num_steps')
+        best = ', '.join(str(s['best_step']) for s in seeds)
+        cells.append(f'{best} of {steps}' if steps else best)
         cells.append(f'{statistics.median(walls):.0f} (median; max {max(walls):.0f})')
         lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')

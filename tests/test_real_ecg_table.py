@@ -22,13 +22,21 @@ def test_render_reports_mean_and_std_over_seeds_and_the_command(tmp_path):
         'variant': 'CNN',
         'params': 1234,
         'wall_time_s': 100.0,
+        'best_step': 100,
         'command': 'python launch.py --config=configs/ecg/cinc2017.py',
     }
     seeds = [
-        {**seed, 'test': {'challenge_f1': 0.8, 'accuracy': 0.9, 'macro_f1': 0.7}},
-        {**seed, 'wall_time_s': 120.0, 'test': {'challenge_f1': 0.7, 'accuracy': 0.8}},
+        {**seed, 'test': {'challenge_f1': 0.8, 'accuracy': 0.9}},
+        {**seed, 'wall_time_s': 120.0, 'best_step': 300, 'test': {'challenge_f1': 0.7}},
     ]
-    result = {'config': 'configs/ecg/cinc2017.py', 'machine': 'x', 'date': 'd', 'seeds': seeds}
+    result = {
+        'config': 'configs/ecg/cinc2017.py',
+        'machine': 'x',
+        'date': 'd',
+        'seeds': seeds,
+        'num_steps': 300,
+    }
     text = real_ecg.render([json.loads(json.dumps(result))])
-    assert '| 0.750 ± 0.071 | 0.850 ± 0.071 | 0.700 | 110 (median; max 120) |' in text
+    # Undefined figures are a dash; one seed's value stands alone.
+    assert '| 0.750 ± 0.071 | – | – | – | 0.900 | 100, 300 of 300 | 110 (median; max 120) |' in text
     assert 'python launch.py --config=configs/ecg/cinc2017.py' in text
