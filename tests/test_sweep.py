@@ -237,9 +237,11 @@ def _real_count(config, dataset) -> int:
     import jax
 
     from ecgdepth import models
+    from ecgdepth.train.state import MODEL_INPUTS
 
     model = models.build_model(config.model, dataset.num_classes)
-    arrays = {k: v[:2] for k, v in dataset.splits['train'].items() if k != 'y'}
+    keys = ('x', *MODEL_INPUTS)  # not the labels, nor the recording of a window ('group')
+    arrays = {k: v[:2] for k, v in dataset.splits['train'].items() if k in keys}
     x = arrays.pop('x')
     params = model.init({'params': jax.random.PRNGKey(0)}, x, train=False, **arrays)['params']
     return models.count_params(params)
@@ -309,7 +311,10 @@ def test_input_spec_matches_mitbih(variant, tmp_path_factory):
         window_seconds=2.0,
     )
     # 62.5 and 107.5 samples: the builder rounds each half separately (half to even).
-    expected = (62 + 108, 1, 5, 3, False) if variant == 'beats' else (500, 1, 15, 0, False)
+    from ecgdepth.data import mitbih
+
+    features = len(mitbih.FEATURE_NAMES)
+    expected = (62 + 108, 1, 5, features, False) if variant == 'beats' else (500, 1, 15, 0, False)
     assert sweep.input_spec(config) == expected
     _check_spec_against_data(config)
 
