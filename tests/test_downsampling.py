@@ -280,7 +280,6 @@ def test_receptive_field_values():
     'fields',
     [
         dict(depth=5, downsample='max', dilation_cycle=2, residual=True),
-        dict(depth=5, downsample='avg', downsample_every=2, downsample_factor=3),
         dict(depth=5, downsample='stride', dilation='none', residual=True, layer_norm=True),
         dict(depth=4, downsample='stride', downsample_every=1, downsample_factor=3, kernel_size=2,
              dilation='none'),
@@ -290,7 +289,7 @@ def test_receptive_field_values():
         dict(depth=4, front_end_layers=1, front_end_stride=3, downsample='stride', residual=True,
              scan=False),
     ],
-    ids=['max', 'avg-f3', 'stride-ln-res', 'stride-f3-gaps', 'stride-res-shortcut', 'front-end',
+    ids=['max', 'stride-ln-res', 'stride-f3-gaps', 'stride-res-shortcut', 'front-end',
          'front-end-stride-unrolled'],
 )  # fmt: skip
 def test_causal_gradient_support_equals_receptive_field(fields):

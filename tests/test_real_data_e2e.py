@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO, shared_path
 
-PAIRS = [('mitbih', 'dilated_cnn'), ('mitbih', 'mi_mlp'), ('cinc2017', 'lstm')]
+PAIRS = [('mitbih', 'dilated_cnn'), ('cinc2017', 'lstm')]
 DATASETS = {
     'mitbih': ('mitdb',),
     'cinc2017': ('cinc2017', 'training2017'),
