@@ -30,6 +30,15 @@ def apply(features: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
     return ((np.asarray(features, np.float64) - mean) / scale).astype(np.float32)
 
 
+def standardise(dataset, mean: np.ndarray, std: np.ndarray):
+    """The dataset with every split's side features standardised by the given statistics."""
+    splits = {
+        split: {**arrays, 'features': apply(arrays['features'], mean, std)}
+        for split, arrays in dataset.splits.items()
+    }
+    return dataclasses.replace(dataset, splits=splits)
+
+
 def normalize(dataset, method: str = 'zscore'):
     """The dataset with its side features standardised by `method` ('zscore': training mean
     and std; 'none': unchanged). A dataset without side features is returned as it is; one
@@ -43,11 +52,6 @@ def normalize(dataset, method: str = 'zscore'):
     if method == 'none':
         return dataclasses.replace(dataset, info={**dataset.info, 'feature_norm': record})
     mean, std = train_statistics(dataset.splits['train']['features'])
-    splits = {
-        split: {**arrays, 'features': apply(arrays['features'], mean, std)}
-        for split, arrays in dataset.splits.items()
-    }
     record.update(mean=[float(v) for v in mean], std=[float(v) for v in std])
-    return dataclasses.replace(
-        dataset, splits=splits, info={**dataset.info, 'feature_norm': record}
-    )
+    dataset = standardise(dataset, mean, std)
+    return dataclasses.replace(dataset, info={**dataset.info, 'feature_norm': record})

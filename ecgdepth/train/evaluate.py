@@ -12,7 +12,6 @@ feature_norm), never with statistics of the data being scored.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
@@ -101,12 +100,9 @@ def load_scored(config: ml_collections.ConfigDict, summary: workdir_lib.Summary)
             f'was trained on {names}.'
         )
     if stats.get('method') == 'zscore':
-        mean, std = np.asarray(stats['mean']), np.asarray(stats['std'])
-        splits = {
-            split: {**arrays, 'features': feature_norm.apply(arrays['features'], mean, std)}
-            for split, arrays in dataset.splits.items()
-        }
-        dataset = dataclasses.replace(dataset, splits=splits)
+        dataset = feature_norm.standardise(
+            dataset, np.asarray(stats['mean']), np.asarray(stats['std'])
+        )
     return dataset
 
 
