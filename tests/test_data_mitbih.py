@@ -162,6 +162,22 @@ def test_a_feature_subset_is_read_from_the_same_stored_data(beats, mitdb_tfds):
     assert subset.info['config'] == beats.info['config']  # no second preparation
 
 
+def test_beat_reference_adds_each_beat_minus_its_records_median(beats, mitdb_tfds):
+    cfg = make_config(
+        mitdb_tfds, manual_dir=MITDB, feature_norm='none', beat_reference='record_median'
+    )
+    relative = data.load(cfg)
+    assert data.input_spec(ml_collections.ConfigDict({'data': cfg})).channels == 2
+    assert relative.info['config'] == beats.info['config']  # chosen when loading
+    x, rel = beats.splits['test']['x'], relative.splits['test']['x']
+    np.testing.assert_array_equal(rel[..., :1], x)
+    builder = mitbih.load_builder(mitbih.params_from_config(cfg), mitdb_tfds)
+    rows = mitbih.read_split(builder, 'test')[1] == '100'
+    assert rows.sum() > 2000
+    expected = x[rows, :, 0] - np.median(x[rows, :, 0], axis=0)
+    np.testing.assert_allclose(rel[rows, :, 1], expected, atol=1e-5)
+
+
 def test_rr_features_show_prematurity(beats):
     for split in data.SPLITS:
         f, y = beats.splits[split]['features'], beats.splits[split]['y']
@@ -481,6 +497,8 @@ def test_empty_split_and_missing_manual_dir_are_clear(tmp_path, db):
         (dict(rr_long_seconds=1.0), r'config\.data\.rr_long_seconds'),
         (dict(missing_lead='ignore'), r'config\.data\.missing_lead'),
         (dict(features='rr_prev+rr_pre'), r"config\.data\.features: \['rr_pre'\] are not RR"),
+        (dict(beat_reference='mean'), r'config\.data\.beat_reference'),
+        (dict(beat_reference='record_median', variant='rhythm'), r"variant='beats'"),
     ],
 )
 def test_bad_parameters_name_the_field(overrides, match):

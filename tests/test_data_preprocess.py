@@ -45,6 +45,26 @@ def test_median_mad_resists_artefacts():
     assert np.std(preprocess.normalize_record(x, 'zscore')[200:]) < 0.2
 
 
+def test_relative_to_group_median_reads_each_window_against_its_groups():
+    rng = np.random.default_rng(0)
+    typical = {'a': np.sin(np.linspace(0, 3, 16)), 'b': 5 * np.cos(np.linspace(0, 3, 16))}
+    groups = np.array(['a', 'b', 'a', 'a', 'b', 'b', 'a'])
+    x = np.stack([typical[g] + 0.01 * rng.normal(size=16) for g in groups])[..., None]
+    x[3, 5:8, 0] += 2.0  # one ectopic-looking beat in record a
+    out = preprocess.relative_to_group_median(x, groups)
+    assert out.shape == (7, 16, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[..., 0], x[..., 0], atol=1e-6)
+    for g in 'ab':  # each group's own median is taken out, not the other's
+        rows = groups == g
+        np.testing.assert_allclose(
+            out[rows, :, 1], x[rows, :, 0] - np.median(x[rows, :, 0], 0), atol=1e-5
+        )
+    typical_rows = np.abs(out[[0, 2, 6], :, 1]).max()
+    assert typical_rows < 0.1 and out[3, 5:8, 1].min() > 1.5
+    with pytest.raises(ValueError, match='7 windows but 6 group ids'):
+        preprocess.relative_to_group_median(x, groups[:6])
+
+
 def test_bandpass_text_and_nyquist():
     assert preprocess.parse_bandpass('') is None
     assert preprocess.parse_bandpass(' 0.5 ; 40 ') == (0.5, 40.0)

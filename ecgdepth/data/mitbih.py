@@ -177,6 +177,9 @@ DEFAULTS: dict[str, Any] = {
     # beats: the side features the model reads ('' = all of FEATURE_NAMES; else names joined
     # by '+', e.g. 'rr_prev_local+rr_next_local+rr_prev_long'); chosen when loading.
     'features': '',
+    # beats: 'record_median' adds a channel, each beat minus its record's median beat (chosen
+    # when loading; ecgdepth/data/preprocess.py: relative_to_group_median).
+    'beat_reference': 'none',
     'lead': 'MLII',  # signal name in the .hea (svdb: 'ECG1', incartdb: 'II', ...)
     'sample_rate': 360.0,  # Hz of the stored windows (resampled from the record's rate)
     'beat_before': 0.7,  # s of signal before the R peak (beats)
@@ -212,6 +215,9 @@ _DATA_KEYS = {
     'rhythm': (*_COMMON_KEYS, 'window_seconds', 'straddle'),
 }
 
+
+# Fields that say where the files are or how the stored data are read (not cache keys).
+LOAD_TIME_KEYS = ('manual_dir', 'features', 'beat_reference')
 
 _STAT_KEYS = {
     'beats': ('counts', 'dropped_edge', 'skipped_unmapped'),
@@ -270,6 +276,12 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _choice(p, 'unknown_symbols', ('skip', 'error'))
     _choice(p, 'straddle', ('drop', 'majority'))
     _choice(p, 'split', ('de_chazal', 'records'))
+    _choice(p, 'beat_reference', preprocess.REFERENCES)
+    if p['beat_reference'] != 'none' and p['variant'] != 'beats':
+        raise ValueError(
+            f"config.data.beat_reference={p['beat_reference']!r} reads beats against their "
+            f"record's; it needs config.data.variant='beats', not {p['variant']!r}"
+        )
     _check_reading(p)
     if not re.fullmatch(r'[a-z0-9][a-z0-9_-]*', p['database']):
         raise ValueError(
@@ -796,13 +808,13 @@ class MitBihConfig(tfds.core.BuilderConfig):
     @classmethod
     def create(cls, **params: Any) -> MitBihConfig:
         p = validate_params(params)
-        del p['manual_dir']  # where the files are, not what the data are
-        del p['features']  # which stored features are read, not what is stored
+        for key in LOAD_TIME_KEYS:  # how the stored data are read, not what is stored
+            del p[key]
         return cls(name=config_name(p), description=protocol(p), **p)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in DEFAULTS if k not in ('manual_dir', 'features')}
+        return {k: getattr(self, k) for k in DEFAULTS if k not in LOAD_TIME_KEYS}
 
     @property
     def window(self) -> int:
@@ -1080,10 +1092,12 @@ def load_builder(params: Mapping[str, Any], data_dir: str) -> MitBih:
     return tfds_prep.prepare_config(MitBih, MitBihConfig.create(**p), data_dir, download_config)[0]
 
 
-def read_split(builder: MitBih, split: str) -> dict[str, np.ndarray]:
+def read_split(builder: MitBih, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A whole split as {'x': float32 (N, T, 1), 'y': int32 (N,)[, 'features': (N, F)]}, F =
-    len(FEATURE_NAMES) for beats, as stored (the loader's feature_norm comes after)."""
-    return tfds_prep.read_arrays(builder, split, extra=(('features', 'rr', np.float32),))[0]
+    len(FEATURE_NAMES) for beats, as stored (the loader's feature_norm comes after), and each
+    example's record name."""
+    arrays, columns = tfds_prep.read_arrays(builder, split, extra=(('features', 'rr', np.float32),))
+    return arrays, np.asarray(columns['record']).astype(str)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1123,7 +1137,8 @@ def input_spec(config: Any) -> base.InputSpec:
     params = params_from_config(config.data)
     features = len(chosen_features(params))
     names = class_names(params['variant'])
-    return base.InputSpec(window_length(params), 1, len(names), features, False)
+    channels = 1 if params['beat_reference'] == 'none' else 2
+    return base.InputSpec(window_length(params), channels, len(names), features, False)
 
 
 def load(data_config: Any) -> base.Dataset:
@@ -1138,11 +1153,16 @@ def load(data_config: Any) -> base.Dataset:
             f'mitbih/{builder.builder_config.name}: no examples in split(s) {missing}; records '
             f'per split: {builder.info.metadata["records"]}. Check config.data.{field}.'
         )
-    splits = {split: read_split(builder, split) for split in SPLITS}
+    splits, records = {}, {}
+    for split in SPLITS:
+        splits[split], records[split] = read_split(builder, split)
     names = chosen_features(params)
     if params['variant'] == 'beats':
         columns = [FEATURE_NAMES.index(n) for n in names]
         splits = {s: {**a, 'features': a['features'][:, columns]} for s, a in splits.items()}
+    if params['beat_reference'] == 'record_median':
+        for split, arrays in splits.items():
+            arrays['x'] = preprocess.relative_to_group_median(arrays['x'], records[split])
     cfg = builder.builder_config
     info = dict(builder.info.metadata)
     for split, arrays in splits.items():

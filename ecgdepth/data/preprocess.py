@@ -16,6 +16,8 @@ import re
 import numpy as np
 
 RECORD_NORMS = ('none', 'zscore', 'median_mad')
+# What a window may be read relative to, as extra channels (`relative_to_group_median`).
+REFERENCES = ('none', 'record_median')
 # MAD -> standard deviation of a normal distribution: 1 / Phi^-1(3/4).
 MAD_TO_STD = 1.4826
 _SEPARATORS = r'[,;\s]+|(?<![eE])\+'  # between the two edges ('1e+2' stays one number)
@@ -101,3 +103,21 @@ def condition(
     if band is not None:
         x = bandpass(x, fs, band, order)
     return normalize_record(x, record_norm)
+
+
+def relative_to_group_median(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(N, T, C) windows -> (N, T, 2C): each window, then the window minus the median of its
+    group's windows (for beats, the patient's typical beat).
+
+    Why: morphology differs more between patients than between a patient's normal and ectopic
+    beats, so a beat read against its own record's typical beat carries what transfers to an
+    unseen patient. It uses the record's signal only, never a label (as `normalize_record`)."""
+    x = np.asarray(x, np.float32)
+    groups = np.asarray(groups)
+    if len(groups) != len(x):
+        raise ValueError(f'{len(x)} windows but {len(groups)} group ids')
+    relative = np.empty_like(x)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        relative[rows] = x[rows] - np.median(x[rows], axis=0)
+    return np.concatenate([x, relative], axis=-1)
