@@ -279,7 +279,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _choice(p, 'beat_reference', preprocess.REFERENCES)
     if p['beat_reference'] != 'none' and p['variant'] != 'beats':
         raise ValueError(
-            f"config.data.beat_reference={p['beat_reference']!r} reads beats against their "
+            f'config.data.beat_reference={p["beat_reference"]!r} reads beats against their '
             f"record's; it needs config.data.variant='beats', not {p['variant']!r}"
         )
     _check_reading(p)
