@@ -149,33 +149,33 @@ def test_shapes_dtypes_and_alignment(beats):
     assert abs(int(np.argmax(deviation)) - 252) <= 3
 
 
-def test_a_feature_subset_is_read_from_the_same_stored_data(beats, mitdb_tfds):
+def test_features_and_beat_reference_are_chosen_when_loading(beats, mitdb_tfds):
+    """A feature subset and the record-relative channel, read from the same stored data."""
     chosen = 'rr_prev_local+rr_prev_long'
-    cfg = make_config(mitdb_tfds, manual_dir=MITDB, feature_norm='none', features=chosen)
+    cfg = make_config(
+        mitdb_tfds,
+        manual_dir=MITDB,
+        feature_norm='none',
+        features=chosen,
+        beat_reference='record_median',
+    )
     subset = data.load(cfg)
+    assert subset.info['config'] == beats.info['config']  # no second preparation
+    spec = data.input_spec(ml_collections.ConfigDict({'data': cfg}))
     assert subset.feature_names == ('rr_prev_local', 'rr_prev_long')
-    assert data.input_spec(ml_collections.ConfigDict({'data': cfg})).num_features == 2
+    assert (spec.num_features, spec.channels) == (2, 2)
     columns = [mitbih.FEATURE_NAMES.index(n) for n in subset.feature_names]
     for split in data.SPLITS:
         expected = beats.splits[split]['features'][:, columns]
         np.testing.assert_array_equal(subset.splits[split]['features'], expected)
-    assert subset.info['config'] == beats.info['config']  # no second preparation
-
-
-def test_beat_reference_adds_each_beat_minus_its_records_median(beats, mitdb_tfds):
-    cfg = make_config(
-        mitdb_tfds, manual_dir=MITDB, feature_norm='none', beat_reference='record_median'
-    )
-    relative = data.load(cfg)
-    assert data.input_spec(ml_collections.ConfigDict({'data': cfg})).channels == 2
-    assert relative.info['config'] == beats.info['config']  # chosen when loading
-    x, rel = beats.splits['test']['x'], relative.splits['test']['x']
-    np.testing.assert_array_equal(rel[..., :1], x)
+    # Channel 0 as stored, channel 1 each beat minus its own record's median beat.
+    x, relative = beats.splits['test']['x'], subset.splits['test']['x']
+    np.testing.assert_array_equal(relative[..., :1], x)
     builder = mitbih.load_builder(mitbih.params_from_config(cfg), mitdb_tfds)
     rows = mitbih.read_split(builder, 'test')[1] == '100'
     assert rows.sum() > 2000
     expected = x[rows, :, 0] - np.median(x[rows, :, 0], axis=0)
-    np.testing.assert_allclose(rel[rows, :, 1], expected, atol=1e-5)
+    np.testing.assert_allclose(relative[rows, :, 1], expected, atol=1e-5)
 
 
 def test_rr_features_show_prematurity(beats):
@@ -223,16 +223,8 @@ def test_rhythm_variant_and_straddle(mitdb_tfds):
     assert count['train'][names.index('VFL')] > 0  # 207
     assert sum(count[s][names.index('P')] for s in data.SPLITS) == 0  # paced records excluded
 
-    params = mitbih.params_from_config(make_config('', variant='rhythm', straddle='majority'))
-    majority = mitbih.load_builder({**params, 'manual_dir': MITDB}, mitdb_tfds).info.metadata
-    for split in data.SPLITS:
-        drop_stats, maj_stats = ds.info['splits'][split], majority['splits'][split]
-        assert [drop_stats['counts'][c] for c in names] == count[split].tolist()
-        # A window inside one rhythm has that label either way; majority adds straddlers.
-        assert all(maj_stats['counts'][c] >= drop_stats['counts'][c] for c in names)
-        added = sum(maj_stats['counts'].values()) - sum(drop_stats['counts'].values())
-        assert added == drop_stats['dropped']['straddle'] + drop_stats['dropped']['unlabelled']
-        assert drop_stats['dropped']['straddle'] > 0 and maj_stats['dropped']['straddle'] == 0
+    for split in data.SPLITS:  # straddle='majority': test_rhythm_windows_drop_vs_majority
+        assert [ds.info['splits'][split]['counts'][c] for c in names] == count[split].tolist()
 
 
 # ------------------------------------------------------------------------- WFDB fixtures

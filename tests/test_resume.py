@@ -152,15 +152,14 @@ def launched(data_dir, cache_dir, tmp_path_factory):
     return workdir
 
 
-@pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
-def test_killed_launch_resumes_to_identical_results(how, launched, data_dir, cache_dir, tmp_path):
+def test_killed_launch_resumes_to_identical_results(launched, data_dir, cache_dir, tmp_path):
+    """kill -9 mid-run (a launch stopped by SIGTERM resumes likewise: tests/test_multihost.py)."""
     interrupted = tmp_path / 'interrupted'
     process = start_launch(interrupted, data_dir, cache_dir)
     wait_for_checkpoint(interrupted, process, 40)
-    process.send_signal(getattr(signal, how))
+    process.send_signal(signal.SIGKILL)
     process.wait(timeout=120)
-    status = comparable_summary(interrupted)['status']
-    assert status == ('running' if how == 'SIGKILL' else 'preempted')  # It was mid-run.
+    assert comparable_summary(interrupted)['status'] == 'running'  # It was mid-run.
 
     process = start_launch(interrupted, data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
