@@ -39,7 +39,7 @@ import ml_collections
 from absl import logging
 
 from ecgdepth import data as data_lib
-from ecgdepth import files
+from ecgdepth import files, logs
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.sweep import SweepError, Trial
@@ -678,6 +678,7 @@ def launch_sweep(
 def _worker_main(argv: list[str]) -> int:
     """A worker process: trials from stdin (JSON from run_workers), run with claims."""
     del argv
+    logs.quiet_console()  # As launch.py's console.
     payload = json.loads(sys.stdin.read())
     for name, module in payload['datasets'].items():
         data_lib.register(name, module)
