@@ -15,6 +15,7 @@ from test_train import small_config
 from ecgdepth import files, logs
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import loop
+from ecgdepth.train import members as members_lib
 
 TIMING = {'steps_per_s', 'wall_time_s', 'start_time'}
 TAGS = {
@@ -137,3 +138,12 @@ def test_third_party_info_passes_only_at_a_higher_verbosity():
         assert quiet.filter(make_record(orbax_file, logging.INFO))
     finally:
         absl_logging.set_verbosity(verbosity)
+
+
+def test_a_checkpoint_of_before_appending_still_restores():
+    """Older checkpoints hold every record: they restore as their count and step-0 probe."""
+    initial = {'type': 'diagnostics', 'step': 0, 'grad_norm_per_layer': [1.0]}
+    old = {'records': [initial, {'type': 'train', 'step': 5, 'loss': 1.0}], 'best_value': None}
+    progress = members_lib.Progress.from_meta(old)
+    assert progress.num_records == 2
+    assert progress.initial_diagnostics == initial
