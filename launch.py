@@ -7,7 +7,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from ecgdepth import cluster, commands, workdir
+from ecgdepth import cluster, commands, logs, workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config',
@@ -50,6 +50,7 @@ _EVAL_SPLIT = flags.DEFINE_enum(
 
 
 def main(argv):
+    logs.quiet_console()  # Other libraries' INFO lines only with --verbosity=1 or more.
     f, config, workdir = flags.FLAGS, _CONFIG.value, _WORKDIR.value
     source = None if config is None else f['config'].config_filename
     options = commands.SweepOptions(**{name: f[name].value for name in commands.SWEEP_FLAGS})

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written result."""
+"""Atomic file writes, so a reader (or a crash) never sees a half-written result; and appends to
+a JSON-lines log, which grows by whole lines and so is never rewritten as a run goes on."""
 
 from __future__ import annotations
 
@@ -47,12 +48,24 @@ def write_json(path: str, obj: Any) -> None:
     write_text(path, text + '\n')
 
 
-def write_jsonl(path: str, records: Iterable[dict]) -> None:
-    """Rewrites the whole file atomically (records are few: one per log or eval step)."""
-    write_text(
-        path,
-        ''.join(json.dumps(json_safe(r), sort_keys=True, allow_nan=False) + '\n' for r in records),
+def jsonl_text(records: Iterable[dict]) -> str:
+    """One strict-JSON line per record."""
+    return ''.join(
+        json.dumps(json_safe(r), sort_keys=True, allow_nan=False) + '\n' for r in records
     )
+
+
+def write_jsonl(path: str, records: Iterable[dict]) -> None:
+    """Rewrites the whole file atomically (e.g. a resumed run's log cut back to its checkpoint)."""
+    write_text(path, jsonl_text(records))
+
+
+def append_jsonl(path: str, records: Iterable[dict]) -> None:
+    """Appends the records and flushes: one write of whole lines, as a run logs them."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'a') as f:
+        f.write(jsonl_text(records))
+        f.flush()
 
 
 def read_jsonl(path: str) -> list[dict]:

@@ -4,7 +4,8 @@ Layout of a sweep workdir W (the names and status words are in ecgdepth/workdir.
     W/sweep.json            the trial list (index, id, overrides, config hash), written at start
     W/<trial-id>/status.json  pending | running | done | diverged | failed (schema: new_status)
     W/<trial-id>/claim.lock   present while a worker runs the trial
-    W/<trial-id>/config.json, metrics.jsonl, summary.json   written by train_and_evaluate
+    W/<trial-id>/config.json, metrics.jsonl, summary.json, log.txt, tensorboard/
+                            written by train_and_evaluate
 
 Claims: a worker runs a trial only after creating claim.lock with O_CREAT | O_EXCL; the file
 holds host, pid, a random token and a heartbeat time that a background thread rewrites every
@@ -39,7 +40,7 @@ import ml_collections
 from absl import logging
 
 from ecgdepth import data as data_lib
-from ecgdepth import files
+from ecgdepth import files, logs
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.sweep import SweepError, Trial
@@ -678,6 +679,7 @@ def launch_sweep(
 def _worker_main(argv: list[str]) -> int:
     """A worker process: trials from stdin (JSON from run_workers), run with claims."""
     del argv
+    logs.quiet_console()  # As launch.py's console.
     payload = json.loads(sys.stdin.read())
     for name, module in payload['datasets'].items():
         data_lib.register(name, module)

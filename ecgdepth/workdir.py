@@ -5,10 +5,13 @@ reader of results (tables, findings, plots, SLURM --wait) needs neither JAX nor 
 
 A run's workdir R (train_and_evaluate):
     R/config.json     the run's config (a relaunch must match it to resume)
-    R/metrics.jsonl   one record per log, eval, diagnostics step or divergence
+    R/metrics.jsonl   one record per log, eval, diagnostics step or divergence (appended)
+    R/tensorboard/    the records' numbers as TensorBoard scalars (`tensorboard --logdir R`)
+    R/log.txt         what the run logged (appended when it resumes)
     R/summary.json    the run's Summary: its status, best step and that step's metrics
     R/checkpoints/    orbax checkpoints (train state, best params, loop bookkeeping)
-    R/seed_<s>/       with train.vmap_seeds > 1: seed s's own config, metrics and summary
+    R/seed_<s>/       with train.vmap_seeds > 1: seed s's own config, metrics, tensorboard
+                      and summary (R/log.txt has every seed's lines)
 A sweep's workdir W (ecgdepth/trial.py):
     W/sweep.json      the trial list (index, id, overrides, config hash)
     W/<trial-id>/     a run's workdir R, plus status.json and, while a worker runs it, claim.lock
@@ -26,6 +29,8 @@ from ecgdepth import files
 
 CONFIG_FILE = 'config.json'  # The run's config, as ConfigDict.to_json_best_effort.
 METRICS_FILE = 'metrics.jsonl'  # Records of type train, eval, diagnostics or diverged.
+TENSORBOARD_DIR = 'tensorboard'  # Event files of METRICS_FILE's numbers (train/events.py).
+LOG_FILE = 'log.txt'  # The run's log lines, as the console shows them (ecgdepth/logs.py).
 SUMMARY_FILE = 'summary.json'  # Summary.to_dict(): status, best step, its metrics.
 CHECKPOINT_DIR = 'checkpoints'  # orbax's: one folder per saved step.
 # The params validation selected (the best step's), as flax msgpack; written when a run

@@ -61,6 +61,11 @@ def test_launch_trains_with_overrides_and_writes_outputs(tmp_path, data_dir):
     assert json.load(open(workdir / 'config.json'))['model']['depth'] == 2
     assert 'step 20/20' in result.stderr  # The progress line.
     assert 'ETA' in result.stderr
+    # It checkpointed (runlocal's checkpoint_every), but orbax's INFO lines stay off the console.
+    assert 'Checkpoint at step 20' in result.stderr
+    assert 'checkpoint_manager.py' not in result.stderr
+    with open(workdir / 'log.txt') as f:
+        assert 'step 20/20' in f.read()
 
 
 def test_report_alone_on_a_sweep_workdir_prints_the_table_and_path(tmp_path):

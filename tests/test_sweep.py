@@ -609,6 +609,8 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
         summary = workdir / entry['id'] / workdir_lib.SUMMARY_FILE
         assert json.load(open(summary))['status'] == 'done'
         assert json.load(open(workdir / entry['id'] / 'config.json'))['model']['width'] == 4
+        with open(workdir / entry['id'] / workdir_lib.LOG_FILE) as f:  # A worker's log.
+            assert 'eval step' in f.read()
         mtimes[entry['id']] = os.stat(summary).st_mtime_ns
         assert entry['id'] in result.stdout
     rerun = launch(

@@ -30,7 +30,7 @@ from absl import logging
 from jax.experimental.compilation_cache import compilation_cache
 from jax.sharding import Mesh
 
-from ecgdepth import distributed, files, spec, validation
+from ecgdepth import distributed, files, logs, spec, validation
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.train import members as members_lib
 from ecgdepth.train.trainer import Trainer
@@ -90,7 +90,8 @@ def enable_compilation_cache(directory: str) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Trains one model as `config` says and writes config.json, metrics.jsonl and summary.json.
+    """Trains one model as `config` says and writes config.json, metrics.jsonl, summary.json, the
+    TensorBoard event files and log.txt (what it logs meanwhile; ecgdepth/logs.py).
 
     Returns the summary. A non-finite loss ends the run with status 'diverged'; SIGTERM ends it
     with a checkpoint and status 'preempted'; any other error is recorded with status 'failed'
@@ -101,6 +102,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     check_batch_size(config.train.batch_size, distributed.data_mesh())
     check_vmap_seeds(config.train.vmap_seeds, distributed.data_mesh())
     os.makedirs(workdir, exist_ok=True)
+    with logs.run_log(workdir, write=distributed.is_chief()):
+        return _run(config, workdir)
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """train_and_evaluate in a checked, existing workdir: the summary, or the failure recorded."""
     _claim_workdir(config, workdir)
     enable_compilation_cache(
         config.train.compilation_cache_dir

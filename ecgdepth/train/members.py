@@ -14,9 +14,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from ecgdepth import distributed, files
 from ecgdepth import workdir as workdir_lib
+from ecgdepth.train import events
 
 
 def write_summary(directory: str, summary: workdir_lib.Summary) -> None:
@@ -27,11 +29,6 @@ def write_summary(directory: str, summary: workdir_lib.Summary) -> None:
 def write_text(path: str, text: str) -> None:
     if distributed.is_chief():
         files.write_text(path, text)
-
-
-def write_jsonl(path: str, records: list[dict]) -> None:
-    if distributed.is_chief():
-        files.write_jsonl(path, records)
 
 
 def write_params(directory: str, params) -> None:
@@ -69,7 +66,8 @@ def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collection
 class Progress:
     """The loop's bookkeeping, saved with each checkpoint so a resumed run continues exactly."""
 
-    records: list[dict] = dataclasses.field(default_factory=list)  # metrics.jsonl so far.
+    num_records: int = 0  # Lines of metrics.jsonl so far: a resumed run cuts it back to them.
+    initial_diagnostics: dict | None = None  # The step-0 diagnostics record.
     pending: list = dataclasses.field(default_factory=list)  # Step metrics not yet logged.
     last_train: dict = dataclasses.field(default_factory=dict)
     best_step: int | None = None
@@ -89,6 +87,12 @@ class Progress:
 
     @classmethod
     def from_meta(cls, meta: dict) -> Progress:
+        meta = dict(meta)
+        if 'records' in meta:  # Checkpoints of before metrics.jsonl was appended to.
+            records = meta.pop('records')
+            meta['num_records'] = len(records)
+            initial = [r for r in records if r['type'] == 'diagnostics' and r['step'] == 0]
+            meta['initial_diagnostics'] = initial[0] if initial else None
         progress = cls(**meta)
         if progress.best_value is None:  # -inf is stored as null.
             progress.best_value = -math.inf
@@ -103,6 +107,7 @@ class Member:
     seed: int
     workdir: str
     progress: Progress
+    events: events.EventWriter | None = None  # The chief's, between open() and close().
 
     @property
     def metrics_path(self) -> str:
@@ -112,9 +117,40 @@ class Member:
     def live(self) -> bool:
         return self.progress.diverged_step is None
 
-    def write_metrics(self) -> None:
-        """Rewrites metrics.jsonl with every record so far."""
-        write_jsonl(self.metrics_path, self.progress.records)
+    def open(self, start_step: int) -> None:
+        """Cuts metrics.jsonl back to the records of the checkpoint resumed from (none for a
+        fresh run): an interrupted attempt may have logged past it. Then opens the event files.
+        """
+        if not distributed.is_chief():
+            return
+        kept = self.progress.num_records
+        records = files.read_jsonl(self.metrics_path) if os.path.exists(self.metrics_path) else []
+        if len(records) < kept:
+            logging.warning(
+                '%s has %d records, its checkpoint counted %d.',
+                self.metrics_path,
+                len(records),
+                kept,
+            )
+        if len(records) != kept:
+            files.write_jsonl(self.metrics_path, records[:kept])
+        self.events = events.EventWriter(
+            os.path.join(self.workdir, workdir_lib.TENSORBOARD_DIR), start_step
+        )
+
+    def record(self, record: dict) -> None:
+        """Appends one record to metrics.jsonl and its scalars to the event files."""
+        self.progress.num_records += 1
+        if record['type'] == 'diagnostics' and record['step'] == 0:
+            self.progress.initial_diagnostics = record
+        if distributed.is_chief():
+            files.append_jsonl(self.metrics_path, [record])
+            self.events.write(record)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = None
 
 
 def make_members(workdir: str, seeds: list[int], stacked: bool) -> list[Member]:

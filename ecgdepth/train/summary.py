@@ -27,15 +27,14 @@ def dataset_info(info: dict) -> dict:
     return {k: v for k, v in info.items() if k.startswith(SUMMARY_INFO)}
 
 
-def initial_diagnostics(records: list[dict]) -> dict:
+def initial_diagnostics(record: dict | None) -> dict:
     """The step-0 diagnostics record's INIT_DIAGNOSTICS as Summary fields '<key>_init'."""
-    initial = [r for r in records if r['type'] == 'diagnostics' and r['step'] == 0]
-    if not initial:
+    if record is None:
         return {}
     first, rest = INIT_DIAGNOSTICS[0], INIT_DIAGNOSTICS[1:]
     return {
-        f'{first}_init': initial[0][first],
-        **{f'{key}_init': initial[0][key] for key in rest if key in initial[0]},
+        f'{first}_init': record[first],
+        **{f'{key}_init': record[key] for key in rest if key in record},
     }
 
 

@@ -76,12 +76,12 @@ class Trainer:
         self.compile()
         self.setup_diagnostics()
         self.maybe_restore()
+        for member in self.members:
+            member.open(self.start_step)
         if self.probe is not None and self.start_step == 0:
             for member in self.members:
                 params = self.member_view(self.state.params, member.index)
-                member.progress.records.append(
-                    {'type': 'diagnostics', 'step': 0, **self.probe(params)}
-                )
+                member.record({'type': 'diagnostics', 'step': 0, **self.probe(params)})
 
     def load_data(self) -> None:
         """The dataset (the chief loads first, caching it), its checks and the loss."""
@@ -232,9 +232,8 @@ class Trainer:
         logging.info(
             'Resuming from the checkpoint at step %d of %d.', self.start_step, self.num_steps
         )
-        for member in self.members:  # Drop what came after it.
+        for member in self.members:
             member.progress.pending = []
-            member.write_metrics()
 
     # ----------------------------------------------------------------------------------------
     # Training.
@@ -242,12 +241,14 @@ class Trainer:
 
     def train(self) -> Summary:
         """Sets up, trains to num_steps (or a preemption, or every seed diverged), summarises."""
-        self.setup_and_maybe_restore()
         try:
+            self.setup_and_maybe_restore()
             self.run_steps()
         finally:
             if self.checkpointer is not None:
                 self.checkpointer.close()
+            for member in self.members:
+                member.close()
         return self.summarise()
 
     def run_steps(self) -> None:
@@ -316,8 +317,7 @@ class Trainer:
             'Seed %d diverged: non-finite %s loss at step %d.', member.seed, where, step
         )
         member.progress.diverged_step = step
-        member.progress.records.append({'type': 'diverged', 'step': step})
-        member.write_metrics()
+        member.record({'type': 'diverged', 'step': step})
 
     # ----------------------------------------------------------------------------------------
     # Logging.
@@ -350,7 +350,7 @@ class Trainer:
             return
         progress.last_train = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
         steps_per_s = progress.steps_per_s() or float('nan')
-        progress.records.append(
+        member.record(
             {
                 'type': 'train',
                 'step': done,
@@ -373,7 +373,6 @@ class Trainer:
             steps_per_s,
             summary_lib.format_seconds(eta),
         )
-        member.write_metrics()
 
     # ----------------------------------------------------------------------------------------
     # Evaluation and the best step.
@@ -411,7 +410,7 @@ class Trainer:
             return False
         if self.probe is not None:
             result['diagnostics'] = self.probe(self.member_view(self.state.params, member.index))
-        progress.records.append({'type': 'eval', 'step': done, **result})
+        member.record({'type': 'eval', 'step': done, **result})
         value = programs.select_value(
             result['validation'], train_config.select_metric, self.config.task, self.dataset.scores
         )
@@ -428,7 +427,6 @@ class Trainer:
             summary_lib.brief(result['validation'], self.dataset.scores),
             progress.best_step,
         )
-        member.write_metrics()
         return improved
 
     def keep_best(self, improved: list[int]) -> None:
@@ -497,7 +495,7 @@ class Trainer:
                 **self.static_diagnostics,
                 **(progress.best_diagnostics or {}),  # At the best step.
             },
-            **summary_lib.initial_diagnostics(progress.records),
+            **summary_lib.initial_diagnostics(progress.initial_diagnostics),
         )
         if self.stacked:
             summary.seed, summary.vmap_seeds = member.seed, self.num_seeds
