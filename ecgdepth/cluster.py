@@ -119,9 +119,46 @@ def task_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+_SBATCH_KEY = re.compile(r'[A-Za-z][A-Za-z0-9_-]*')
+# config.cluster string fields passed on as they are when set ('' = the cluster's default).
+_PASSED_ON = {
+    'partition': 'slurm_partition',
+    'account': 'slurm_account',
+    'qos': 'slurm_qos',
+    'constraint': 'slurm_constraint',
+    'exclude': 'slurm_exclude',
+}
+
+
+def sbatch_options(text: str) -> dict[str, str]:
+    """config.cluster.additional_parameters, 'mail-type=END,comment=x', as submitit's
+    slurm_additional_parameters: one string, since a dict would not survive a command line."""
+    options: dict[str, str] = {}
+    for item in text.split(','):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition('=')
+        key = key.strip().lstrip('-')
+        if not sep or not _SBATCH_KEY.fullmatch(key):
+            raise ValueError(
+                f'config.cluster.additional_parameters item {item!r} is not option=value; '
+                "write e.g. 'mail-type=END,comment=depth'."
+            )
+        if key.replace('_', '-') in {k.replace('_', '-') for k in options}:
+            raise ValueError(f'config.cluster.additional_parameters sets {key!r} twice.')
+        options[key] = value.strip()
+    return options
+
+
+def setup_lines(text: str) -> list[str]:
+    """config.cluster.setup, 'module load cuda;source venv/bin/activate', as shell lines."""
+    return [line.strip() for line in text.split(';') if line.strip()]
+
+
 def executor_parameters(cluster: ml_collections.ConfigDict, *, name: str, array_size: int = 0):
     """submitit AutoExecutor parameters from config.cluster ('' / 0 fields leave the cluster's
-    default: partition, mem_gb, gpus_per_task)."""
+    default: partition, account, qos, constraint, exclude, mem_gb, gpus_per_task)."""
     params: dict[str, Any] = {
         'name': name,
         'timeout_min': int(cluster.time_minutes),
@@ -129,10 +166,16 @@ def executor_parameters(cluster: ml_collections.ConfigDict, *, name: str, array_
         'nodes': int(cluster.nodes),
         'tasks_per_node': int(cluster.tasks_per_node),
         # PYTHONPATH: the job's python must import ecgdepth to unpickle the task.
-        'slurm_setup': [f'export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}'],
+        'slurm_setup': [
+            f'export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}',
+            *setup_lines(cluster.get('setup', '')),
+        ],
     }
-    if cluster.partition:
-        params['slurm_partition'] = cluster.partition
+    for field, parameter in _PASSED_ON.items():
+        if cluster.get(field, ''):
+            params[parameter] = cluster[field]
+    if cluster.get('additional_parameters', ''):
+        params['slurm_additional_parameters'] = sbatch_options(cluster.additional_parameters)
     if cluster.mem_gb:
         params['mem_gb'] = int(cluster.mem_gb)
     if cluster.gpus_per_task:

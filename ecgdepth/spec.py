@@ -141,6 +141,14 @@ def _cluster_config() -> ml_collections.ConfigDict:
     cluster.array_parallelism = 0  # Sweeps: array tasks running at once; 0 = no limit.
     cluster.nodes = 1  # A run's processes are nodes x tasks_per_node (one JAX job if > 1).
     cluster.tasks_per_node = 1
+    cluster.account = ''  # Account the jobs are charged to ('' = the user's default).
+    cluster.qos = ''  # Quality of service ('' = default).
+    cluster.constraint = ''  # Node features, e.g. 'a100' or 'a100|h100' ('' = any node).
+    cluster.exclude = ''  # Nodes never to run on, e.g. 'node[01-03],node07' ('' = none).
+    # Other #SBATCH options as 'key=value,key2=value2' (one string: survives command lines).
+    cluster.additional_parameters = ''
+    # Shell lines run before the task, ';'-separated: 'module load cuda;source venv/bin/activate'.
+    cluster.setup = ''
     return cluster
 
 

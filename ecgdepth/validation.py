@@ -12,6 +12,8 @@ from typing import Any
 
 import ml_collections
 
+from ecgdepth import cluster as cluster_lib
+
 # The registry and the protocol only: a dataset's module (TFDS for the real ones) is imported
 # when a config names it.
 from ecgdepth import data as data_lib
@@ -90,9 +92,20 @@ def select_direction(task: str, metric: str, scores=()) -> str:
         ) from None
 
 
+def _no_space(what: str) -> Rule:
+    """SLURM names and node lists hold no whitespace: one there is a typo (two names?)."""
+    return (str, lambda v: not any(c.isspace() for c in v), f'{what} or empty (no spaces)')
+
+
 # launch.py --submit=slurm resources (ecgdepth/spec.py; ecgdepth/cluster.py).
 CLUSTER: dict[str, Rule] = {
-    'partition': (str, lambda v: not any(c.isspace() for c in v), 'a partition name or empty'),
+    'partition': _no_space('a partition name'),
+    'account': _no_space('an account name'),
+    'qos': _no_space('a QoS name'),
+    'constraint': _no_space("a node-feature expression such as 'a100|h100'"),
+    'exclude': _no_space("a node list such as 'node[01-03],node07'"),
+    'additional_parameters': (str, None, "'option=value' items separated by commas"),
+    'setup': (str, lambda v: '\n' not in v, "shell lines separated by ';' (no newlines)"),
     'time_minutes': _POSITIVE_INT,
     'gpus_per_task': _NON_NEGATIVE_INT,
     'cpus_per_task': _POSITIVE_INT,
@@ -176,6 +189,10 @@ def validate_cluster(config: ml_collections.ConfigDict) -> None:
     if not isinstance(config.cluster, ml_collections.ConfigDict):
         raise ConfigError(f'config.cluster must be a section, got {config.cluster!r}.')
     _check_section(config.cluster, 'config.cluster', CLUSTER)
+    try:
+        cluster_lib.sbatch_options(config.cluster.additional_parameters)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_target(config: ml_collections.ConfigDict, task: str) -> None:

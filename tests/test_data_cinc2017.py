@@ -409,6 +409,10 @@ def test_download_mode_uses_physionet_files(tmp_path):
         v3.write_text(''.join(f.readlines()[1:]))
 
     class FakeDownloadManager:
+        @property
+        def manual_dir(self):  # As TFDS's, given no (or an empty) manual dir.
+            raise AssertionError('Manual directory not enabled.')
+
         def download_and_extract(self, urls):
             assert urls == cinc2017.URLS
             return {'records': tmp_path / 'extracted', 'reference': v3}

@@ -504,6 +504,16 @@ def test_registry_and_config_names():
     name = mitbih.config_name
     base = dict(mitbih.DEFAULTS)
     assert name(base) == name({**base, 'manual_dir': '/elsewhere'})  # location is not data
+    # Each variant's defaults are the configs tfds.builder('mitbih/beats') names. Their data
+    # are pinned here: a changed default fails this, and must bump MitBih.VERSION (the stored
+    # 'beats' would otherwise be reused as the new defaults' data).
+    assert (name(base), name({**base, 'variant': 'rhythm'})) == ('beats', 'rhythm')
+    assert [mitbih._default_name(v) for v in mitbih.VARIANTS] == [
+        'beats-mitdb-MLII-fs360-b0.7-a0.7-dechazal-val101.124.201.223-skip-c77e5d80',
+        'rhythm-mitdb-MLII-fs360-w10-drop-dechazal-val101.124.201.223-skip-3cb97672',
+    ]
+    assert str(mitbih.MitBih.VERSION) == '1.1.0'
+    assert [c.name for c in mitbih.MitBih.BUILDER_CONFIGS] == ['beats', 'rhythm']
     assert name(base) == name({**base, 'validation_records': '223, 201,124,101'})
     # '+' separates too: the command-line config spec splits on commas.
     params = mitbih.params_from_config(make_config('', validation_records='223+101+118'))

@@ -97,6 +97,12 @@ def test_the_default_cluster_section_is_valid():
         'array_parallelism': 0,
         'nodes': 1,
         'tasks_per_node': 1,
+        'account': '',
+        'qos': '',
+        'constraint': '',
+        'exclude': '',
+        'additional_parameters': '',
+        'setup': '',
     }
     validation.validate_config(spec_lib.family_config('dilated_cnn', 'runlocal'))
 
@@ -112,6 +118,26 @@ def test_the_default_cluster_section_is_valid():
         ('nodes', 0, 'config.cluster.nodes must be an integer >= 1, got 0'),
         ('tasks_per_node', 0, 'config.cluster.tasks_per_node must be an integer >= 1, got 0'),
         ('partition', 'gpu large', 'config.cluster.partition must be a partition name or empty'),
+        ('account', 'my lab', 'config.cluster.account must be an account name or empty'),
+        ('qos', 'high\t', 'config.cluster.qos must be a QoS name or empty'),
+        ('constraint', 'a100 | h100', 'config.cluster.constraint must be a node-feature'),
+        ('exclude', 'node01 node02', 'config.cluster.exclude must be a node list'),
+        (
+            'additional_parameters',
+            'mail-type=END,exclusive',
+            "config.cluster.additional_parameters item 'exclusive' is not option=value",
+        ),
+        (
+            'additional_parameters',
+            '=3',
+            "config.cluster.additional_parameters item '=3' is not option=value",
+        ),
+        (
+            'additional_parameters',
+            'mail_type=END,mail-type=FAIL',
+            "config.cluster.additional_parameters sets 'mail-type' twice",
+        ),
+        ('setup', 'module load cuda\nls', 'config.cluster.setup must be shell lines separated'),
     ],
 )
 def test_an_invalid_cluster_field_is_named(field, value, message):
@@ -134,9 +160,9 @@ def test_wrong_types_and_unknown_cluster_fields_are_named():
         ):
             validation.validate_config(replace_cluster(time_minutes=value))
     with pytest.raises(
-        validation.ConfigError, match=r"config.cluster has unknown field\(s\) \['qos'\]"
+        validation.ConfigError, match=r"config.cluster has unknown field\(s\) \['queue'\]"
     ):
-        validation.validate_config(replace_cluster(qos='high'))
+        validation.validate_config(replace_cluster(queue='high'))
     config = ml_collections.ConfigDict(
         {**spec_lib.family_config('dilated_cnn', 'runlocal').to_dict(), 'cluster': 3}
     )
@@ -188,6 +214,55 @@ def test_executor_parameters_leave_unset_resources_to_the_cluster():
     assert params['slurm_partition'] == 'gpu' and params['slurm_gpus_per_task'] == 1
     assert params['slurm_array_parallelism'] == 2 and 'mem_gb' not in params
     assert cluster._ranges([5, 0, 1, 2, 7, 8]) == '0-2,5,7-8'
+    for field in ('account', 'qos', 'constraint', 'exclude', 'additional_parameters'):
+        assert f'slurm_{field}' not in params
+    assert params['slurm_setup'] == [f'export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}']
+
+
+def rich_cluster():
+    return config_with(
+        account='lab',
+        qos='high',
+        constraint='a100|h100',
+        exclude='node[01-03],node07',
+        additional_parameters=' mail-type=END, --comment=depth sweep,',
+        setup='module load cuda; source venv/bin/activate;',
+    ).cluster
+
+
+def test_executor_parameters_pass_account_qos_constraint_exclude_options_and_setup():
+    params = cluster.executor_parameters(rich_cluster(), name='x')
+    assert params['slurm_account'] == 'lab' and params['slurm_qos'] == 'high'
+    assert params['slurm_constraint'] == 'a100|h100'
+    assert params['slurm_exclude'] == 'node[01-03],node07'
+    assert params['slurm_additional_parameters'] == {'mail-type': 'END', 'comment': 'depth sweep'}
+    assert params['slurm_setup'] == [
+        f'export PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}',  # First: before the user's.
+        'module load cuda',
+        'source venv/bin/activate',
+    ]
+
+
+def test_the_sbatch_script_carries_the_cluster_fields(tmp_path):
+    """The script submitit writes for sbatch (rendered without a cluster)."""
+    submitit = pytest.importorskip('submitit')
+    executor = submitit.AutoExecutor(folder=str(tmp_path), cluster='slurm')
+    executor.update_parameters(**cluster.executor_parameters(rich_cluster(), name='x'))
+    script = executor._executor._make_submission_file_text('python task.py', 'uid')
+    lines = script.splitlines()
+    for line in (
+        '#SBATCH --account=lab',
+        '#SBATCH --qos=high',
+        "#SBATCH --constraint='a100|h100'",
+        "#SBATCH --exclude='node[01-03],node07'",
+        '#SBATCH --mail-type=END',
+        "#SBATCH --comment='depth sweep'",
+    ):
+        assert line in lines, (line, script)
+    setup = lines.index('module load cuda')
+    assert lines[setup - 1].startswith('export PYTHONPATH=')
+    assert lines[setup + 1] == 'source venv/bin/activate'
+    assert setup < next(i for i, line in enumerate(lines) if line.startswith('srun '))
 
 
 def test_waiting_outlasts_the_moment_a_requeued_job_is_unlisted(monkeypatch):
@@ -362,6 +437,7 @@ def test_a_sweep_runs_as_one_array_job(tmp_path, slurm_env, data_dir):
 def test_a_run_with_two_tasks_is_one_jax_distributed_job(tmp_path, slurm_env, data_dir):
     prepare_data(data_dir)
     workdir = tmp_path / 'run'
+    marker = tmp_path / 'setup_ran'
     result = launch(
         f'--config=configs/dilated_cnn.py:{SPEC}',
         f'--workdir={workdir}',
@@ -370,10 +446,16 @@ def test_a_run_with_two_tasks_is_one_jax_distributed_job(tmp_path, slurm_env, da
         '--config.cluster.mem_gb=1',
         '--config.cluster.nodes=1',
         '--config.cluster.tasks_per_node=2',
+        # The job's setup lines (the second relies on the first's cd) and an extra #SBATCH
+        # option, which sbatch must accept.
+        f'--config.cluster.setup=cd {tmp_path};echo "$SLURM_JOB_ID" > {marker.name}',
+        '--config.cluster.additional_parameters=comment=ecgdepth-test',
         env=slurm_env,
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert '(2 task(s), 60 min)' in result.stdout
+    job_id = result.stdout.split('Submitted SLURM job ')[1].split()[0]
+    assert marker.read_text().strip() == job_id  # Ran in the job, before the tasks.
     summary = assert_finished_run(workdir)
     logs = sorted(glob.glob(str(workdir / 'slurm' / '*_log.err')))
     assert len(logs) == 2, logs  # One log per task.

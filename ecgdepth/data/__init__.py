@@ -6,11 +6,16 @@ the real datasets import TFDS and building a config or reading results must not 
 `register(name, 'package.module')` adds one (a config file may call it before `get_config`).
 The trainer only sees :class:`Dataset`. Datasets are small enough (ECG windows) to hold fully
 in memory, which keeps the JAX input pipeline trivial.
+
+TFDS users: after ``import ecgdepth.data``, ``tfds.builder('mitbih/beats')`` and
+``tfds.builder('cinc2017')`` work if TFDS was imported first; otherwise call
+``ecgdepth.data.register_tfds()`` (importing TFDS here would slow every config build).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +47,14 @@ def register(name: str, module: str | ModuleType) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError(f'A dataset name must be a non-empty string, got {name!r}.')
     DATASETS[name] = module
+
+
+def register_tfds() -> None:
+    """Lets tfds.builder, tfds.load and tfds.data_source find 'mitbih' and 'cinc2017' by name
+    (their modules are imported on first lookup). Imports TFDS; repeated calls do nothing."""
+    from ecgdepth.data import tfds_prep
+
+    tfds_prep.register()
 
 
 def registered() -> dict[str, str]:
@@ -103,6 +116,9 @@ def load(data_config: Any) -> Dataset:
     )
 
 
+if 'tensorflow_datasets' in sys.modules:  # Free then: TFDS is loaded, the builders are not.
+    register_tfds()
+
 __all__ = [
     'DATASETS',
     'DATA_DIR_ENV',
@@ -117,6 +133,7 @@ __all__ = [
     'load',
     'read_tfds_split',
     'register',
+    'register_tfds',
     'registered',
     'scores',
     'resolve_data_dir',

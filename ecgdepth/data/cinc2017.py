@@ -532,8 +532,8 @@ class Cinc2017Config(tfds.core.BuilderConfig):
 
 
 class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
-    """CinC 2017 windows. Not registered globally (instantiate directly); ``load_builder``
-    handles the config, caching and locking."""
+    """CinC 2017 windows: tfds.builder('cinc2017') (tfds_prep.register; the default config
+    downloads, or reads a manual_dir) or ``load_builder`` (config, caching and locking)."""
 
     name = 'cinc2017'
     # Bump whenever the windows or the split change, so stale caches are not reused.
@@ -577,7 +577,10 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager):
         cfg = self.builder_config
-        if cfg.source == 'physionet':
+        # A physionet config given a manual_dir (tfds.builder('cinc2017') with TFDS's
+        # DownloadConfig) reads the files from there, as the TFDS convention goes.
+        manual = tfds_prep.given_manual_dir(dl_manager)
+        if cfg.source == 'physionet' and not manual:
             paths = dl_manager.download_and_extract(URLS)
             folder = find_folder(paths['records'], 'RECORDS')
             use_v3 = cfg.reference == DEFAULTS['reference']
@@ -588,6 +591,7 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
         scan = scan_folder(folder, reference)
         if cfg.source != 'physionet' and cfg.source != f'manual-{scan.digest}':
             raise RuntimeError(f'{folder} changed while preparing cinc2017 ({cfg.source})')
+        source = f'manual-{scan.digest}' if manual else cfg.source
         splits = assign_splits(scan.labels, cfg.params)
         warn_missing(len(scan.missing), scan.num_labelled, list(scan.missing), os.fspath(folder))
         self.info.metadata.update(
@@ -599,7 +603,7 @@ class Cinc2017(tfds_prep.LocalBuilder, skip_registration=True):
                 'missing_examples': list(scan.missing[:MISSING_EXAMPLES]),
                 'reference': reference.name,
                 'folder': os.fspath(folder),
-                'source': cfg.source,
+                'source': source,
                 'split_protocol': split_protocol(cfg.params),
                 'license': LICENSE,
             }
@@ -688,6 +692,14 @@ def load(data_config: Any) -> base.Dataset:
     data_dir = base.resolve_data_dir(data_config.get('data_dir', ''))
     builder, prepared_now = load_builder(params, data_dir)
     meta = dict(builder.info.metadata)
+    if not params['manual_dir'] and meta['source'] != 'physionet':
+        logging.warning(
+            'cinc2017: %s under %s holds the records of %s (a TFDS manual_dir), not the '
+            'PhysioNet download',
+            builder.builder_config.name,
+            data_dir,
+            meta['folder'],
+        )
     if not prepared_now:  # preparation already warned
         warn_missing(
             meta['num_missing'],

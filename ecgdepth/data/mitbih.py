@@ -74,6 +74,7 @@ ratio (rounded to the nearest sample). Non-finite samples (WFDB's invalid value)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -404,8 +405,19 @@ def class_names(variant: str) -> tuple[str, ...]:
 
 
 def config_name(params: Mapping[str, Any]) -> str:
-    """Cache-directory name: readable main parameters plus a hash of every data parameter."""
+    """Cache-directory name: the variant ('beats', 'rhythm': what tfds.builder('mitbih/beats')
+    names) for its defaults, else readable main parameters plus a hash of every data one."""
     p = validate_params(params)
+    name = _full_name(p)
+    return p['variant'] if name == _default_name(p['variant']) else name
+
+
+@functools.cache
+def _default_name(variant: str) -> str:
+    return _full_name(validate_params({'variant': variant}))
+
+
+def _full_name(p: Mapping[str, Any]) -> str:
     keys = _DATA_KEYS[p['variant']]
     keys += (
         ('validation_records',) if p['split'] == 'de_chazal' else ('split_seed', 'split_fractions')
@@ -865,11 +877,12 @@ def _conditioning(p: Mapping[str, Any]) -> str:
 
 
 class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
-    """Beat or rhythm windows of a PhysioNet MIT-BIH-format database. Not registered
-    globally: instantiate directly; ``load_builder`` handles caching, locking, manual_dir."""
+    """Beat or rhythm windows of a PhysioNet MIT-BIH-format database: tfds.builder('mitbih/beats')
+    (tfds_prep.register) or ``load_builder`` (caching, locking, manual_dir from the config)."""
 
     name = 'mitbih'
-    # Bump whenever the stored examples change, so stale caches are not reused.
+    # Bump whenever the stored examples change, so stale caches are not reused; that includes a
+    # changed default, since the defaults' configs are named 'beats' and 'rhythm' only.
     VERSION = tfds.core.Version('1.1.0')
     RELEASE_NOTES = {
         '1.0.0': 'AAMI beats with RR features and rhythm windows; de Chazal split.',
@@ -936,10 +949,7 @@ class MitBih(tfds_prep.LocalBuilder, skip_registration=True):
 
     def _source(self, dl_manager) -> tuple[str, list[str]]:
         """Folder with the WFDB files and the database's record names."""
-        try:
-            manual = os.fspath(dl_manager.manual_dir)
-        except AssertionError:  # no (or an empty) manual dir: download
-            manual = ''
+        manual = tfds_prep.given_manual_dir(dl_manager)  # '' = download
         if manual and list_records(manual):
             return manual, list_records(manual)
         return self._download(dl_manager)

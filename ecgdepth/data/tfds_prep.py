@@ -1,5 +1,5 @@
-"""The TFDS builder skeleton the datasets share: a local (unregistered) builder, its
-DatasetInfo, preparing a config once, safely across processes, and reading a split back.
+"""The TFDS builder skeleton the datasets share: a builder TFDS finds by name (`register`),
+its DatasetInfo, preparing a config once, safely across processes, and reading a split back.
 
 Sweep workers and multi-process jobs may ask for the same dataset at once. Preparation is
 serialised with an exclusive file lock per builder config, so no two processes race on TFDS's
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import inspect
 import logging as std_logging
 import os
@@ -24,13 +25,51 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
+from tensorflow_datasets.core import registered
 
 from ecgdepth.data import base
 
+# TFDS name -> (module, class): what tfds.builder('mitbih/beats') finds once `register` ran.
+BUILDERS = {
+    'mitbih': ('ecgdepth.data.mitbih', 'MitBih'),
+    'cinc2017': ('ecgdepth.data.cinc2017', 'Cinc2017'),
+}
+
+
+class _Provider:
+    """TFDS's lookup by name (a DatasetBuilderProvider) for BUILDERS: imports a builder's
+    module on first use only, and returns the class of the module as it is now (a reloaded
+    module's), where a registered class would raise 'already registered' on a re-import."""
+
+    ecgdepth_builders = True
+
+    def has_dataset(self, name: str) -> bool:
+        return name in BUILDERS
+
+    def get_builder_cls(self, name: str) -> type:
+        module, cls = BUILDERS[name]
+        return getattr(importlib.import_module(module), cls)
+
+
+def register() -> None:
+    """Lets tfds.builder / tfds.load / tfds.data_source find BUILDERS by name; once per
+    process (TFDS's provider list outlives reloads of this module)."""
+    providers = getattr(registered, '_DATASET_PROVIDER_REGISTRY', [])
+    if not any(getattr(p, 'ecgdepth_builders', False) for p in providers):
+        # First: TFDS's own provider imports all of its catalogue to look up an unknown name.
+        registered.add_dataset_builder_provider(_Provider(), index=0)
+
+
+register()
+
 
 class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """Base of ecgdepth's builders: not registered with TFDS (instantiated directly, so a
-    re-import raises no duplicate-registration error), code path = the defining module."""
+    """Base of ecgdepth's builders: found by name through `register` rather than TFDS's class
+    registration (a re-import would raise a duplicate-registration error), stored as
+    array_record by default (what tfds.data_source reads), code path = the defining module."""
+
+    def __init__(self, *, file_format: Any = None, **kwargs: Any):
+        super().__init__(file_format=file_format or 'array_record', **kwargs)
 
     @tfds.core.utils.classproperty
     @classmethod
@@ -119,6 +158,15 @@ def prepare_config(
         return builder_class(config=chosen, data_dir=data_dir, file_format='array_record')
 
     return prepare(make, data_dir, download_config)
+
+
+def given_manual_dir(dl_manager: Any) -> str:
+    """The download manager's manual_dir, or '' where there is none or it is empty: TFDS
+    always sets one (<data_dir>/downloads/manual by default), so emptiness means 'download'."""
+    try:
+        return os.fspath(dl_manager.manual_dir)
+    except AssertionError:
+        return ''
 
 
 def download_config(manual_dir: str = '') -> tfds.download.DownloadConfig:
