@@ -72,10 +72,28 @@ def main(argv):
             source = source if _SWEEP.value else None
             code = commands.submit(config, workdir, source, overrides, options, wait=_WAIT.value)
         return commands.report(workdir, code) if _REPORT.value else code
-    except commands.UsageError as error:  # The one place a command's error becomes absl's.
-        raise app.UsageError(str(error)) from None
+    except commands.UsageError as error:  # The one place a command's error is printed.
+        usage_error(str(error))
+
+
+def usage_error(line: str) -> None:
+    """A mistake on the command line: one line on stderr, exit status 2 (no traceback, no
+    flag listing: --help prints that)."""
+    print(f'launch.py: error: {line}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, its errors and the config file's as one line each (usage_error)."""
+    try:
+        rest = flags.FLAGS(argv)
+        if _CONFIG.value is not None:
+            _CONFIG.value.keys()  # A config file that failed to load raises here.
+    except Exception as error:  # noqa: BLE001  (whatever parsing raised: named, not dumped)
+        usage_error(commands.error_line(error, argv))
+    return rest
 
 
 if __name__ == '__main__':
     configs = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
-    app.run(main, argv=commands.evaluate_argv(sys.argv, configs))
+    app.run(main, argv=commands.evaluate_argv(sys.argv, configs), flags_parser=parse_flags)

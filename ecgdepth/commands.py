@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from absl import logging
 from ecgdepth import cluster, validation
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
+from ecgdepth.data.base import DataError
 
 # The modes check_flags picks.
 RUN = 'run'  # Train one config here.
@@ -66,6 +68,45 @@ def usage_errors(*more: type[Exception]) -> Iterator[None]:
         yield
     except (validation.ConfigError, sweep_lib.SweepError, cluster.ClusterError, *more) as error:
         raise UsageError(str(error)) from None
+
+
+def error_line(error: BaseException, argv: Sequence[str] = ()) -> str:
+    """The one line a user needs from an error raised while parsing launch.py's flags (absl's,
+    ml_collections' config file and override errors), naming the flag; `argv` the command line.
+
+    ml_collections wraps a mistyped override's "did you mean" in a KeyError inside an
+    AttributeError and embeds a config file's traceback in its message: both are unwrapped."""
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for link in chain:  # A missing config field: name the override that asked for it.
+        if isinstance(link, (KeyError, AttributeError)):
+            text = str(link).encode().decode('unicode_escape')
+            field = re.search(r"'([^'\n]+)'", text)
+            mean = re.search(r'Did you mean "([^"]+)"', text)
+            flag = next(
+                (a for a in argv if field and a.startswith('--config.')
+                 and a.partition('=')[0].split('.')[-1] == field.group(1)), None,
+            )  # fmt: skip
+            if flag and field:
+                path = flag.partition('=')[0].lstrip('-')
+                line = f'{flag}: {path.rpartition(".")[0]} has no field {field.group(1)!r}'
+                return line + (f'; did you mean {mean.group(1)!r}?' if mean else '.')
+    flag = re.match(r'flag (--[^:]+): ', str(chain[0]))  # absl names the flag: keep it.
+    prefix = f'{flag.group(1)}: ' if flag else ''
+    text = str(chain[-1]).strip()
+    for link in reversed(chain):  # The deepest message that is not a traceback.
+        text = str(link).strip()
+        if 'No such file or directory' in text:
+            path = re.findall(r"No such file or directory: '([^']+)'", text)
+            return f'--config: no such file: {path[-1] if path else text.splitlines()[-1]}'
+        if text and 'Traceback (most recent call last)' not in text:
+            break
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[-1] if lines else type(chain[0]).__name__
+    return line if line.startswith(prefix) else prefix + line.removeprefix('ValueError: ')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,8 +198,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> int:
     from ecgdepth.train import train_and_evaluate
 
     config = cluster.without_cluster(config)
-    logging.info('Config:\n%s', config)
-    summary = train_and_evaluate(config, workdir)
+    logging.vlog(1, 'Config:\n%s', config)  # Every field is in config.json.
+    with usage_errors(DataError):
+        summary = train_and_evaluate(config, workdir)
     logging.info(
         'Status %s, best step %s. Outputs in %s.', summary['status'], summary['best_step'], workdir
     )

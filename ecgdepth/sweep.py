@@ -345,6 +345,7 @@ def apply_overrides(
     new = copy.deepcopy(config)
     new.unlock()
     overrides = dict(overrides)
+    given = dict(overrides)
     for key in overrides:
         if not isinstance(key, str) or not key:
             raise ConfigError(f'{label}: override key {key!r} is not a dotted config key.')
@@ -361,8 +362,13 @@ def apply_overrides(
     replaced = {'model'} if family is not None else set()
     replaced |= {'data'} if dataset is not None else set()
     for key, value in (base_overrides or {}).items():
+        if key in given:
+            raise ConfigError(
+                f'--config.{key}={value!r} is also set by the sweep ({label} sets {key}='
+                f'{given[key]!r}): drop the command-line override or the sweep axis.'
+            )
         # A replaced section may lack a field the base family had: such an override is moot.
-        if key in overrides or (key.split('.')[0] in replaced and not spec.has_field(new, key)):
+        if key.split('.')[0] in replaced and not spec.has_field(new, key):
             continue
         _set(new, key, value, f'{label} (command-line override)')
     for key, value in overrides.items():

@@ -621,6 +621,7 @@ def run_sweep(
     retry_failed: bool = False,
     stale_after: float = DEFAULT_STALE_AFTER,
     out=None,
+    base_overrides: dict | None = None,
 ) -> int:
     """Runs (or lists, with dry_run) a sweep's trials into workdir/<trial id>/ and prints a
     summary table to `out` (stdout). Returns the exit code: 1 if any selected trial ended
@@ -628,6 +629,9 @@ def run_sweep(
     out = out or sys.stdout
     if dry_run:
         print(f'{len(trials)} trials in {source or "the sweep"}:', file=out)
+        if base_overrides:
+            given = ' '.join(f'--config.{k}={v}' for k, v in base_overrides.items())
+            print(f'every trial with the command-line overrides {given}', file=out)
         print(dry_run_table(select(trials, task_index)), file=out)
         return 0
     chosen = select(trials, task_index)
@@ -673,7 +677,14 @@ def launch_sweep(
     loaded = sweep_lib.load_sweep(source, base=base, base_overrides=base_overrides, vmap=vmap)
     if task_index is None:
         task_index = task_index_from_env()
-    return run_sweep(loaded.trials, workdir, source=source, task_index=task_index, **kwargs)
+    return run_sweep(
+        loaded.trials,
+        workdir,
+        source=source,
+        task_index=task_index,
+        base_overrides=base_overrides,
+        **kwargs,
+    )
 
 
 def _worker_main(argv: list[str]) -> int:

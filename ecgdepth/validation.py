@@ -275,11 +275,26 @@ def _check_input(config: ml_collections.ConfigDict, family) -> None:
         raise ConfigError(problem)
 
 
+def _check_data_fields(section: ml_collections.ConfigDict, rules: dict[str, Rule]) -> None:
+    """A `data.name` override on another dataset's config lacks the dataset's own fields:
+    said so, with where to start, rather than as the first missing field."""
+    missing = [key for key in rules if key not in section]
+    known = {'name', *data_base.COMMON_RULES, *rules}
+    if missing and any(key not in known for key in section):
+        name = section.get('name')
+        raise ConfigError(
+            f"config.data.name={name!r}, but config.data holds another dataset's fields (no "
+            f'{", ".join(missing[:3])}...): start from a config of {name!r}, e.g. the spec '
+            f'--config=configs/dilated_cnn.py:data={name}.'
+        )
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first invalid field. Costs no compute."""
     task = _check_top_level(config)
     family = _check_model(config.model)
     dataset = _dataset(config.data.get('name'))
+    _check_data_fields(config.data, dataset.RULES)
     _check_section(config.data, 'config.data', {**data_base.COMMON_RULES, **dataset.RULES})
     _check_section(config.optim, 'config.optim', OPTIM)
     _check_section(config.loss, 'config.loss', LOSS)

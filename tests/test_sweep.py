@@ -152,12 +152,15 @@ def test_data_switch_takes_the_dataset_defaults_with_runlocal():
 def test_command_line_overrides_survive_a_family_switch():
     base = tiny_base()
     cli = {'model.dropout': 0.25, 'model.kernel_size': 5, 'train.num_steps': 7}
-    new = sweep.apply_overrides(
-        base, {'model.name': 'lstm', 'train.num_steps': 9}, family_arg=TINY, base_overrides=cli
-    )
+    new = sweep.apply_overrides(base, {'model.name': 'lstm'}, family_arg=TINY, base_overrides=cli)
     assert new.model.dropout == 0.25  # Re-applied to the new model section...
     assert 'kernel_size' not in new.model  # ...where the field exists.
-    assert new.train.num_steps == 9  # The trial's own override wins.
+    assert new.train.num_steps == 7
+    # A key the trial sets too would be silently lost: an error naming both.
+    with pytest.raises(ConfigError, match=r'--config\.train\.num_steps=7 is also set by the sweep'):
+        sweep.apply_overrides(
+            base, {'model.name': 'lstm', 'train.num_steps': 9}, family_arg=TINY, base_overrides=cli
+        )
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from ecgdepth.data.base import (
     DATA_DIR_ENV,
     SPLIT_KEYS,
     SPLITS,
+    DataError,
     Dataset,
     DatasetModule,
     InputSpec,
@@ -100,7 +101,13 @@ def load(data_config: Any) -> Dataset:
     fraction and evaluation cap, standardises side features with the statistics of that
     training subset (``feature_norm``) and flips ``label_noise`` of the training labels."""
     name = data_config.get('name', None) if hasattr(data_config, 'get') else None
-    loaded = dataset(name).load(data_config)
+    module = dataset(name)
+    try:
+        loaded = module.load(data_config)
+    except DataError:
+        raise
+    except (ValueError, OSError) as error:  # What a user's files or data fields can cause.
+        raise DataError(f'{name}: {error}') from error
     from ecgdepth.data import feature_norm, subsample
 
     loaded = subsample.limit(
@@ -124,6 +131,7 @@ __all__ = [
     'DATA_DIR_ENV',
     'SPLITS',
     'SPLIT_KEYS',
+    'DataError',
     'Dataset',
     'DatasetModule',
     'InputSpec',

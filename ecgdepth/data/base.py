@@ -36,10 +36,17 @@ from ecgdepth.rules import (  # noqa: F401  (re-exported for dataset modules)
 
 SPLITS = ('train', 'validation', 'test')
 DATA_DIR_ENV = 'ECGDEPTH_DATA_DIR'
+
+
 # The arrays of one split. 'x' and 'y' always; 'mask' where examples are padded (a model must
 # not see padding as signal); 'features' where the dataset has side features per example;
 # 'group' where several examples are windows of one recording, which evaluation scores as one
 # (their logits averaged: ecgdepth/metrics.py, group_confusion).
+class DataError(ValueError):
+    """The data a config names cannot be read as asked (a missing or corrupt file, a folder
+    without records, a field the files contradict); the message names the file or field."""
+
+
 SPLIT_KEYS = ('x', 'y', 'mask', 'features', 'group')
 
 # --------------------------------------------------------------------------------------------

@@ -38,11 +38,19 @@ from ecgdepth.workdir import Summary
 
 
 class Preemption:
-    """Turns SIGTERM (a cluster's preemption notice) into a flag the loop checks every step."""
+    """SIGTERM (a cluster's preemption notice) as a flag the loop checks every step, once armed.
+
+    Until `arm` (after the first step), SIGTERM and Ctrl-C end the process at once (the default
+    actions): loading data or compiling has nothing to checkpoint, and a Python handler would
+    wait for TFDS or XLA's compiler to return. Every file is written atomically, so nothing is
+    left half-written and a relaunch resumes from the last checkpoint.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame):
         del signum, frame
@@ -51,12 +59,20 @@ class Preemption:
 
     def __enter__(self) -> Preemption:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, signal.SIG_DFL)
         return self
 
+    def arm(self) -> None:
+        """From here SIGTERM checkpoints at the next step, and Ctrl-C is Python's again."""
+        if self._previous and signal.getsignal(signal.SIGTERM) is not self._handle:
+            signal.signal(signal.SIGTERM, self._handle)
+            signal.signal(signal.SIGINT, self._previous[signal.SIGINT])
+
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def _claim_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:

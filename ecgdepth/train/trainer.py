@@ -274,6 +274,7 @@ class Trainer:
         if self.interval_start is None:  # Exclude compilation from the speed.
             jax.block_until_ready(step_metrics)
             self.restart_interval(done)
+            self.preemption.arm()  # A SIGTERM from here on checkpoints.
         if done % train_config.log_every == 0 or last:
             self.log_progress(done)
             self.restart_interval(done)
