@@ -173,3 +173,20 @@ def test_a_relaunch_compiles_nothing_new(launched, data_dir, cache_dir, tmp_path
     process = start_launch(tmp_path / 'again', data_dir, cache_dir)
     assert process.wait(timeout=600) == 0, log_tail(process)
     assert sorted(os.listdir(cache_dir)) == entries  # No recompiles.
+
+
+def test_sigterm_during_start_up_ends_the_launch_at_once(cache_dir, tmp_path):
+    """While data are prepared (a fresh data dir) or the step compiles there is nothing to
+    checkpoint: SIGTERM ends the process then, not at a first step minutes later."""
+    workdir = tmp_path / 'w'
+    process = start_launch(workdir, str(tmp_path / 'fresh_tfds'), cache_dir)
+    summary = workdir / workdir_lib.SUMMARY_FILE
+    deadline = time.time() + 120
+    while not summary.exists():  # Written just before the data are loaded.
+        assert time.time() < deadline and process.poll() is None, log_tail(process)
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == -signal.SIGTERM, log_tail(process)
+    assert 'step 20/' not in log_tail(process)  # It never trained.
+    assert comparable_summary(workdir)['status'] == 'running'  # A relaunch starts afresh.
+    assert not os.path.exists(workdir / 'checkpoints' / '20')
