@@ -84,21 +84,23 @@ def counts(states: Sequence[TrialState]) -> dict[str, int]:
 def eta_s(states: Sequence[TrialState], workers: int | None, now: float) -> float | None:
     """Seconds until the unfinished trials are done: the mean duration of finished trials for
     each pending one and what is left of it for each running one, over `workers` in parallel
-    (None: as many as are running now). None before any trial finished."""
+    (None: as many as are running now; never more than trials are left). None before any
+    trial finished."""
     durations = [
         s.finished - s.started for s in states if s.status in FINISHED and s.started and s.finished
     ]
     if not durations:
         return None
     mean = sum(durations) / len(durations)
-    work, running = 0.0, 0
+    work, running, left = 0.0, 0, 0
     for s in states:
         if s.status == RUNNING:
             running += 1
             work += max(mean - (now - s.started), 0.0) if s.started else mean
         elif s.status in (PENDING, MISSING):
             work += mean
-    return work / max(1, workers or running)
+        left += s.status in (RUNNING, PENDING, MISSING)
+    return work / max(1, min(workers or running, left))  # No more in parallel than are left.
 
 
 def duration(seconds: float) -> str:

@@ -47,6 +47,7 @@ def test_counts_and_eta_from_the_mean_finished_duration_over_the_workers(tmp_pat
     line = progress.counts_line(states, start=NOW - 130, workers=1, now=NOW)
     assert line == '1 done, 1 failed, 1 running, 1 pending of 4; elapsed 0:02:10, ETA 0:01:40'
     assert progress.eta_s(states, 2, NOW) == 50
+    assert progress.eta_s(states, 8, NOW) == 50  # Two trials left: two at a time at most.
     assert progress.eta_s(states, None, NOW) == 100  # As many workers as are running: one.
     unfinished = [s for s in states if s.status != 'done']
     assert progress.eta_s(unfinished, 1, NOW) is None  # Nothing finished yet: no ETA.
