@@ -1,5 +1,5 @@
 """Command-line entry point: the flags, then one ecgdepth/commands.py call per mode (see there
-for examples of each: run, --sweep, --submit=slurm, --report, --evaluate)."""
+for examples of each: run, --sweep, --submit=slurm, --report, --status, --evaluate)."""
 
 import os
 import sys
@@ -41,6 +41,7 @@ _SUBMIT = flags.DEFINE_enum(
 )
 _WAIT = flags.DEFINE_bool('wait', False, '--submit: wait for the job(s) and report the results.')
 _REPORT = flags.DEFINE_bool('report', False, "Write a sweep's report (after --sweep, or alone).")
+_STATUS = flags.DEFINE_bool('status', False, "Print WORKDIR's sweep (or run) status, at any time.")
 _EVALUATE = flags.DEFINE_string(
     'evaluate', '', "Score WORKDIR's finished run on its config's data (with --config.data.*)."
 )
@@ -58,7 +59,9 @@ def main(argv):
     try:
         mode = commands.check_flags(argv[1:], source, sweep=_SWEEP.value, report=_REPORT.value,
             submit=_SUBMIT.value, wait=_WAIT.value, options=options, given=given,
-            evaluate=_EVALUATE.value)  # fmt: skip
+            evaluate=_EVALUATE.value, status=_STATUS.value)  # fmt: skip
+        if mode == commands.STATUS:
+            return commands.status(workdir)
         if mode == commands.EVALUATE:
             return commands.evaluate(config, workdir, _EVALUATE.value, _EVAL_SPLIT.value)
         if mode == commands.REPORT:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import copy
 import datetime
+import glob
+import json
 import os
 import re
 import shutil
@@ -41,7 +43,7 @@ from typing import Any
 
 import ml_collections
 
-from ecgdepth import files
+from ecgdepth import files, progress
 from ecgdepth import workdir as workdir_lib
 
 SUBMIT_CHOICES = ('', 'slurm')
@@ -380,7 +382,9 @@ def submit_sweep(
     jobs, array_id = _submit_array(config.cluster, todo, len(trials), workdir, argv, out)
     if not wait:
         return 0
-    wait_for(jobs, out=out)
+    parallel = executor_parameters(config.cluster, name='', array_size=len(todo))
+    tracker = progress.Tracker(workdir, workers=parallel['slurm_array_parallelism'])
+    wait_for(jobs, out=out, tracker=tracker)
     print(f'Array job {array_id} ended.', file=out, flush=True)
     print(trial_lib.summary_table(todo, workdir), file=out, flush=True)
     states = [
@@ -529,16 +533,25 @@ def job_state(job_id: str) -> str | None:
 
 
 def wait_for(
-    jobs: Sequence, *, poll_s: float = POLL_S, settle_s: float = SETTLE_S, out=None
+    jobs: Sequence,
+    *,
+    poll_s: float = POLL_S,
+    settle_s: float = SETTLE_S,
+    out=None,
+    tracker: progress.Tracker | None = None,
 ) -> None:
     """Blocks until SLURM no longer lists the jobs (requeued ones are waited for too). Jobs that
     left no result must be in a final state (cancelled, failed...) or stay gone for `settle_s`:
-    a job between its requeue and its return as PENDING has none, and has not ended."""
+    a job between its requeue and its return as PENDING has none, and has not ended. With a
+    sweep's `tracker`, prints a progress line (trial k of N, the counts) at each change."""
     out = out or sys.stdout
     start = time.time()
-    print(f'Waiting for job(s) {jobs[0].job_id.split("_")[0]}...', file=out, flush=True)
+    counted = f': {tracker.line()}' if tracker else '...'
+    print(f'Waiting for job(s) {jobs[0].job_id.split("_")[0]}{counted}', file=out, flush=True)
     gone_since = None
     while True:
+        for line in tracker.update() if tracker else ():
+            print(line, file=out, flush=True)
         listed = queued(job.job_id for job in jobs)
         if listed is None:  # No squeue answer: fall back on submitit's result files.
             gone = all(job.done() for job in jobs)
@@ -555,8 +568,63 @@ def wait_for(
         elif time.time() - gone_since >= settle_s:
             break
         time.sleep(poll_s)
+    for line in tracker.update() if tracker else ():
+        print(line, file=out, flush=True)
     elapsed = datetime.timedelta(seconds=round(time.time() - start))
     print(f'Job(s) ended after {elapsed}.', file=out, flush=True)
+
+
+def _squeue_states(ids: Sequence[str]) -> dict[str, str] | None:
+    """squeue's state of each job it lists among `ids`, array tasks one per line, pending ones
+    too ({'123_4': 'RUNNING'}); None if squeue is missing or fails."""
+    try:
+        result = subprocess.run(
+            ['squeue', '--noheader', '--array', '--format=%i %T', f'--jobs={",".join(ids)}'],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return {} if 'Invalid job id' in result.stderr else None
+    pairs = (line.split() for line in result.stdout.splitlines())
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+
+def sweep_records(workdir: str) -> list[dict]:
+    """The sweep submissions recorded in WORKDIR/slurm/ (see _record), oldest first."""
+    records = []
+    for path in glob.glob(os.path.join(workdir, LOG_FOLDER, '*.json')):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            continue  # Not ours, or damaged: the status table goes on without it.
+        if isinstance(record, dict) and record.get('kind') == 'sweep':
+            records.append(record)
+    return sorted(records, key=lambda r: r.get('submitted') or 0)
+
+
+def sweep_slurm_states(workdir: str) -> dict[int, str] | None:
+    """Trial index -> the SLURM state of the array task that last ran it (submit_sweep's
+    records map array task k to a trial): squeue's while listed, else scontrol's (SLURM keeps
+    an ended job for MinJobAge), else 'gone'; '?' where squeue cannot be asked. None if the
+    sweep was never submitted to SLURM."""
+    records = sweep_records(workdir)
+    if not records:
+        return None
+    tasks = {}  # Later submissions of a trial win.
+    for record in records:
+        for entry in record.get('array', []):
+            tasks[entry['trial_index']] = f'{record["job_id"]}_{entry["array_task"]}'
+    listed = _squeue_states(sorted({str(r['job_id']) for r in records}))
+    if listed is None:
+        return dict.fromkeys(tasks, '?')
+    return {
+        index: listed.get(job_id) or job_state(job_id) or 'gone' for index, job_id in tasks.items()
+    }
 
 
 def _has_result(job) -> bool:

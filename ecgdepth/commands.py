@@ -15,6 +15,9 @@ one job, a sweep as one array job of its unfinished trials; --wait blocks until 
 python launch.py --workdir=/tmp/cnn --evaluate=svdb --config.data.database=svdb \
     --config.data.manual_dir=/data/svdb --eval_split=all
 
+--status prints any sweep's table of trials (status, step, SLURM state) and its counts, or a
+run's status line, at any time (no --config needed): python launch.py --workdir=/tmp/depth --status
+
 --report writes a sweep's report (ecgdepth/report.py) and prints its table and path: after
 --sweep, or alone on an existing sweep workdir (no --config needed):
 python launch.py --workdir=/tmp/depth --report
@@ -52,6 +55,7 @@ SWEEP = 'sweep'  # Run a sweep's trials here (then --report, if asked).
 SUBMIT = 'submit'  # --submit=slurm: a run or a sweep as SLURM job(s) (then --report, with --wait).
 REPORT = 'report'  # --report alone: an existing sweep workdir's report; no config needed.
 EVALUATE = 'evaluate'  # --evaluate=NAME: a finished run scored on (other) data.
+STATUS = 'status'  # --status: where a sweep (or run) is now; reads files only.
 # The config --evaluate reads when --config is not given: the run's own (configs/workdir.py).
 WORKDIR_CONFIG = 'workdir.py'
 
@@ -135,12 +139,20 @@ def check_flags(
     options: SweepOptions = SweepOptions(),
     given: Collection[str] = (),
     evaluate: str = '',
+    status: bool = False,
 ) -> str:
     """The flags' cross-checks, before anything runs; returns the mode (RUN, SWEEP, SUBMIT,
-    REPORT or EVALUATE). `args`: the positional arguments; `source`: the --config value (None
-    if absent); `given`: the names of the SWEEP_FLAGS set on the command line."""
+    REPORT, EVALUATE or STATUS). `args`: the positional arguments; `source`: the --config value
+    (None if absent); `given`: the names of the SWEEP_FLAGS set on the command line."""
     if args:
         raise UsageError(f'Unexpected arguments: {list(args)}')
+    if status:
+        if sweep or report or submit or wait or evaluate or given:
+            raise UsageError(
+                '--status only reads WORKDIR: not with --sweep, --report, --submit, --wait, '
+                '--evaluate or the sweep flags.'
+            )
+        return STATUS
     if evaluate:
         if sweep or report or submit or given:
             raise UsageError(
@@ -153,7 +165,7 @@ def check_flags(
     if report and not sweep:
         return REPORT  # Reads files only: no config, no JAX job.
     if source is None:  # --workdir is required by launch.py itself.
-        raise UsageError('--config is required (except for --report alone).')
+        raise UsageError('--config is required (except for --report or --status alone).')
     if wait and not submit:
         raise UsageError('--wait only applies with --submit=slurm.')
     if sweep:
@@ -318,3 +330,29 @@ def report(workdir: str, code: int = 0) -> int:
     print(written.markdown)
     print(f'Report: {written.path}')
     return code
+
+
+def status(workdir: str, out=None) -> int:
+    """Prints where the sweep in workdir is (progress.status_table: each trial's status, a
+    running one's step and, once submitted to SLURM, its array task's state; then the counts),
+    or a run's status line. Exit code 0; UsageError if workdir holds neither."""
+    from ecgdepth import progress
+
+    out = out or sys.stdout
+    with usage_errors(workdir_lib.CorruptFile):
+        entries = progress.sweep_entries(workdir)
+        if entries is None:
+            line = progress.run_line(workdir)
+            if line is None:
+                raise UsageError(
+                    f'{workdir} holds neither a sweep ({workdir_lib.SWEEP_FILE}) nor a run '
+                    f'({workdir_lib.SUMMARY_FILE} or {workdir_lib.CONFIG_FILE}).'
+                )
+            print(line, file=out)
+            return 0
+        states = progress.sweep_states(workdir, entries)
+    print(progress.status_table(workdir, states, cluster.sweep_slurm_states(workdir)), file=out)
+    busy = any(s.status in (workdir_lib.RUNNING, workdir_lib.PENDING) for s in states)
+    start = progress.sweep_start(workdir) if busy else None
+    print(progress.counts_line(states, start=start), file=out, flush=True)
+    return 0

@@ -33,14 +33,14 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ml_collections
 from absl import logging
 
 from ecgdepth import data as data_lib
-from ecgdepth import files, logs
+from ecgdepth import files, logs, progress
 from ecgdepth import sweep as sweep_lib
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.sweep import SweepError, Trial
@@ -60,6 +60,7 @@ from ecgdepth.workdir import (
 )
 
 HOST = socket.gethostname()
+POLL_S = 2.0  # Seconds between the parent's looks at the trial directories (--workers > 1).
 # Tokens of the claims this process holds: a lock naming our pid with another token is stale.
 _ACTIVE_TOKENS: set[str] = set()
 
@@ -357,10 +358,12 @@ def run_trial(
     *,
     retry_failed: bool = False,
     stale_after: float = DEFAULT_STALE_AFTER,
+    on_start: Callable[[], None] | None = None,
 ) -> str:
     """Runs one trial unless it is finished, failed (without retry_failed) or claimed by a live
     worker. Returns what happened: 'done', 'diverged', 'failed', 'skipped <status>', 'busy' or
-    'lost' (our claim was broken by another worker: its status is left to that worker)."""
+    'lost' (our claim was broken by another worker: its status is left to that worker).
+    `on_start` is called once the trial is marked running (else that is logged)."""
     directory = trial_dir(workdir, trial)
     status = read_status(directory)
     _check_hash(directory, status, trial)
@@ -377,6 +380,12 @@ def run_trial(
         if skip:
             return f'skipped {skip}'
         _start_attempt(directory, status, trial)
+        if on_start is None:
+            logging.info(
+                'Trial %d %s: running (attempt %d).', trial.index, trial.id, status['attempts']
+            )
+        else:
+            on_start()
         outcome, error, trace, result = FAILED, None, None, None
         try:
             summary = train_and_evaluate(_with_shared_cache(trial.config, workdir), directory)
@@ -409,7 +418,6 @@ def _start_attempt(directory: str, status: dict, trial: Trial) -> None:
         result=None,
     )
     write_status(directory, status)
-    logging.info('Trial %d %s: running (attempt %d).', trial.index, trial.id, status['attempts'])
 
 
 def _outcome(summary: dict) -> tuple[str, str | None, dict]:
@@ -456,18 +464,58 @@ def run_trials(
     *,
     retry_failed: bool = False,
     stale_after: float = DEFAULT_STALE_AFTER,
+    tracker: progress.Tracker | None = None,
 ) -> dict[str, str]:
-    """Runs trials one after another in this process; {trial id: what happened}."""
+    """Runs trials one after another in this process; {trial id: what happened}. With a
+    `tracker`, each start and end is logged as a progress line (trial k of N, the counts)."""
     outcomes = {}
+    on_change = None if tracker is None else (lambda: log_progress(tracker))
     for trial in trials:
         outcomes[trial.id] = run_trial(
-            trial, workdir, retry_failed=retry_failed, stale_after=stale_after
+            trial, workdir, retry_failed=retry_failed, stale_after=stale_after, on_start=on_change
         )
-        logging.info('Trial %d %s: %s.', trial.index, trial.id, outcomes[trial.id])
+        if on_change is None or outcomes[trial.id] not in (*FINISHED, FAILED, PREEMPTED):
+            logging.info('Trial %d %s: %s.', trial.index, trial.id, outcomes[trial.id])
+        if on_change is not None:
+            on_change()
         if outcomes[trial.id] == PREEMPTED:
             logging.warning('Preempted: starting no more trials; relaunch to resume.')
             break
     return outcomes
+
+
+def log_progress(tracker: progress.Tracker) -> None:
+    """Logs what changed in the sweep since the tracker's last look, one line per trial."""
+    try:
+        lines = tracker.update()
+    except (OSError, ValueError) as error:  # A progress line is never worth a trial.
+        logging.warning('Sweep progress unavailable: %s', error)
+        return
+    for line in lines:
+        logging.info('%s', line)
+
+
+@contextlib.contextmanager
+def _polling(tracker: progress.Tracker | None, every: float = POLL_S):
+    """Logs the sweep's changes every `every` s while worker processes run it (this process
+    sees their progress only in the trial directories), and once more at the end."""
+    if tracker is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(every):
+            log_progress(tracker)
+
+    thread = threading.Thread(target=poll, name='sweep progress', daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        log_progress(tracker)
 
 
 def _payload(trials, workdir, retry_failed, stale_after) -> str:
@@ -503,10 +551,11 @@ def run_workers(
     *,
     retry_failed: bool = False,
     stale_after: float = DEFAULT_STALE_AFTER,
+    tracker: progress.Tracker | None = None,
 ) -> list[int]:
     """Runs the trials in `workers` fresh processes (never forked from a process that has
     JAX initialised); each walks the whole list, claims decide who runs what. Returns their
-    exit codes."""
+    exit codes. With a `tracker`, this process logs the sweep's progress as it changes."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(p for p in (root, env.get('PYTHONPATH')) if p)
@@ -523,7 +572,7 @@ def run_workers(
         proc.stdin.close()
         procs.append(proc)
     logging.info('Started %d workers: pids %s.', workers, [p.pid for p in procs])
-    with _forward_sigterm(procs):
+    with _forward_sigterm(procs), _polling(tracker):
         return [proc.wait() for proc in procs]
 
 
@@ -637,12 +686,20 @@ def run_sweep(
     chosen = select(trials, task_index)
     prepare_workdir(trials, workdir, source)
     workers = max(1, min(workers, len(chosen)))
+    tracker = progress.Tracker(workdir, workers=workers)
     codes = []
     if workers == 1:
-        run_trials(chosen, workdir, retry_failed=retry_failed, stale_after=stale_after)
+        run_trials(
+            chosen, workdir, retry_failed=retry_failed, stale_after=stale_after, tracker=tracker
+        )
     else:
         codes = run_workers(
-            chosen, workdir, workers, retry_failed=retry_failed, stale_after=stale_after
+            chosen,
+            workdir,
+            workers,
+            retry_failed=retry_failed,
+            stale_after=stale_after,
+            tracker=tracker,
         )
     print(summary_table(chosen, workdir), file=out, flush=True)
     states = [(read_status(trial_dir(workdir, t)) or {}).get('status') for t in chosen]

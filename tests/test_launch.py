@@ -92,7 +92,7 @@ def test_mistakes_are_one_line_named_before_anything_runs(tmp_path):
     sweep = '--config=configs/sweeps/depth.py:runlocal'
     cases = [
         ([w, 'extra'], "Unexpected arguments: ['extra']"),
-        ([w], '--config is required (except for --report alone).'),
+        ([w], '--config is required (except for --report or --status alone).'),
         ([cnn, w, '--workers=2', '--dry_run'], '--workers, --dry_run only apply with --sweep.'),
         ([sweep, w, '--sweep', '--report', '--dry_run'], '--report needs the trials to have run'),
         ([sweep, w, '--sweep', '--submit=slurm', '--dry_run'], '--dry_run runs locally'),
@@ -127,6 +127,7 @@ def test_check_flags_picks_the_mode_and_names_the_mistake():
     cnn = 'configs/dilated_cnn.py:runlocal'
     depth = 'configs/sweeps/depth.py:runlocal'
     assert check([], None, report=True) == commands.REPORT  # No --config needed.
+    assert check([], None, status=True) == commands.STATUS  # Nor here.
     assert check([], cnn) == commands.RUN
     assert check([], cnn, submit='slurm', wait=True) == commands.SUBMIT
     assert check([], depth, sweep=True, report=True) == commands.SWEEP
@@ -139,6 +140,7 @@ def test_check_flags_picks_the_mode_and_names_the_mistake():
         (([], cnn), {'given': ['vmap_seeds', 'workers']}, '--workers, --vmap_seeds only apply'),
         (([], depth), {'sweep': True, 'report': True, 'options': dry}, '--report needs'),
         (([], depth), {'sweep': True, 'submit': 'slurm', 'given': ['dry_run']}, '--dry_run runs'),
+        (([], None), {'status': True, 'report': True}, '--status only reads WORKDIR: not with'),
     ]
     for args, kwargs, message in mistakes:
         with pytest.raises(commands.UsageError, match=re.escape(message)):

@@ -427,6 +427,17 @@ def test_a_sweep_runs_as_one_array_job(tmp_path, slurm_env, data_dir):
     logs = ''.join(open(p).read() for p in glob.glob(str(workdir / 'slurm' / '*_log.out')))
     for entry in trials:
         assert f'--task_index={entry["index"]}' in logs
+    # --wait said as each trial ended, with the counts; --status shows each array task's state.
+    for entry in trials:
+        k = entry['index'] + 1
+        assert result.stdout.count(f'Trial {k} of 4 ({entry["id"]}): done; ') == 1
+    assert '4 done, 0 failed, 0 running, 0 pending of 4; elapsed ' in result.stdout
+    status = launch(f'--workdir={workdir}', '--status', env=slurm_env)
+    assert status.returncode == 0, status.stderr[-3000:]
+    rows = [line.split() for line in status.stdout.splitlines()]
+    assert rows == [['#', 'id', 'status', 'step', 'slurm']] + [
+        [str(entry['index']), entry['id'], 'done', '-', 'COMPLETED'] for entry in trials
+    ] + [['4', 'done,', '0', 'failed,', '0', 'running,', '0', 'pending', 'of', '4']]
     # Submitting again finds nothing to do: finished trials are never re-run.
     again = launch(*args, env=slurm_env)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -14,6 +14,7 @@ def test_reading_results_imports_neither_jax_nor_the_trainer():
     code = (
         'import sys, ecgdepth.results, ecgdepth.findings, ecgdepth.plots, ecgdepth.workdir\n'
         'import ecgdepth.report, ecgdepth.commands, ecgdepth.cluster  # launch.py --report\n'
+        'import ecgdepth.progress  # launch.py --status, --wait\n'
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax') "
         "or m.startswith(('ecgdepth.train', 'ecgdepth.trial')))\n"
         'assert not heavy, heavy\n'
@@ -21,8 +22,9 @@ def test_reading_results_imports_neither_jax_nor_the_trainer():
     subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True)
 
 
-def test_workdir_imports_only_the_standard_library_and_files():
-    with open(os.path.join(ROOT, 'ecgdepth', 'workdir.py')) as f:
+def imports_beyond_the_standard_library(module: str) -> set[str]:
+    """What ecgdepth/<module>.py imports that the standard library does not hold."""
+    with open(os.path.join(ROOT, 'ecgdepth', f'{module}.py')) as f:
         tree = ast.parse(f.read())
     imported = set()
     for node in ast.walk(tree):
@@ -30,5 +32,14 @@ def test_workdir_imports_only_the_standard_library_and_files():
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.update(f'{node.module}.{alias.name}' for alias in node.names)
-    ours = {name for name in imported if name.split('.')[0] not in sys.stdlib_module_names}
-    assert ours == {'ecgdepth.files'}
+    return {name for name in imported if name.split('.')[0] not in sys.stdlib_module_names}
+
+
+def test_workdir_imports_only_the_standard_library_and_files():
+    assert imports_beyond_the_standard_library('workdir') == {'ecgdepth.files'}
+
+
+def test_progress_imports_only_the_standard_library_and_the_workdir_contract():
+    # Low: the trial runner, SLURM --wait and --status all count with it.
+    ours = imports_beyond_the_standard_library('progress')
+    assert ours and all(name.startswith(('ecgdepth.workdir', 'ecgdepth.files')) for name in ours)

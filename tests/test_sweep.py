@@ -438,12 +438,28 @@ def tiny_trials(n=3):
     return sweep.expand([{'seed': s} for s in range(n)], tiny_base(), family_arg=TINY)
 
 
-def test_failures_are_recorded_and_retried_only_when_asked(tmp_path, fake_train, capsys):
+def progress_lines(caplog) -> list[str]:
+    """The sweep's progress lines logged, without their times: 'Trial k of N (id): s; counts'."""
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Trial ')]
+    return [line.split('; elapsed')[0] for line in lines if ' of ' in line.split(':')[0]]
+
+
+def test_failures_are_recorded_and_retried_only_when_asked(tmp_path, fake_train, capsys, caplog):
     calls, fail, _ = fake_train
     trials, workdir = tiny_trials(), str(tmp_path)
     fail.add(1)
+    caplog.set_level('INFO')
     assert trial.run_sweep(trials, workdir) == 1
     assert len(calls) == 3  # The failure did not stop the sweep.
+    ids = [t.id for t in trials]
+    assert progress_lines(caplog) == [  # One line as each trial starts and ends.
+        f'Trial 1 of 3 ({ids[0]}): running; 0 done, 0 failed, 1 running, 2 pending of 3',
+        f'Trial 1 of 3 ({ids[0]}): done; 1 done, 0 failed, 0 running, 2 pending of 3',
+        f'Trial 2 of 3 ({ids[1]}): running; 1 done, 0 failed, 1 running, 1 pending of 3',
+        f'Trial 2 of 3 ({ids[1]}): failed; 1 done, 1 failed, 0 running, 1 pending of 3',
+        f'Trial 3 of 3 ({ids[2]}): running; 1 done, 1 failed, 1 running, 0 pending of 3',
+        f'Trial 3 of 3 ({ids[2]}): done; 2 done, 1 failed, 0 running, 0 pending of 3',
+    ]
     failed = status_of(workdir, trials[1].id)
     assert failed['status'] == 'failed' and 'RuntimeError: boom in seed 1' in failed['error']
     assert 'Traceback' in failed['traceback'] and failed['attempts'] == 1
@@ -616,6 +632,11 @@ def test_sweep_end_to_end_with_two_workers_then_rerun_skips(tmp_path, data_dir):
             assert 'eval step' in f.read()
         mtimes[entry['id']] = os.stat(summary).st_mtime_ns
         assert entry['id'] in result.stdout
+        # The parent saw the workers' trials end in their directories: one line each.
+        k = entry['index'] + 1
+        assert result.stderr.count(f'Trial {k} of 3 ({entry["id"]}): done; ') == 1
+    last = [line for line in result.stderr.splitlines() if ' of 3 (' in line][-1]
+    assert '3 done, 0 failed, 0 running, 0 pending of 3; elapsed ' in last
     rerun = launch(
         f'--config={source}', f'--workdir={workdir}', '--sweep', '--report', data_dir=data_dir
     )
