@@ -241,7 +241,11 @@ def test_diverged_failed_and_missing_trials_are_marked_never_averaged(tmp_path):
     assert '**failed**. ValueError: bad shape' in text
     assert 'Traceback' not in text  # The error's first line only.
     assert text.count('no trial directory: never started') == 2
-    assert '0.850 ± 0.071 (2) †' in text and 'diverged' in report.markdown
+    # report.md shows the short table (the headline macro-F1); table.md has every column.
+    assert '| family | depth | status | val macro-F1 | test macro-F1 | params |\n' in text
+    assert '0.800 ± 0.071 (2) †' in text and '0.850 ± 0.071 (2) †' not in text
+    assert '0.850 ± 0.071 (2) †' in open(tmp_path / 'out' / 'table.md').read()
+    assert 'diverged' in report.markdown
     # Figures still drawn from the done trials.
     assert {f.name for f in report.figures} >= {'macro_f1_vs_depth', 'gap_vs_depth'}
     for figure in report.figures:
@@ -485,3 +489,52 @@ def test_curve_figures_skip_silently_without_data(tmp_path):
     assert [f.name for f in plots.make_figures(table, str(tmp_path / 'f'))] == [
         'macro_f1_vs_params'
     ]
+
+
+def test_trials_csv_one_row_per_trial_and_the_short_table(tmp_path):
+    workdir = str(tmp_path)
+    entries = fabricate(
+        workdir,
+        [
+            (lstm(1, 0), 'done', make_summary(0.80, receptive_field=250, wall_time_s=3.5), None),
+            (lstm(1, 1), 'done', make_summary(0.90, flops_per_example=1e4), None),
+            (lstm(2, 0), 'diverged', make_summary(0.1, status='diverged', diverged_step=7), None),
+            (lstm(2, 1), None, None, None),
+        ],
+    )
+    files.write_json(
+        os.path.join(workdir, entries[0]['id'], workdir_lib.CONFIG_FILE),
+        {'model': {'name': 'lstm', 'depth': 1, 'width': 32}, 'seed': 0},
+    )
+    out = str(tmp_path / 'out')
+    report = report_lib.run(workdir, out=out, plots=False)
+    rows = read_csv(os.path.join(out, report_lib.TRIALS_FILE))
+    assert [r['id'] for r in rows] == [e['id'] for e in entries]
+    assert list(rows[0])[:9] == [
+        'id', 'index', 'status', 'note', 'model.name', 'model.depth', 'model.width', 'seed',
+        'variant',
+    ]  # fmt: skip
+    assert [r['status'] for r in rows] == ['done', 'done', 'diverged', 'missing']
+    assert [r['seed'] for r in rows] == ['0', '1', '0', '1']
+    assert rows[0]['model.width'] == '32' and rows[1]['model.width'] == ''  # From config.json.
+    summary = make_summary(0.80)
+    for split in ('val', 'test'):
+        for metric in ('accuracy', 'macro_f1', 'loss'):
+            assert float(rows[0][f'{split}_{metric}']) == summary[split][metric]
+    assert rows[0]['params'] == '100' and rows[0]['receptive_field'] == '250'
+    assert rows[0]['wall_time_s'] == '3.5' and rows[0]['best_step'] == '10'
+    assert rows[1]['flops'] == '10000.0' and rows[0]['flops'] == ''
+    # Not done: the state and why, never its numbers.
+    assert rows[2]['note'] == 'diverged at step 7' and rows[2]['val_accuracy'] == ''
+    assert rows[3]['note'] == 'no trial directory: never started'
+
+    text = open(report.path).read()
+    short = text.split('## Results')[1]
+    assert short.lstrip().startswith(
+        '| family | depth | status | val macro-F1 | test macro-F1 | params | FLOPs/example | '
+        'receptive field (samples) |\n'
+    )
+    assert 'val accuracy' not in short.split('\n\n')[1] and '[trials.csv](trials.csv)' in text
+    # The full table is unchanged in table.md and printed.
+    assert open(os.path.join(out, 'table.md')).read() == report.markdown
+    assert '| val accuracy |' in report.markdown
