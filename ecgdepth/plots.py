@@ -9,11 +9,19 @@ axes labelled with units. Only done trials are drawn (as in the table). Figures:
   log2 axis for depth and width; validation and test panels;
 - train-val gap (accuracy and loss) vs the same axis;
 - metric vs parameter count (log axis): iso-parameter sweeps and any other;
+- learning curves: train loss and the validation metric vs step from each trial's
+  metrics.jsonl (ecgdepth/history.py), a row per family, a line per main-axis value;
+- confusion matrices of each family's best trial by the validation selection metric;
 - per-layer gradient norm vs layer and input sensitivity vs lag, only when summaries hold
   `grad_norm_per_layer` / `input_sensitivity` (lists; at the top level or under
   'diagnostics'); skipped silently otherwise;
 - recurrent models' gradient across time: ||d loss / d x_t|| at each layer's input vs the lag,
   one panel per row, when summaries hold `hidden_grad_norm` and `hidden_grad_lags`.
+
+Metric panels carry a grey dotted chance line (CHANCE_TEXT), families are named as
+results.family_label, the panels of one figure share one y scale (but the gap figure's, which
+plot different quantities) and one x scale, and the input-sensitivity
+curves mark each model's receptive field.
 
 matplotlib is used through its object API with the Agg canvas: no pyplot, no global backend.
 """
