@@ -19,9 +19,9 @@ axes labelled with units. Only done trials are drawn (as in the table). Figures:
   one panel per row, when summaries hold `hidden_grad_norm` and `hidden_grad_lags`.
 
 Metric panels carry a grey dotted chance line (CHANCE_TEXT), families are named as
-results.family_label, the panels of one figure share one y scale (but the gap figure's, which
-plot different quantities) and one x scale, and the input-sensitivity
-curves mark each model's receptive field.
+results.family_label, the panels of one figure share one x and one y scale (but the gap
+figure's two, of different quantities, their own y), and the input-sensitivity curves mark
+each model's receptive field.
 
 matplotlib is used through its object API with the Agg canvas: no pyplot, no global backend.
 """
