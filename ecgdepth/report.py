@@ -2,9 +2,11 @@
 
 python -m ecgdepth.report WORKDIR [--metric=macro_f1,accuracy] [--ci] [--out=DIR] [--noplots]
 
-Outputs, written atomically into WORKDIR/report/ (or --out): table.md, table.csv (unformatted
-mean, std and n per column), table.tex (booktabs), figures/ (ecgdepth/plots.py) and report.md,
-an index of all of them. The Markdown table and the report's path are printed. The table itself
+Outputs, written atomically into WORKDIR/report/ (or --out): table.md (the full table),
+table.csv (unformatted mean, std and n per column), table.tex (booktabs), trials.csv (one row
+per trial and seed: config fields, status, results), figures/ (ecgdepth/plots.py) and report.md,
+an index of all of them that shows the short table (headline metric, params, FLOPs, receptive
+field). The full Markdown table and the report's path are printed. The table itself
 (trial states, grouping, cells) is ecgdepth/results.py; launch.py --report calls `run`.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 
 from ecgdepth import files, results
 from ecgdepth import workdir as workdir_lib
+
+TRIALS_FILE = 'trials.csv'
 
 
 def trial_notes(table: results.Table) -> list[str]:
@@ -33,10 +37,9 @@ def trial_notes(table: results.Table) -> list[str]:
     return notes
 
 
-def report_markdown(
-    table: results.Table, table_md: str, figures: Sequence[Any], out_dir: str
-) -> str:
-    """report.md: what a person opens first; figure paths are relative to out_dir."""
+def report_markdown(table: results.Table, figures: Sequence[Any], out_dir: str) -> str:
+    """report.md: what a person opens first, so the short table (table.md has every column);
+    figure paths are relative to out_dir."""
     counts = ', '.join(f'{n} {state}' for state, n in table.counts().items())
     grouped = ', '.join(f'{results.key_label(k)} (`{k}`)' for k in table.group_keys) or 'nothing'
     lines = [
@@ -46,11 +49,14 @@ def report_markdown(
         f'- Trials: {len(table.trials)} ({counts})',
         f'- Rows group trials by {grouped}; seeds are aggregated.',
         f'- Generated {time.strftime("%Y-%m-%d %H:%M:%S %Z")} by `python -m ecgdepth.report`.',
-        '- Files: [table.md](table.md), [table.csv](table.csv), [table.tex](table.tex).',
+        '- Files: [table.md](table.md) (every column), [table.csv](table.csv), '
+        '[table.tex](table.tex), [trials.csv](trials.csv) (one row per trial and seed).',
         '',
         '## Results',
         '',
-        table_md.rstrip(),
+        results.to_markdown(results.short_table(table)).rstrip(),
+        '',
+        'Every metric, split and diagnostic: [table.md](table.md).',
         '',
     ]
     if figures:
@@ -79,18 +85,20 @@ class Report:
 
 
 def write_report(table: results.Table, out_dir: str, *, plots: bool = True) -> Report:
-    """Writes table.md/.csv/.tex, the figures and report.md into out_dir, each atomically."""
+    """Writes table.md/.csv/.tex, trials.csv, the figures and report.md into out_dir, each
+    atomically."""
     table_md = results.to_markdown(table)
     files.write_text(os.path.join(out_dir, 'table.md'), table_md)
     files.write_text(os.path.join(out_dir, 'table.csv'), results.to_csv(table))
     files.write_text(os.path.join(out_dir, 'table.tex'), results.to_latex(table))
+    files.write_text(os.path.join(out_dir, TRIALS_FILE), results.to_trials_csv(table))
     figures = []
     if plots:
         from ecgdepth import plots as plots_lib  # matplotlib only when figures are wanted.
 
         figures = plots_lib.make_figures(table, os.path.join(out_dir, 'figures'))
     path = os.path.join(out_dir, 'report.md')
-    files.write_text(path, report_markdown(table, table_md, figures, out_dir))
+    files.write_text(path, report_markdown(table, figures, out_dir))
     return Report(table, table_md, out_dir, path, figures)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ecgdepth import sweep as sweep_lib
+from ecgdepth import variants
 from ecgdepth import workdir as workdir_lib
 from ecgdepth.workdir import SUMMARY_FILE, CorruptFile
 
@@ -59,6 +60,8 @@ DEFAULT_RESAMPLES = 10_000
 CI_LEVEL = 0.95
 CI_SEED = 0  # Fixed: the same trials always give the same report.
 INCOMPLETE_MARK = '†'
+# Metrics where lower is better (the selection direction when a summary does not record one).
+LOWER_IS_BETTER = ('loss', 'mse', 'mae', 'baseline_mse')
 # Grouping keys that make a row even when constant: the axes every ablation is read along.
 ALWAYS_GROUP = ('model.name', 'model.depth')
 # Table labels of override keys, in the order their columns appear; others follow as named.
@@ -398,6 +401,19 @@ def key_label(key: str) -> str:
     return KEY_LABELS.get(key, key)
 
 
+def family_label(name: Any, trials: Iterable[TrialResult] = ()) -> str:
+    """How legends and titles name a family: the one variant its done trials recorded (e.g.
+    'GRU' for model.cell=gru), else the label of its defaults in ecgdepth/variants.py ('dilated
+    CNN', 'LSTM', 'MI-MLP'), else the config name. The one place names are mapped."""
+    recorded = {
+        t.summary.get('variant') for t in trials if t.status == workdir_lib.DONE and t.summary
+    }
+    recorded.discard(None)
+    if len(recorded) == 1 and isinstance(next(iter(recorded)), str):
+        return recorded.pop()
+    return variants.label(name, {}) or format_value(name)
+
+
 @dataclasses.dataclass
 class Row:
     """The trials that differ only in seed."""
@@ -429,13 +445,13 @@ class Row:
         return [v for v in values if v is not None]
 
     def label(self, skip: Iterable[str] = ()) -> str:
-        """'lstm, depth 4' (family values stand alone); for legends and notes."""
+        """'LSTM, depth 4' (family names stand alone, as family_label); for legends and notes."""
         parts = []
         for key, value in self.group.items():
             if key in skip:
                 continue
             parts.append(
-                format_value(value)
+                family_label(value, self.trials)
                 if key == 'model.name'
                 else f'{key_label(key)} {format_value(value)}'
             )
@@ -773,6 +789,101 @@ def to_csv(table: Table) -> str:
                 ci = stats.ci or (None, None)
                 cells += [_number(ci[0]), _number(ci[1])]
         writer.writerow(cells)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The short table, one row per trial, the best trial.
+# --------------------------------------------------------------------------------------------
+
+# Columns of the short table besides the chosen metric's validation and test cells.
+SHORT_FACTS = ('params', 'flops', 'receptive_field')
+# config.json fields every trials.csv row carries, besides the sweep's overrides.
+TRIAL_CONFIG_KEYS = ('model.name', 'model.depth', 'model.width', 'seed')
+# summary.json fields of each trials.csv row, after the table's columns.
+TRIAL_SUMMARY_KEYS = ('best_step', 'wall_time_s', 'steps_per_s')
+
+
+def short_table(table: Table) -> Table:
+    """The table with only the headline metric (validation, test) and the architecture facts:
+    what report.md shows first; the full table is table.md."""
+    metric = table.metrics[0]
+    keep = [f'val_{metric}', f'test_{metric}', *SHORT_FACTS]
+    columns = sorted((c for c in table.columns if c.name in keep), key=lambda c: keep.index(c.name))
+    return dataclasses.replace(table, columns=columns)
+
+
+def best_by_validation(trials: Iterable[TrialResult], metric: str | None) -> TrialResult | None:
+    """The done trial with the best validation `metric` (its summary's select_direction, else
+    max unless LOWER_IS_BETTER): the test split never chooses. None if no trial has it."""
+    if metric is None:
+        return None
+    scored = []
+    for t in trials:
+        value = lookup(t.summary, ('val', metric)) if t.status == workdir_lib.DONE else None
+        if value is not None:
+            direction = t.summary.get('select_direction')
+            lower = direction == 'min' or (direction is None and metric in LOWER_IS_BETTER)
+            scored.append((-value if lower else value, -t.index, t))
+    return max(scored, key=lambda s: s[:2])[2] if scored else None
+
+
+def _config_value(config: dict | None, key: str) -> Any:
+    node: Any = config
+    for part in key.split('.'):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def trials_header(table: Table) -> list[str]:
+    keys = list(TRIAL_CONFIG_KEYS)
+    for t in table.trials:
+        keys += [k for k in t.overrides if k not in keys]
+    return ['id', 'index', 'status', 'note', *keys, 'variant', *(c.name for c in table.columns),
+            *TRIAL_SUMMARY_KEYS]  # fmt: skip
+
+
+def _trial_number(column: Column, summary: dict | None) -> float | int | None:
+    """A column's value, counts (params, receptive field) as integers."""
+    value = column.value(summary)
+    return int(value) if value is not None and column.fmt == '.0f' else value
+
+
+def trial_cells(table: Table, trial: TrialResult, head: Sequence[str]) -> list[Any]:
+    """One trials.csv row: config fields from the overrides, else the trial's config.json;
+    results of done trials only (a diverged run's numbers are not results)."""
+    config = None
+    done = trial.status == workdir_lib.DONE
+    by_column = {c.name: c for c in table.columns}
+    cells = []
+    for key in head:
+        if key in ('id', 'index', 'status', 'note'):
+            value = getattr(trial, key)
+        elif key in by_column:
+            value = _trial_number(by_column[key], trial.summary) if done else None
+        elif key in (*TRIAL_SUMMARY_KEYS, 'variant'):
+            value = (trial.summary or {}).get(key) if done or key == 'variant' else None
+        elif key in trial.overrides:
+            value = trial.overrides[key]
+        else:
+            if config is None:
+                config = read_trial_config(table.workdir, trial) or {}
+            value = _config_value(config, key)
+        cells.append('' if value is None else value)
+    return cells
+
+
+def to_trials_csv(table: Table) -> str:
+    """Long format, one row per trial (each seed its own): config fields, status and the
+    summary's numbers (unformatted), for pandas or R rather than for reading."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    head = trials_header(table)
+    writer.writerow(head)
+    for trial in sorted(table.trials, key=lambda t: (t.index, t.id)):
+        writer.writerow(trial_cells(table, trial, head))
     return out.getvalue()
 
 

@@ -28,7 +28,7 @@ LAYERS = [
     ('experiment', ['ecgdepth.experiment']),
     ('trial', ['ecgdepth.trial']),
     ('cluster', ['ecgdepth.cluster']),
-    ('results', ['ecgdepth.results']),
+    ('results', ['ecgdepth.results', 'ecgdepth.history']),
     ('plots', ['ecgdepth.plots']),
     ('report, findings', ['ecgdepth.report', 'ecgdepth.findings']),
     ('commands', ['ecgdepth.commands']),

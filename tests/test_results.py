@@ -179,6 +179,8 @@ def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_
         'macro_f1_vs_params',
         'grad_norm_per_layer',
         'input_sensitivity',
+        'learning_curves',  # From each trial's metrics.jsonl.
+        'confusion_matrices',
     ):
         assert os.path.getsize(os.path.join(figures, f'{name}.png')) > 1024
         assert os.path.getsize(os.path.join(figures, f'{name}.pdf')) > 0
@@ -186,6 +188,14 @@ def test_real_sweep_table_equals_summaries_and_cli_prints_report(tmp_path, data_
     assert f'# Sweep report: {sweep_path}' in report
     assert '![' in report and '(figures/macro_f1_vs_depth.png)' in report
     assert 'All trials are done.' in report
+    trials = read_csv(os.path.join(workdir, 'report', report_lib.TRIALS_FILE))
+    assert [(r['model.depth'], r['seed'], r['status']) for r in trials] == [
+        ('1', '0', 'done'), ('1', '1', 'done'), ('2', '0', 'done'), ('2', '1', 'done'),
+    ]  # fmt: skip
+    for entry, row in zip(sweep['trials'], trials, strict=True):
+        summary = workdir_lib.read_summary(os.path.join(workdir, entry['id'])).to_dict()
+        assert float(row['test_macro_f1']) == summary['test']['macro_f1']
+        assert int(row['params']) == summary['params'] and row['model.width'] == '4'
     assert '\\toprule' in open(os.path.join(workdir, 'report', 'table.tex')).read()
 
 
@@ -241,7 +251,11 @@ def test_diverged_failed_and_missing_trials_are_marked_never_averaged(tmp_path):
     assert '**failed**. ValueError: bad shape' in text
     assert 'Traceback' not in text  # The error's first line only.
     assert text.count('no trial directory: never started') == 2
-    assert '0.850 ± 0.071 (2) †' in text and 'diverged' in report.markdown
+    # report.md shows the short table (the headline macro-F1); table.md has every column.
+    assert '| family | depth | status | val macro-F1 | test macro-F1 | params |\n' in text
+    assert '0.800 ± 0.071 (2) †' in text and '0.850 ± 0.071 (2) †' not in text
+    assert '0.850 ± 0.071 (2) †' in open(tmp_path / 'out' / 'table.md').read()
+    assert 'diverged' in report.markdown
     # Figures still drawn from the done trials.
     assert {f.name for f in report.figures} >= {'macro_f1_vs_depth', 'gap_vs_depth'}
     for figure in report.figures:
@@ -352,6 +366,16 @@ def test_diagnostics_add_columns_and_figures_only_when_present(tmp_path):
         assert_figure(figure)
     text = open(report.path).read()
     assert '(figures/grad_norm_per_layer.png)' in text and '*Figure 6.*' in text
+    # Input sensitivity: a dashed line at each curve's last lag inside its receptive field
+    # (RF 2^depth + 1 samples), where that lies inside the 50 lags; one y scale for all panels.
+    sensitivity = next(f for f in report.figures if f.name == 'input_sensitivity')
+    assert 'receptive field' in sensitivity.caption
+    axes = [ax for ax in sensitivity.figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ['dilated CNN', 'LSTM']
+    for ax in axes:
+        marks = [line.get_xdata()[0] for line in ax.lines if line.get_gid() == plots.MARK_GID]
+        assert marks == [2.0, 4.0, 16.0]  # Depth 8's 256 lies beyond lag 49: not drawn.
+        assert ax.get_yscale() == 'log' and ax.get_ylim() == axes[0].get_ylim()
     # One panel per LSTM row, one curve per layer: the first, last and evenly between.
     assert plots.pick_layers(3) == [0, 1, 2]
     assert plots.pick_layers(64) == [0, 13, 25, 38, 50, 63]
@@ -485,3 +509,180 @@ def test_curve_figures_skip_silently_without_data(tmp_path):
     assert [f.name for f in plots.make_figures(table, str(tmp_path / 'f'))] == [
         'macro_f1_vs_params'
     ]
+
+
+# --------------------------------------------------------------------------------- new figures
+
+CLASSES = ['normal', 'afib', 'other']
+
+
+def classified(val_f1, test_f1, confusion, **extra):
+    """A classification summary whose val and test splits carry a confusion matrix."""
+    summary = make_summary(0.6, val_f1, num_classes=3, class_names=CLASSES, **extra)
+    summary['val']['confusion'] = confusion
+    summary['test'].update(macro_f1=test_f1, confusion=confusion)
+    return summary
+
+
+def write_metrics(workdir, entry, losses, f1s):
+    """metrics.jsonl as a resumed run leaves it: a replayed step (the later record wins) and a
+    torn last line."""
+    records = [{'type': 'diagnostics', 'step': 0, 'grad_norm_per_layer': [1.0]}]
+    records += [{'type': 'train', 'step': 10 * (i + 1), 'loss': v} for i, v in enumerate(losses)]
+    records += [
+        {'type': 'eval', 'step': 20 * (i + 1), 'validation': {'macro_f1': v}, 'train': {}}
+        for i, v in enumerate(f1s)
+    ]
+    records.insert(1, {'type': 'train', 'step': 10, 'loss': 99.0})  # Replaced on resume.
+    path = os.path.join(workdir, entry['id'], workdir_lib.METRICS_FILE)
+    with open(path, 'w') as f:
+        f.write(files.jsonl_text(records) + '{"type": "train", "st')
+
+
+def curves_sweep(workdir):
+    """Two families x depths 1, 2, 4 x seeds 0, 1; each trial with metrics.jsonl."""
+    confusion = [[6, 1, 1], [1, 2, 0], [1, 0, 0]]  # 8 normal of 12: majority rate 2/3.
+    trials = []
+    for family in ('dilated_cnn', 'lstm'):
+        for depth in (1, 2, 4):
+            for seed in (0, 1):
+                # Best on validation: lstm depth 2 seed 1; best on test: lstm depth 4 seed 0.
+                val = 0.5 + depth / 100 + seed / 1000 + (0.2 if (depth, seed) == (2, 1) else 0)
+                test = 0.9 if (family, depth, seed) == ('lstm', 4, 0) else 0.5
+                overrides = {'model.name': family, 'model.depth': depth, 'seed': seed}
+                trials.append((overrides, 'done', classified(val, test, confusion), None))
+    entries = fabricate(workdir, trials)
+    for i, entry in enumerate(entries):
+        write_metrics(workdir, entry, [2.0 - i / 10, 1.0 - i / 20], [0.3, 0.4 + i / 100])
+    return entries
+
+
+def test_learning_curves_one_line_per_depth_and_family_names_and_chance(tmp_path):
+    workdir = str(tmp_path)
+    curves_sweep(workdir)
+    report = report_lib.run(workdir, out=str(tmp_path / 'out'))
+    by_name = {f.name: f for f in report.figures}
+    assert {'learning_curves', 'confusion_matrices', 'macro_f1_vs_depth'} <= set(by_name)
+    for figure in report.figures:
+        assert_figure(figure)
+    fig = by_name['learning_curves'].figure
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [
+        'dilated CNN: train loss', 'dilated CNN: validation macro-F1',
+        'LSTM: train loss', 'LSTM: validation macro-F1',
+    ]  # fmt: skip
+    depths = ['depth 1', 'depth 2', 'depth 4']
+    for i, ax in enumerate(axes):
+        lines = [line for line in ax.lines if line.get_label() in depths]
+        assert [line.get_label() for line in lines] == depths
+        assert {line.get_linestyle() for line in lines} == {'--' if i % 2 == 0 else '-'}
+    # Seeds averaged per step; the replayed step 10 keeps its later record, the torn line skipped.
+    first = next(line for line in axes[0].lines if line.get_label() == 'depth 1')
+    assert first.get_xdata().tolist() == [10.0, 20.0]
+    assert first.get_ydata().tolist() == pytest.approx([(2.0 + 1.9) / 2, (1.0 + 0.95) / 2])
+    # One y axis per column: the train losses of both families on one scale.
+    assert axes[0].get_ylim() == axes[2].get_ylim() and axes[1].get_ylim() == axes[3].get_ylim()
+    # Chance on the validation metric: macro-F1 1/K with K = 3 classes present.
+    for ax in axes[1::2]:
+        chance = [line for line in ax.lines if line.get_label() == 'chance']
+        assert len(chance) == 1 and chance[0].get_ydata()[0] == pytest.approx(1 / 3)
+    legend = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert legend == {*depths, 'chance'}
+    assert 'Grey dotted line: chance, 1/K' in by_name['learning_curves'].caption
+    # Display names in the metric-vs-depth legend, chance at 1/3 in both panels.
+    depth_fig = by_name['macro_f1_vs_depth'].figure
+    assert {t.get_text() for t in depth_fig.legends[0].get_texts()} == {
+        'dilated CNN', 'LSTM', 'chance',
+    }  # fmt: skip
+    for ax in depth_fig.axes:
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_label() == 'chance'] == [
+            pytest.approx(1 / 3)
+        ]
+
+
+def test_confusion_of_the_best_trial_by_validation_row_normalised(tmp_path):
+    workdir = str(tmp_path)
+    curves_sweep(workdir)
+    table = results.collect(workdir)
+    figure = plots.confusion_matrices(table, str(tmp_path / 'f'))
+    assert_figure(figure)
+    axes = [ax for ax in figure.figure.axes if ax.images]
+    titles = [ax.get_title() for ax in axes]
+    # Each family's best validation macro-F1 is depth 2, seed 1, never lstm depth 4 seed 0,
+    # whose test score is the best.
+    assert titles == [
+        'dilated CNN, depth 2, seed 1\ntest split; val macro-F1 0.721',
+        'LSTM, depth 2, seed 1\ntest split; val macro-F1 0.721',
+    ]
+    rates = np.asarray(axes[0].images[0].get_array())
+    assert rates.sum(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    assert rates[0].tolist() == pytest.approx([6 / 8, 1 / 8, 1 / 8])
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == CLASSES
+    cells = [t.get_text() for t in axes[0].texts]
+    assert cells[:3] == ['0.75\n6', '0.12\n1', '0.12\n1']
+    # Regression or summaries without a confusion matrix: no figure.
+    fabricate(str(tmp_path / 'plain'), [(lstm(1, 0), 'done', make_summary(0.8), None)])
+    assert plots.confusion_matrices(results.collect(str(tmp_path / 'plain')), str(tmp_path)) is None
+
+
+def test_chance_levels_majority_rate_one_over_k_and_prior_entropy():
+    counts = {'val': {'confusion': [[5, 1, 0], [2, 0, 0], [0, 0, 0]]}, 'num_classes': 3}
+    assert plots.chance_level(counts, 'val', 'accuracy') == pytest.approx(6 / 8)
+    assert plots.chance_level(counts, 'val', 'macro_f1') == pytest.approx(1 / 2)  # 2 present.
+    p = np.array([6, 2]) / 8
+    assert plots.chance_level(counts, 'val', 'loss') == pytest.approx(-(p * np.log(p)).sum())
+    # No counts recorded: 1/K from num_classes; nothing defined for other metrics.
+    assert plots.chance_level({'num_classes': 4}, 'test', 'accuracy') == 0.25
+    assert plots.chance_level({'num_classes': 4}, 'test', 'loss') == pytest.approx(np.log(4))
+    assert plots.chance_level({}, 'test', 'accuracy') is None
+    assert plots.chance_level(counts, 'val', 'challenge_f1') is None
+    assert plots.chance_level({}, 'val', 'r2') == 0.0
+
+
+def test_trials_csv_one_row_per_trial_and_the_short_table(tmp_path):
+    workdir = str(tmp_path)
+    entries = fabricate(
+        workdir,
+        [
+            (lstm(1, 0), 'done', make_summary(0.80, receptive_field=250, wall_time_s=3.5), None),
+            (lstm(1, 1), 'done', make_summary(0.90, flops_per_example=1e4), None),
+            (lstm(2, 0), 'diverged', make_summary(0.1, status='diverged', diverged_step=7), None),
+            (lstm(2, 1), None, None, None),
+        ],
+    )
+    files.write_json(
+        os.path.join(workdir, entries[0]['id'], workdir_lib.CONFIG_FILE),
+        {'model': {'name': 'lstm', 'depth': 1, 'width': 32}, 'seed': 0},
+    )
+    out = str(tmp_path / 'out')
+    report = report_lib.run(workdir, out=out, plots=False)
+    rows = read_csv(os.path.join(out, report_lib.TRIALS_FILE))
+    assert [r['id'] for r in rows] == [e['id'] for e in entries]
+    assert list(rows[0])[:9] == [
+        'id', 'index', 'status', 'note', 'model.name', 'model.depth', 'model.width', 'seed',
+        'variant',
+    ]  # fmt: skip
+    assert [r['status'] for r in rows] == ['done', 'done', 'diverged', 'missing']
+    assert [r['seed'] for r in rows] == ['0', '1', '0', '1']
+    assert rows[0]['model.width'] == '32' and rows[1]['model.width'] == ''  # From config.json.
+    summary = make_summary(0.80)
+    for split in ('val', 'test'):
+        for metric in ('accuracy', 'macro_f1', 'loss'):
+            assert float(rows[0][f'{split}_{metric}']) == summary[split][metric]
+    assert rows[0]['params'] == '100' and rows[0]['receptive_field'] == '250'
+    assert rows[0]['wall_time_s'] == '3.5' and rows[0]['best_step'] == '10'
+    assert rows[1]['flops'] == '10000.0' and rows[0]['flops'] == ''
+    # Not done: the state and why, never its numbers.
+    assert rows[2]['note'] == 'diverged at step 7' and rows[2]['val_accuracy'] == ''
+    assert rows[3]['note'] == 'no trial directory: never started'
+
+    text = open(report.path).read()
+    short = text.split('## Results')[1]
+    assert short.lstrip().startswith(
+        '| family | depth | status | val macro-F1 | test macro-F1 | params | FLOPs/example | '
+        'receptive field (samples) |\n'
+    )
+    assert 'val accuracy' not in short.split('\n\n')[1] and '[trials.csv](trials.csv)' in text
+    # The full table is unchanged in table.md and printed.
+    assert open(os.path.join(out, 'table.md')).read() == report.markdown
+    assert '| val accuracy |' in report.markdown
