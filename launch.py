@@ -52,51 +52,10 @@ _EVAL_SPLIT = flags.DEFINE_enum(
 
 def main(argv):
     logs.quiet_console()  # Other libraries' INFO lines only with --verbosity=1 or more.
-    f, config, workdir = flags.FLAGS, _CONFIG.value, _WORKDIR.value
-    source = None if config is None else f['config'].config_filename
-    options = commands.SweepOptions(**{name: f[name].value for name in commands.SWEEP_FLAGS})
-    given = [name for name in commands.SWEEP_FLAGS if f[name].present]
-    try:
-        mode = commands.check_flags(argv[1:], source, sweep=_SWEEP.value, report=_REPORT.value,
-            submit=_SUBMIT.value, wait=_WAIT.value, options=options, given=given,
-            evaluate=_EVALUATE.value, status=_STATUS.value)  # fmt: skip
-        if mode == commands.STATUS:
-            return commands.status(workdir)
-        if mode == commands.EVALUATE:
-            return commands.evaluate(config, workdir, _EVALUATE.value, _EVAL_SPLIT.value)
-        if mode == commands.REPORT:
-            return commands.report(workdir)
-        if mode == commands.RUN:
-            return commands.run(config, workdir)
-        overrides = config_flags.get_override_values(f['config'])
-        if mode == commands.SWEEP:
-            code = commands.sweep(config, workdir, source, overrides, options)
-        else:  # --submit=slurm: one run, or with --sweep the sweep's trials.
-            source = source if _SWEEP.value else None
-            code = commands.submit(config, workdir, source, overrides, options, wait=_WAIT.value)
-        return commands.report(workdir, code) if _REPORT.value else code
-    except commands.UsageError as error:  # The one place a command's error is printed.
-        usage_error(str(error))
-
-
-def usage_error(line: str) -> None:
-    """A mistake on the command line: one line on stderr, exit status 2 (no traceback, no
-    flag listing: --help prints that)."""
-    print(f'launch.py: error: {line}', file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parsing, its errors and the config file's as one line each (usage_error)."""
-    try:
-        rest = flags.FLAGS(argv)
-        if _CONFIG.value is not None:
-            _CONFIG.value.keys()  # A config file that failed to load raises here.
-    except Exception as error:  # noqa: BLE001  (whatever parsing raised: named, not dumped)
-        usage_error(commands.error_line(error, argv))
-    return rest
+    return commands.main(flags.FLAGS, argv[1:])
 
 
 if __name__ == '__main__':
     configs = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
-    app.run(main, argv=commands.evaluate_argv(sys.argv, configs), flags_parser=parse_flags)
+    argv = commands.evaluate_argv(sys.argv, configs)
+    app.run(main, argv=argv, flags_parser=commands.flags_parser(flags.FLAGS))

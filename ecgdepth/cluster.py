@@ -43,7 +43,7 @@ from typing import Any
 
 import ml_collections
 
-from ecgdepth import files, progress
+from ecgdepth import files, progress, validation
 from ecgdepth import workdir as workdir_lib
 
 SUBMIT_CHOICES = ('', 'slurm')
@@ -121,7 +121,6 @@ def task_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-_SBATCH_KEY = re.compile(r'[A-Za-z][A-Za-z0-9_-]*')
 # config.cluster string fields passed on as they are when set ('' = the cluster's default).
 _PASSED_ON = {
     'partition': 'slurm_partition',
@@ -130,27 +129,6 @@ _PASSED_ON = {
     'constraint': 'slurm_constraint',
     'exclude': 'slurm_exclude',
 }
-
-
-def sbatch_options(text: str) -> dict[str, str]:
-    """config.cluster.additional_parameters, 'mail-type=END,comment=x', as submitit's
-    slurm_additional_parameters: one string, since a dict would not survive a command line."""
-    options: dict[str, str] = {}
-    for item in text.split(','):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, value = item.partition('=')
-        key = key.strip().lstrip('-')
-        if not sep or not _SBATCH_KEY.fullmatch(key):
-            raise ValueError(
-                f'config.cluster.additional_parameters item {item!r} is not option=value; '
-                "write e.g. 'mail-type=END,comment=depth'."
-            )
-        if key.replace('_', '-') in {k.replace('_', '-') for k in options}:
-            raise ValueError(f'config.cluster.additional_parameters sets {key!r} twice.')
-        options[key] = value.strip()
-    return options
 
 
 def setup_lines(text: str) -> list[str]:
@@ -177,7 +155,9 @@ def executor_parameters(cluster: ml_collections.ConfigDict, *, name: str, array_
         if cluster.get(field, ''):
             params[parameter] = cluster[field]
     if cluster.get('additional_parameters', ''):
-        params['slurm_additional_parameters'] = sbatch_options(cluster.additional_parameters)
+        params['slurm_additional_parameters'] = validation.sbatch_options(
+            cluster.additional_parameters
+        )
     if cluster.mem_gb:
         params['mem_gb'] = int(cluster.mem_gb)
     if cluster.gpus_per_task:

@@ -128,6 +128,60 @@ class SweepOptions:
 SWEEP_FLAGS = tuple(field.name for field in dataclasses.fields(SweepOptions))
 
 
+def usage_error(line: str) -> None:
+    """A mistake on the command line: one line on stderr, exit status 2 (no traceback, no
+    flag listing: --help prints that)."""
+    print(f'launch.py: error: {line}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def flags_parser(flag_values: Any) -> Any:
+    """absl's flags parser for app.run, its errors and the config file's as one line each."""
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            rest = flag_values(argv)
+            config = flag_values['config'].value
+            if config is not None:
+                config.keys()  # A config file that failed to load raises here.
+        except Exception as error:  # noqa: BLE001  (whatever parsing raised: named, not dumped)
+            usage_error(error_line(error, argv))
+        return rest
+
+    return parse
+
+
+def main(f: Any, args: Sequence[str]) -> int:
+    """launch.py's modes on its parsed flags `f` (absl FlagValues) and positional `args`."""
+    from ml_collections import config_flags
+
+    config, workdir = f['config'].value, f['workdir'].value
+    source = None if config is None else f['config'].config_filename
+    options = SweepOptions(**{name: f[name].value for name in SWEEP_FLAGS})
+    given = [name for name in SWEEP_FLAGS if f[name].present]
+    try:
+        mode = check_flags(args, source, sweep=f.sweep, report=f.report, submit=f.submit,
+            wait=f.wait, options=options, given=given, evaluate=f.evaluate,
+            status=f.status)  # fmt: skip
+        if mode == STATUS:
+            return status(workdir)
+        if mode == EVALUATE:
+            return evaluate(config, workdir, f.evaluate, f.eval_split)
+        if mode == REPORT:
+            return report(workdir)
+        if mode == RUN:
+            return run(config, workdir)
+        overrides = config_flags.get_override_values(f['config'])
+        if mode == SWEEP:
+            code = sweep(config, workdir, source, overrides, options)
+        else:  # --submit=slurm: one run, or with --sweep the sweep's trials.
+            source = source if f.sweep else None
+            code = submit(config, workdir, source, overrides, options, wait=f.wait)
+        return report(workdir, code) if f.report else code
+    except UsageError as error:  # The one place a command's error is printed.
+        usage_error(str(error))
+
+
 def check_flags(
     args: Sequence[str],
     source: str | None,

@@ -8,11 +8,10 @@ also catches wrong types set from Python.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import ml_collections
-
-from ecgdepth import cluster as cluster_lib
 
 # The registry and the protocol only: a dataset's module (TFDS for the real ones) is imported
 # when a config names it.
@@ -181,6 +180,30 @@ def parse_class_weights(spec: str, num_classes: int | None = None) -> tuple[floa
     return weights
 
 
+_SBATCH_KEY = re.compile(r'[A-Za-z][A-Za-z0-9_-]*')
+
+
+def sbatch_options(text: str) -> dict[str, str]:
+    """config.cluster.additional_parameters, 'mail-type=END,comment=x', as submitit's
+    slurm_additional_parameters: one string, since a dict would not survive a command line."""
+    options: dict[str, str] = {}
+    for item in text.split(','):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition('=')
+        key = key.strip().lstrip('-')
+        if not sep or not _SBATCH_KEY.fullmatch(key):
+            raise ValueError(
+                f'config.cluster.additional_parameters item {item!r} is not option=value; '
+                "write e.g. 'mail-type=END,comment=depth'."
+            )
+        if key.replace('_', '-') in {k.replace('_', '-') for k in options}:
+            raise ValueError(f'config.cluster.additional_parameters sets {key!r} twice.')
+        options[key] = value.strip()
+    return options
+
+
 def validate_cluster(config: ml_collections.ConfigDict) -> None:
     """Checks config.cluster if there is one: the config that trains has none (it is dropped
     before training, ecgdepth/cluster.py), the one launch.py submits with has."""
@@ -190,7 +213,7 @@ def validate_cluster(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f'config.cluster must be a section, got {config.cluster!r}.')
     _check_section(config.cluster, 'config.cluster', CLUSTER)
     try:
-        cluster_lib.sbatch_options(config.cluster.additional_parameters)
+        sbatch_options(config.cluster.additional_parameters)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 

@@ -18,7 +18,7 @@ from conftest import REPO
 LAYERS = [
     ('ground floor', ['ecgdepth', 'ecgdepth.files', 'ecgdepth.metrics', 'ecgdepth.checkpoint',
                       'ecgdepth.distributed', 'ecgdepth.workdir', 'ecgdepth.rules',
-                      'ecgdepth.variants']),
+                      'ecgdepth.variants', 'ecgdepth.logs', 'ecgdepth.progress']),
     ('models, data', ['ecgdepth.models', 'ecgdepth.data', 'ecgdepth.data.preprocess',
                       'ecgdepth.data.feature_norm']),
     ('validation, spec', ['ecgdepth.validation', 'ecgdepth.spec']),
