@@ -554,3 +554,57 @@ def test_lstm_forget_gates_start_at_forget_bias_and_other_biases_at_zero():
         plain.init(jax.random.key(0), x),
     )
     assert all(jax.tree_util.tree_leaves(same))
+
+
+@pytest.mark.parametrize('family', ['dilated_cnn', 'lstm'])
+def test_a_hidden_feature_layer_lets_the_head_combine_side_features(family):
+    """XOR of two side features (one signal for all): a linear head cannot fit it, the head
+    behind `feature_hidden` units can. Its parameters are 'features' (F, H)."""
+    import optax
+
+    rng = np.random.default_rng(0)
+    z = rng.choice([-1.0, 1.0], size=(64, 2)).astype(np.float32)
+    y = jnp.asarray((z[:, 0] * z[:, 1] > 0).astype(np.int32))
+    x = jnp.ones((64, 8, 1))
+
+    def fitted_accuracy(hidden):
+        model = make(family, depth=1, width=4, feature_hidden=hidden)
+        params = model.init(jax.random.key(0), x, features=z)['params']
+        if hidden:
+            assert params['features']['kernel'].shape == (2, hidden)
+        else:
+            assert 'features' not in params
+        tx = optax.adam(3e-2)
+
+        def loss(p):
+            logits = model.apply({'params': p}, x, features=z)
+            return optax.softmax_cross_entropy_with_integer_labels(logits[:, :2], y).mean()
+
+        @jax.jit
+        def step(p, s):
+            g = jax.grad(loss)(p)
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s
+
+        state = tx.init(params)
+        for _ in range(300):
+            params, state = step(params, state)
+        logits = model.apply({'params': params}, x, features=z)
+        return float((jnp.argmax(logits[:, :2], -1) == y).mean())
+
+    assert fitted_accuracy(16) == 1.0
+    assert fitted_accuracy(0) < 0.9
+
+
+def test_lstm_flops_count_the_hidden_feature_layer():
+    model = make('lstm', depth=1, width=4, feature_hidden=6, scan=False)
+    one = jax.ShapeDtypeStruct((1, 1, 2), jnp.float32)
+    features = jax.ShapeDtypeStruct((1, 3), jnp.float32)
+    params = jax.eval_shape(model.init, jax.random.key(0), one, features=features)['params']
+    xla = jax.jit(
+        lambda p: model.apply({'params': p}, jnp.ones((1, 1, 2)), features=jnp.ones((1, 3)))
+    )
+    cost = xla.lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert model.flops(1, 2, features=3) == pytest.approx(cost['flops'], rel=0.01)
+    assert model.flops(1, 2, features=3) > make('lstm', depth=1, width=4).flops(1, 2, features=3)

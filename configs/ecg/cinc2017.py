@@ -26,7 +26,7 @@ CPU = {
     'loss.class_weights': 'balanced',
     'optim.learning_rate': 3e-3,
     'train.batch_size': 32,
-    'train.num_steps': 1500,
+    'train.num_steps': 2500,
     'train.eval_every': 250,
     'train.eval_batch_size': 64,
     'train.select_metric': 'challenge_f1',

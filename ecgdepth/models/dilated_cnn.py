@@ -115,6 +115,8 @@ def default_config() -> ml_collections.ConfigDict:
     model.downsample = 'none'
     model.downsample_every = 2  # Blocks per stage: a downsampling after every this many blocks.
     model.downsample_factor = 2  # Each downsampling divides the time steps by this (ceil).
+    # Side features through one hidden ReLU layer before the head (0 = straight into it).
+    model.feature_hidden = 0
     return front_end.add_defaults(model)
 
 
@@ -273,6 +275,7 @@ class DilatedCNN(front_end.FrontEndModel):
     padding: str = 'causal'
     gate: str = 'none'
     readout: str = 'mean'
+    feature_hidden: int = 0  # Side features' hidden layer before the head (layers.classify).
     scan_unit: str = 'cycle'
     downsample: str = 'none'
     downsample_every: int = 2
@@ -367,7 +370,7 @@ class DilatedCNN(front_end.FrontEndModel):
             keep = pool_keep(keep, self.downsample_factor)
             mask = mask_of(keep)
         x = masked_mean(x, mask) if self.readout == 'mean' else last_valid(x, mask)
-        return classify(x, features, self.num_classes)
+        return classify(x, features, self.num_classes, self.feature_hidden)
 
     @nn.nowrap
     def _stage(self, x, keep, n: int, first: int, prefix: str, fields: dict):
@@ -460,6 +463,7 @@ FAMILY = base.Family(
         'downsample': choice(*DOWNSAMPLES),
         'downsample_every': int_range(1, 4096),
         'downsample_factor': int_range(1, 64),
+        'feature_hidden': int_range(0, 65536),
         **front_end.RULES,
     },
     presets=ARCHS,

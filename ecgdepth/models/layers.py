@@ -137,12 +137,18 @@ def sequence_lengths(mask):
     return mask.astype(jnp.int32).sum(axis=1)
 
 
-def classify(x, features, num_classes: int):
+def classify(x, features, num_classes: int, feature_hidden: int = 0):
     """The Dense head 'head' on the pooled representation, side features concatenated.
 
     Side features (e.g. a beat's RR intervals) carry what one window cannot show, such as the
-    prematurity that defines supraventricular beats. Call from inside a compact method.
+    prematurity that defines supraventricular beats. A linear head only adds up each feature's
+    evidence; `feature_hidden` > 0 first passes them through Dense(feature_hidden) 'features'
+    + ReLU, so the head can read combinations of them (one interval against another). Call
+    from inside a compact method.
     """
     if features is not None:
-        x = jnp.concatenate([x, features.astype(x.dtype)], axis=-1)
+        features = features.astype(x.dtype)
+        if feature_hidden:
+            features = nn.relu(nn.Dense(feature_hidden, name='features')(features))
+        x = jnp.concatenate([x, features], axis=-1)
     return nn.Dense(num_classes, name='head')(x)

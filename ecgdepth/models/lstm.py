@@ -26,7 +26,7 @@ import ml_collections
 
 from ecgdepth.models import base, front_end
 from ecgdepth.models.layers import check_choice, classify, last_valid, masked_mean, sequence_lengths
-from ecgdepth.rules import BOOL, choice, number_range
+from ecgdepth.rules import BOOL, choice, int_range, number_range
 
 CELLS = {'lstm': nn.OptimizedLSTMCell, 'gru': nn.GRUCell, 'rnn': nn.SimpleCell}
 READOUTS = ('last', 'mean')
@@ -51,6 +51,8 @@ def default_config() -> ml_collections.ConfigDict:
     # gradient last dozens of steps from the start (Gers et al. 2000; Jozefowicz et al. 2015),
     # where 0.0 (flax's and PyTorch's default) halves them at every step.
     model.forget_bias = 1.0
+    # Side features through one hidden ReLU layer before the head (0 = straight into it).
+    model.feature_hidden = 0
     return front_end.add_defaults(model)
 
 
@@ -96,6 +98,7 @@ class StackedLSTM(front_end.FrontEndModel):
     bidirectional: bool = False
     readout: str = 'last'
     forget_bias: float = 1.0  # Initial LSTM forget-gate bias (other cells have no forget gate).
+    feature_hidden: int = 0  # Side features' hidden layer before the head (layers.classify).
 
     def __post_init__(self):
         check_choice('cell', self.cell, tuple(CELLS))
@@ -124,7 +127,7 @@ class StackedLSTM(front_end.FrontEndModel):
             x = jnp.concatenate([forward_last, x[:, 0, self.width :]], axis=-1)
         else:
             x = last_valid(x, mask)
-        return classify(x, features, self.num_classes)
+        return classify(x, features, self.num_classes, self.feature_hidden)
 
     def init(self, *args, **kwargs):
         """flax's init, then `forget_bias` added to every LSTM forget-gate bias (flax's cell has
@@ -158,6 +161,9 @@ class StackedLSTM(front_end.FrontEndModel):
                 total += time * out
         if self.readout == 'mean':
             total += time * out
+        if features and self.feature_hidden:  # Dense, bias and ReLU of the features' layer.
+            total += 2 * features * self.feature_hidden + 2 * self.feature_hidden
+            features = self.feature_hidden
         head_in = out + features
         return total + 2 * head_in * self.num_classes + self.num_classes
 
@@ -172,6 +178,7 @@ FAMILY = base.Family(
         'bidirectional': BOOL,
         'readout': choice(*READOUTS),
         'forget_bias': number_range(-10, 10),
+        'feature_hidden': int_range(0, 65536),
         **front_end.RULES,
     },
 )
