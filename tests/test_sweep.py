@@ -1,6 +1,7 @@
 """Sweeps: building trial lists, overrides, ids, iso-parameter widths, and running trials with
 status files and claims (in-process and through launch.py)."""
 
+import io
 import json
 import os
 import signal
@@ -392,6 +393,22 @@ def test_shipped_sweeps_parse_validate_and_dry_run(tmp_path, data_dir):
     assert {(t.config.data.window, t.config.optim.learning_rate) for t in depth} == {(250, 0.01)}
     depth = sweep.load_sweep('configs/sweeps/depth.py:runlocal,seeds=1,data.window=200').trials
     assert {(t.config.data.window, t.config.train.num_steps) for t in depth} == {(200, 300)}
+
+
+def test_dry_run_lists_the_command_line_overrides(tmp_path):
+    cli = {'model.dropout': 0.1}
+    trials = sweep.load_sweep('configs/sweeps/depth.py:runlocal', base_overrides=cli).trials
+    assert {t.config.model.dropout for t in trials} == {0.1}  # Every family keeps it.
+    out = io.StringIO()
+    code = trial.run_sweep(
+        trials, str(tmp_path / 'w'), source='depth', dry_run=True, base_overrides=cli, out=out
+    )
+    assert code == 0 and not os.path.exists(tmp_path / 'w')
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == [
+        '18 trials in depth:',
+        'every trial with the command-line overrides --config.model.dropout=0.1',
+    ]
 
 
 def test_depth_sweep_iso_option():
