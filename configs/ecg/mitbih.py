@@ -20,6 +20,10 @@ CPU = {
     # RR context as ratios only: absolute intervals (s) carry each patient's heart rate, which
     # does not transfer between patients (benchmarks/rr_transfer.py).
     'data.features': 'rr_prev_local+rr_next_local+rr_prev_next+rr_local_long+rr_prev_long',
+    # Each beat beside itself minus its record's median beat (morphology against the patient's
+    # own), and the RR ratios through a hidden layer (combinations, not a sum of evidence).
+    'data.beat_reference': 'record_median',
+    'feature_hidden': 32,
     'train.batch_size': 128,
     'train.num_steps': 1500,
     'train.eval_every': 250,
