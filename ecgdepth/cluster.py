@@ -639,9 +639,10 @@ def _last_error(log: str) -> str | None:
     except FileNotFoundError:
         return None
     errors = [
-        line
+        line.removeprefix('launch.py: error: ')
         for line in lines
         if re.match(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*', line)
         and not line.startswith(('ecgdepth.cluster.TaskFailed', 'TaskFailed'))
+        or line.startswith('launch.py: error: ')  # A mistake launch.py names in one line.
     ]
     return errors[-1][:500] if errors else None
