@@ -458,6 +458,14 @@ def _read_summary(directory: str) -> dict:
     return {} if summary is None else summary.to_dict()
 
 
+def _slurm(command: Sequence[str]) -> subprocess.CompletedProcess | None:
+    """A SLURM client command's result (not checked); None if it is missing or hangs."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def _squeue(ids: Sequence[str]) -> set[str] | None:
     """The job ids squeue lists among `ids` (an array id lists its tasks); None if it fails."""
     result = subprocess.run(
@@ -496,17 +504,8 @@ def queued(job_ids: Iterable[str]) -> set[str] | None:
 def job_state(job_id: str) -> str | None:
     """scontrol's JobState of a job (SLURM keeps an ended job's record for MinJobAge, 300 s by
     default); None if SLURM no longer knows the job or scontrol fails."""
-    try:
-        result = subprocess.run(
-            ['scontrol', 'show', 'job', '--oneliner', job_id],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
+    result = _slurm(['scontrol', 'show', 'job', '--oneliner', job_id])
+    if result is None or result.returncode != 0:
         return None
     states = set(re.findall(r'\bJobState=(\S+)', result.stdout))
     return states.pop() if len(states) == 1 else None
@@ -557,15 +556,10 @@ def wait_for(
 def _squeue_states(ids: Sequence[str]) -> dict[str, str] | None:
     """squeue's state of each job it lists among `ids`, array tasks one per line, pending ones
     too ({'123_4': 'RUNNING'}); None if squeue is missing or fails."""
-    try:
-        result = subprocess.run(
-            ['squeue', '--noheader', '--array', '--format=%i %T', f'--jobs={",".join(ids)}'],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    result = _slurm(
+        ['squeue', '--noheader', '--array', '--format=%i %T', f'--jobs={",".join(ids)}']
+    )
+    if result is None:
         return None
     if result.returncode != 0:
         return {} if 'Invalid job id' in result.stderr else None
